@@ -1,0 +1,44 @@
+# stratlab: the two commands are `make demo` and `make test`; everything else is set up on the way.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test ui bench lint lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/stratlab data demo
+	$(BIN)/stratlab data list
+	$(BIN)/stratlab data check --source demo --symbol BTC --timeframe 5m
+
+test: setup
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+
+ui: setup
+	@echo "The Streamlit UI is not part of this release yet."; exit 1
+
+bench: setup
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+lock:
+	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	@{ echo "# Pinned versions of every dependency (runtime + dev). Regenerate with: make lock"; \
+	   .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^stratlab'; } > constraints.txt
+	@rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

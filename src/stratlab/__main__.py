@@ -1,0 +1,3 @@
+from stratlab.cli.app import main
+
+main()

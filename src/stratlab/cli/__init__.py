@@ -1,0 +1,1 @@
+"""The ``stratlab`` command line (typer). ``app.py`` wires the command groups together."""

@@ -1,0 +1,146 @@
+"""``stratlab data ...``: inspect, check and fill the market-data store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from stratlab.cli import console
+from stratlab.data.dates import format_ms
+from stratlab.data.gaps import Gap, find_gaps
+from stratlab.data.store import MarketStore, SeriesKey, problems_in_file, read_parquet_frame
+from stratlab.data.timeframes import parse_timeframe
+from stratlab.data.validate import Problem
+
+data_app = typer.Typer(help="Market data: list, check, demo, download, import.", no_args_is_help=True)
+
+DataRootOption = Annotated[
+    Path | None,
+    typer.Option("--data-root", help="Store root (default: STRATLAB_DATA_ROOT or data/market_data)."),
+]
+
+
+@dataclass(frozen=True)
+class SeriesReport:
+    """What ``data list`` and ``data check`` know about one stored series."""
+
+    key: SeriesKey
+    bars: int
+    first_ms: int | None
+    last_ms: int | None
+    gaps: list[Gap]
+    problems: list[Problem]
+
+    @property
+    def missing_bars(self) -> int:
+        return sum(g.missing_bars for g in self.gaps)
+
+
+def inspect_series(store: MarketStore, key: SeriesKey) -> SeriesReport:
+    """Read every month file of a series, collecting all problems instead of stopping at the first."""
+    tf = parse_timeframe(key.timeframe)
+    problems: list[Problem] = []
+    stamps: list[np.ndarray] = []
+    for month_file in store.month_files(key.source, key.symbol, tf):
+        file_problems = problems_in_file(month_file, tf)
+        problems.extend(file_problems)
+        if any(p.rule in {"unreadable", "missing_columns", "wrong_dtype"} for p in file_problems):
+            continue
+        frame = read_parquet_frame(month_file.path)
+        stamps.append(frame["timestamp_ms"].to_numpy(dtype=np.int64))
+    ts = np.unique(np.concatenate(stamps)) if stamps else np.empty(0, dtype=np.int64)
+    ts = ts[tf.on_grid(ts)]  # off-grid bars are already reported; they would make every gap wrong
+    return SeriesReport(
+        key=key,
+        bars=int(ts.size),
+        first_ms=int(ts[0]) if ts.size else None,
+        last_ms=int(ts[-1]) if ts.size else None,
+        gaps=find_gaps(ts, tf),
+        problems=problems,
+    )
+
+
+def _when(ts_ms: int | None) -> str:
+    return format_ms(ts_ms) if ts_ms is not None else "-"
+
+
+@data_app.command("list")
+def list_command(data_root: DataRootOption = None) -> None:
+    """A table of every stored series: first and last bar, bar count, gaps."""
+    store = MarketStore(data_root)
+    keys = store.list_series()
+    if not keys:
+        console.stdout.print(f"No market data under {store.ohlcv_root}. Try: stratlab data demo")
+        return
+    table = Table(title=f"Market data in {store.root}")
+    for column in ("source", "symbol", "timeframe", "first bar", "last bar", "bars", "gaps", "missing bars",
+                   "problems"):
+        table.add_column(column, justify="right" if column in {"bars", "gaps", "missing bars", "problems"} else "left")
+    for key in keys:
+        report = inspect_series(store, key)
+        table.add_row(
+            key.source,
+            key.symbol,
+            key.timeframe,
+            _when(report.first_ms),
+            _when(report.last_ms),
+            f"{report.bars:,}",
+            str(len(report.gaps)),
+            f"{report.missing_bars:,}",
+            str(len(report.problems)) if report.problems else "0",
+        )
+    console.stdout.print(table)
+
+
+@data_app.command("check")
+def check_command(
+    source: Annotated[str, typer.Option(help="Source, e.g. hyperliquid_perps or demo.")],
+    symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC.")],
+    timeframe: Annotated[str, typer.Option(help="Timeframe, e.g. 5m.")],
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any problem or gap was found.")] = False,
+    data_root: DataRootOption = None,
+) -> None:
+    """Report every problem of every month file and every gap of a series."""
+    store = MarketStore(data_root)
+    tf = parse_timeframe(timeframe)
+    store.require_month_files(source, symbol, tf)
+    report = inspect_series(store, SeriesKey(source, symbol, tf.name))
+    console.stdout.print(
+        f"{report.key}: {report.bars:,} bars from {_when(report.first_ms)} to {_when(report.last_ms)}"
+    )
+    for problem in report.problems:
+        rows = ""
+        if problem.count > 1:
+            rows = f" [rows {', '.join(map(str, problem.example_rows))}{' ...' if problem.count > 5 else ''}]"
+        console.stdout.print(f"problem {problem.rule}: {problem}{rows}", markup=False)
+    for gap in report.gaps:
+        console.stdout.print(
+            f"gap: {format_ms(gap.start_ms)} -> {format_ms(gap.end_ms)}: {gap.missing_bars:,} missing bars",
+            markup=False,
+        )
+    console.stdout.print(
+        f"{len(report.problems)} problem(s), {len(report.gaps)} gap(s), {report.missing_bars:,} missing bar(s)"
+    )
+    if strict and (report.problems or report.gaps):
+        raise typer.Exit(code=1)
+
+
+@data_app.command("demo")
+def demo_command(
+    data_root: DataRootOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generator: same seed, same bars.")] = 7,
+) -> None:
+    """Write the deterministic synthetic demo market (source 'demo') into the store."""
+    from stratlab.data.demo import write_demo_market
+
+    store = MarketStore(data_root)
+    summary = write_demo_market(store, seed=seed)
+    console.stdout.print(str(summary), markup=False)
+
+
+__all__ = ["data_app", "inspect_series"]
