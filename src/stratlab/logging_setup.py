@@ -34,9 +34,7 @@ def configure_logging(console_level: int = logging.INFO, log_dir: Path | None = 
             logging.getLogger(__name__).warning("no log file in %s: %s", log_dir, exc)
         else:
             file_handler.setLevel(logging.DEBUG)
-            file_handler.setFormatter(
-                logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-            )
+            file_handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
             setattr(file_handler, _CONFIGURED_MARK, True)
             root.addHandler(file_handler)
 

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     ccxt_api_secret: SecretStr | None = None
 
     download_weight_per_minute: int = Field(
-        default=600, gt=0, description="Request weight spent per minute at most (Hyperliquid allows 1200 per IP)."
+        default=600,
+        gt=0,
+        description="Request weight spent per minute at most (Hyperliquid allows 1200 per IP).",
     )
     download_timeout_s: float = Field(default=20.0, gt=0)
     download_max_retries: int = Field(default=6, ge=0)

@@ -15,6 +15,8 @@ from stratlab.errors import StratlabError
 from stratlab.logging_setup import configure_logging
 from stratlab.settings import get_settings
 
+log = logging.getLogger("stratlab")
+
 app = typer.Typer(
     name="stratlab",
     help="Find trading strategies on OHLCV candles and prove whether they hold out of sample.",
@@ -41,7 +43,10 @@ def root(
 ) -> None:
     """Global options; the log file (logs/stratlab.log) always records debug detail."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    configure_logging(level, get_settings().log_dir)
+    settings = get_settings()
+    configure_logging(level, settings.log_dir)
+    # Secrets are SecretStr, so this line shows them masked.
+    log.debug("stratlab %s, settings: %r", __version__, settings)
 
 
 def main() -> None:
@@ -49,7 +54,7 @@ def main() -> None:
     try:
         app()
     except StratlabError as exc:
-        logging.getLogger("stratlab").debug("command failed", exc_info=True)
+        log.debug("command failed", exc_info=True)
         console.stderr.print(f"error: {exc}", markup=False)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,8 @@ from stratlab.data.gaps import Gap, find_gaps
 from stratlab.data.store import MarketStore, SeriesKey, problems_in_file, read_parquet_frame
 from stratlab.data.timeframes import parse_timeframe
 from stratlab.data.validate import Problem
+
+log = logging.getLogger(__name__)
 
 data_app = typer.Typer(help="Market data: list, check, demo, download, import.", no_args_is_help=True)
 
@@ -74,12 +77,22 @@ def list_command(data_root: DataRootOption = None) -> None:
     """A table of every stored series: first and last bar, bar count, gaps."""
     store = MarketStore(data_root)
     keys = store.list_series()
+    log.info("%d series under %s", len(keys), store.ohlcv_root)
     if not keys:
         console.stdout.print(f"No market data under {store.ohlcv_root}. Try: stratlab data demo")
         return
     table = Table(title=f"Market data in {store.root}")
-    for column in ("source", "symbol", "timeframe", "first bar", "last bar", "bars", "gaps", "missing bars",
-                   "problems"):
+    for column in (
+        "source",
+        "symbol",
+        "timeframe",
+        "first bar",
+        "last bar",
+        "bars",
+        "gaps",
+        "missing bars",
+        "problems",
+    ):
         table.add_column(column, justify="right" if column in {"bars", "gaps", "missing bars", "problems"} else "left")
     for key in keys:
         report = inspect_series(store, key)
@@ -110,9 +123,7 @@ def check_command(
     tf = parse_timeframe(timeframe)
     store.require_month_files(source, symbol, tf)
     report = inspect_series(store, SeriesKey(source, symbol, tf.name))
-    console.stdout.print(
-        f"{report.key}: {report.bars:,} bars from {_when(report.first_ms)} to {_when(report.last_ms)}"
-    )
+    console.stdout.print(f"{report.key}: {report.bars:,} bars from {_when(report.first_ms)} to {_when(report.last_ms)}")
     for problem in report.problems:
         rows = ""
         if problem.count > 1:

@@ -1,0 +1,61 @@
+"""Settings come from the environment and .env, are validated with the variable named, and secrets never leak."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stratlab.errors import ConfigError
+from stratlab.settings import load_settings
+from tests.conftest import run_cli
+
+SECRET = "7745551234:AAF-this-is-a-secret-token-value"
+
+
+def test_env_file_and_environment_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text(f"STRATLAB_DATA_ROOT=/srv/market\nSTRATLAB_TELEGRAM_BOT_TOKEN={SECRET}\n")
+    monkeypatch.setenv("STRATLAB_HYPERLIQUID_BASE_URL", "http://127.0.0.1:9999/")
+    settings = load_settings()
+    assert settings.data_root == Path("/srv/market")
+    assert settings.hyperliquid_base_url == "http://127.0.0.1:9999"
+    assert settings.telegram_bot_token is not None
+    assert settings.telegram_bot_token.get_secret_value() == SECRET
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
+def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATLAB_DOWNLOAD_WEIGHT_PER_MINUTE", "-5")
+    with pytest.raises(ConfigError, match=r"^setting STRATLAB_DOWNLOAD_WEIGHT_PER_MINUTE: "):
+        load_settings()
+
+
+def test_cli_reports_bad_settings_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli("data", "list", env={"STRATLAB_LOG_LEVEL": "LOUD"})
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: setting STRATLAB_LOG_LEVEL")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_verbose_run_logs_to_the_rotating_file_without_the_secret(tmp_path: Path) -> None:
+    log_dir = tmp_path / "cli-logs"
+    env = {
+        "STRATLAB_LOG_DIR": str(log_dir),
+        "STRATLAB_TELEGRAM_BOT_TOKEN": SECRET,
+        "STRATLAB_DATA_ROOT": str(tmp_path / "empty"),
+    }
+    result = run_cli("--verbose", "data", "list", env=env)
+    assert result.returncode == 0, result.stderr
+    log_file = log_dir / "stratlab.log"
+    assert log_file.is_file()
+    text = log_file.read_text()
+    assert "settings" in text  # the effective settings are logged at debug level ...
+    assert SECRET not in text + result.stdout + result.stderr  # ... with secrets masked
+
+
+def test_quiet_hides_info_messages(tmp_path: Path) -> None:
+    env = {"STRATLAB_DATA_ROOT": str(tmp_path / "empty")}
+    loud = run_cli("--verbose", "data", "list", env=env)
+    quiet = run_cli("--quiet", "data", "list", env=env)
+    assert "DEBUG" in loud.stderr
+    assert "DEBUG" not in quiet.stderr and "INFO" not in quiet.stderr
