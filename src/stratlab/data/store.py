@@ -1,0 +1,329 @@
+"""The Parquet market-data store: layout, discovery, reading and atomic month-file writes.
+
+Layout (DESIGN.md data contract)::
+
+    <root>/ohlcv/<source>/<symbol>/<timeframe>/YYYY/MM.parquet
+
+One file per UTC calendar month, bars sorted and unique by ``timestamp_ms``. A write goes to a temporary file in the
+same folder and is renamed over the target (atomic on POSIX), so a reader or a killed writer never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stratlab.data.candles import OHLCV_COLUMNS
+from stratlab.data.timeframes import TIMEFRAMES, Timeframe, parse_timeframe
+from stratlab.data.validate import EXPECTED_DTYPES, Problem, find_problems, validate_frame
+from stratlab.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+_MONTH_FILE = re.compile(r"^(\d{2})\.parquet$")
+_YEAR_DIR = re.compile(r"^\d{4}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+TEMP_SUFFIX = ".tmp"
+
+SCHEMA = pa.schema([("timestamp_ms", pa.int64())] + [(name, pa.float64()) for name in OHLCV_COLUMNS[1:]])
+
+
+@dataclass(frozen=True, order=True)
+class SeriesKey:
+    source: str
+    symbol: str
+    timeframe: str
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.symbol}/{self.timeframe}"
+
+
+@dataclass(frozen=True, order=True)
+class MonthFile:
+    year: int
+    month: int
+    path: Path
+
+    @property
+    def window_ms(self) -> tuple[int, int]:
+        """``[start, end)`` epoch ms of this calendar month (UTC)."""
+        start = np.datetime64(f"{self.year:04d}-{self.month:02d}", "M")
+        end = start + np.timedelta64(1, "M")
+        return (
+            int(start.astype("datetime64[ms]").astype(np.int64)),
+            int(end.astype("datetime64[ms]").astype(np.int64)),
+        )
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    """What one ``write_candles`` call changed."""
+
+    files: tuple[Path, ...]
+    rows_written: int
+    rows_new: int
+
+
+def check_name(value: str, field: str) -> str:
+    """A source/symbol name must be one safe path component: letters, digits, ``_ . -``."""
+    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
+        raise ConfigError(f"{field}: {value!r} is not a valid name (letters, digits, '_', '.', '-'; no '/')")
+    return value
+
+
+def month_windows(timestamps_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each timestamp, its ``(year, month)``: used to split bars into month files."""
+    months = np.asarray(timestamps_ms, dtype=np.int64).astype("datetime64[ms]").astype("datetime64[M]")
+    as_int = months.astype(np.int64)  # months since 1970-01
+    return 1970 + as_int // 12, as_int % 12 + 1
+
+
+def read_parquet_frame(path: Path) -> pd.DataFrame:
+    """Read one Parquet file as a DataFrame; a ``DataError`` naming the file if it is not readable Parquet."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: unreadable or corrupt Parquet: {reason}") from None
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+
+
+def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` with the store schema to ``path`` via a temp file + fsync + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
+    table = pa.Table.from_pandas(frame[list(OHLCV_COLUMNS)], schema=SCHEMA, preserve_index=False)
+    try:
+        with tmp.open("wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename is durable only once the folder entry is on disk.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class MarketStore:
+    """One store root. All reads and writes of OHLCV Parquet files go through here."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        if root is None:
+            from stratlab.settings import get_settings
+
+            root = get_settings().data_root
+        self.root = Path(root)
+
+    @property
+    def ohlcv_root(self) -> Path:
+        return self.root / "ohlcv"
+
+    def series_dir(self, source: str, symbol: str, timeframe: str | Timeframe) -> Path:
+        tf = parse_timeframe(timeframe)
+        return self.ohlcv_root / check_name(source, "source") / check_name(symbol, "symbol") / tf.name
+
+    def month_path(self, source: str, symbol: str, timeframe: str | Timeframe, year: int, month: int) -> Path:
+        return self.series_dir(source, symbol, timeframe) / f"{year:04d}" / f"{month:02d}.parquet"
+
+    # discovery ---------------------------------------------------------------------------------------------
+
+    def list_series(self) -> list[SeriesKey]:
+        """Every source/symbol/timeframe with at least one month file, sorted."""
+        found: list[SeriesKey] = []
+        if not self.ohlcv_root.is_dir():
+            return found
+        for source_dir in sorted(p for p in self.ohlcv_root.iterdir() if p.is_dir()):
+            for symbol_dir in sorted(p for p in source_dir.iterdir() if p.is_dir()):
+                for tf_dir in sorted(p for p in symbol_dir.iterdir() if p.is_dir()):
+                    key = SeriesKey(source_dir.name, symbol_dir.name, tf_dir.name)
+                    if self._month_files_in(tf_dir):
+                        found.append(key)
+        return found
+
+    def sources(self) -> list[str]:
+        return sorted({key.source for key in self.list_series()})
+
+    def symbols(self, source: str) -> list[str]:
+        return sorted({key.symbol for key in self.list_series() if key.source == source})
+
+    def timeframes(self, source: str, symbol: str) -> list[str]:
+        return sorted(
+            {k.timeframe for k in self.list_series() if k.source == source and k.symbol == symbol},
+            key=lambda name: TIMEFRAMES[name].approx_ms if name in TIMEFRAMES else 0,
+        )
+
+    @staticmethod
+    def _month_files_in(tf_dir: Path) -> list[MonthFile]:
+        files: list[MonthFile] = []
+        if not tf_dir.is_dir():
+            return files
+        for year_dir in tf_dir.iterdir():
+            if not (year_dir.is_dir() and _YEAR_DIR.match(year_dir.name)):
+                continue
+            for path in year_dir.iterdir():
+                match = _MONTH_FILE.match(path.name)
+                if match and 1 <= int(match.group(1)) <= 12:
+                    files.append(MonthFile(int(year_dir.name), int(match.group(1)), path))
+        return sorted(files)
+
+    def month_files(self, source: str, symbol: str, timeframe: str | Timeframe) -> list[MonthFile]:
+        """The series' month files in time order (temporary files of interrupted writes are not listed)."""
+        return self._month_files_in(self.series_dir(source, symbol, timeframe))
+
+    def require_month_files(self, source: str, symbol: str, timeframe: str | Timeframe) -> list[MonthFile]:
+        """Like ``month_files`` but a ``DataError`` that says what does exist when the series is unknown."""
+        files = self.month_files(source, symbol, timeframe)
+        if files:
+            return files
+        tf = parse_timeframe(timeframe)
+        known = self.list_series()
+        if not any(k.source == source for k in known):
+            options = ", ".join(sorted({k.source for k in known})) or "none"
+            raise DataError(f"source {source!r}: no data under {self.ohlcv_root} (sources: {options})")
+        if not any(k.source == source and k.symbol == symbol for k in known):
+            options = ", ".join(self.symbols(source))
+            raise DataError(f"symbol {symbol!r}: unknown for source {source} (symbols: {options})")
+        options = ", ".join(self.timeframes(source, symbol))
+        raise DataError(f"timeframe {tf.name!r}: no data for {source}/{symbol} (timeframes: {options})")
+
+    # reading -----------------------------------------------------------------------------------------------
+
+    def read_month(self, month_file: MonthFile, timeframe: str | Timeframe) -> pd.DataFrame:
+        """One month file, validated against the contract (``DataError`` naming file and first bad row)."""
+        frame = read_parquet_frame(month_file.path)
+        validate_frame(frame, str(month_file.path), parse_timeframe(timeframe), month_file.window_ms)
+        return frame
+
+    def last_timestamp_ms(self, source: str, symbol: str, timeframe: str | Timeframe) -> int | None:
+        """Open time of the newest stored bar, or None for an empty series (reads only the last month file)."""
+        for month_file in reversed(self.month_files(source, symbol, timeframe)):
+            frame = self.read_month(month_file, timeframe)
+            if len(frame):
+                return int(frame["timestamp_ms"].iloc[-1])
+        return None
+
+    # writing -----------------------------------------------------------------------------------------------
+
+    def write_candles(
+        self,
+        source: str,
+        symbol: str,
+        timeframe: str | Timeframe,
+        frame: pd.DataFrame,
+        *,
+        origin: str = "input",
+    ) -> WriteSummary:
+        """Merge ``frame`` into the month files it touches; on equal ``timestamp_ms`` the incoming bar wins.
+
+        ``frame`` may be unsorted and span many months; it must otherwise satisfy the contract (checked first,
+        the ``DataError`` names ``origin`` and the row). Each touched month is rewritten atomically.
+        """
+        tf = parse_timeframe(timeframe)
+        self.series_dir(source, symbol, tf)  # validates the names before anything is touched
+        incoming = _coerce(frame, origin)
+        if len(incoming) == 0:
+            return WriteSummary(files=(), rows_written=0, rows_new=0)
+        incoming = incoming.sort_values("timestamp_ms", kind="stable")
+        incoming = incoming.drop_duplicates("timestamp_ms", keep="last").reset_index(drop=True)
+        validate_frame(incoming, origin, tf)
+
+        years, months = month_windows(incoming["timestamp_ms"].to_numpy())
+        written: list[Path] = []
+        rows_written = rows_new = 0
+        month_keys = years * 100 + months
+        for month_key in np.unique(month_keys):
+            year, month = divmod(int(month_key), 100)
+            part = incoming.loc[month_keys == month_key]
+            path = self.month_path(source, symbol, tf, year, month)
+            month_file = MonthFile(year, month, path)
+            if path.exists():
+                existing = self.read_month(month_file, tf)
+                merged = pd.concat([existing, part], ignore_index=True)
+                merged = merged.drop_duplicates("timestamp_ms", keep="last")
+                merged = merged.sort_values("timestamp_ms", kind="stable").reset_index(drop=True)
+                new_rows = len(merged) - len(existing)
+            else:
+                merged = part.reset_index(drop=True)
+                new_rows = len(merged)
+            validate_frame(merged, str(path), tf, month_file.window_ms)
+            atomic_write_parquet(merged, path)
+            written.append(path)
+            rows_written += len(part)
+            rows_new += new_rows
+        log.debug(
+            "wrote %d bars (%d new) to %d files of %s/%s/%s",
+            rows_written,
+            rows_new,
+            len(written),
+            source,
+            symbol,
+            tf.name,
+        )
+        return WriteSummary(files=tuple(written), rows_written=rows_written, rows_new=rows_new)
+
+
+def _coerce(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """Incoming frames must carry exactly the contract's columns; numeric dtypes are converted losslessly."""
+    missing = [c for c in OHLCV_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{origin}: missing column(s) {', '.join(missing)}")
+    extra = [str(c) for c in frame.columns if c not in OHLCV_COLUMNS]
+    if extra:
+        raise DataError(f"{origin}: unexpected column(s) {', '.join(extra)}")
+    out = pd.DataFrame(index=range(len(frame)))
+    for name, dtype in EXPECTED_DTYPES.items():
+        column = frame[name].to_numpy()
+        if name == "timestamp_ms" and column.dtype.kind == "f":
+            not_whole = ~np.isfinite(column) | (column != np.round(column))
+            if not_whole.any():
+                bad = int(np.flatnonzero(not_whole)[0])
+                raise DataError(f"{origin}: row {bad}: timestamp_ms {column[bad]!r} is not a whole number")
+        if column.dtype.kind not in "iuf":
+            raise DataError(f"{origin}: column {name} has dtype {column.dtype}, expected a number")
+        out[name] = column.astype(dtype)
+    return out
+
+
+def problems_in_file(month_file: MonthFile, timeframe: Timeframe) -> list[Problem]:
+    """Every problem of one month file (an unreadable file gives one), for ``data check``."""
+    try:
+        frame = read_parquet_frame(month_file.path)
+    except DataError as exc:
+        return [Problem(str(month_file.path), "unreadable", str(exc).removeprefix(f"{month_file.path}: "))]
+    return find_problems(frame, str(month_file.path), timeframe, month_file.window_ms)
+
+
+__all__ = [
+    "SCHEMA",
+    "MarketStore",
+    "MonthFile",
+    "SeriesKey",
+    "WriteSummary",
+    "atomic_write_parquet",
+    "check_name",
+    "month_windows",
+    "problems_in_file",
+    "read_parquet_frame",
+]
