@@ -14,9 +14,10 @@ from rich.table import Table
 from stratlab.cli import console
 from stratlab.data.dates import format_ms
 from stratlab.data.gaps import Gap, find_gaps
-from stratlab.data.store import MarketStore, SeriesKey, problems_in_file, read_parquet_frame
+from stratlab.data.store import MarketStore, SeriesKey, read_parquet_frame
 from stratlab.data.timeframes import parse_timeframe
-from stratlab.data.validate import Problem
+from stratlab.data.validate import Problem, find_problems
+from stratlab.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,16 @@ def inspect_series(store: MarketStore, key: SeriesKey) -> SeriesReport:
     problems: list[Problem] = []
     stamps: list[np.ndarray] = []
     for month_file in store.month_files(key.source, key.symbol, tf):
-        file_problems = problems_in_file(month_file, tf)
-        problems.extend(file_problems)
-        if any(p.rule in {"unreadable", "missing_columns", "wrong_dtype"} for p in file_problems):
+        path = str(month_file.path)
+        try:
+            frame = read_parquet_frame(month_file.path)
+        except DataError as exc:
+            problems.append(Problem(path, "unreadable", str(exc).removeprefix(f"{path}: ")))
             continue
-        frame = read_parquet_frame(month_file.path)
-        stamps.append(frame["timestamp_ms"].to_numpy(dtype=np.int64))
+        file_problems = find_problems(frame, path, tf, month_file.window_ms)
+        problems.extend(file_problems)
+        if not any(p.rule in {"missing_columns", "wrong_dtype"} for p in file_problems):
+            stamps.append(frame["timestamp_ms"].to_numpy(dtype=np.int64))
     ts = np.unique(np.concatenate(stamps)) if stamps else np.empty(0, dtype=np.int64)
     ts = ts[tf.on_grid(ts)]  # off-grid bars are already reported; they would make every gap wrong
     return SeriesReport(

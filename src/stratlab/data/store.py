@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from stratlab.data.candles import OHLCV_COLUMNS
 from stratlab.data.timeframes import TIMEFRAMES, Timeframe, parse_timeframe
-from stratlab.data.validate import EXPECTED_DTYPES, Problem, find_problems, validate_frame
+from stratlab.data.validate import EXPECTED_DTYPES, validate_frame
 from stratlab.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -306,15 +306,6 @@ def _coerce(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     return out
 
 
-def problems_in_file(month_file: MonthFile, timeframe: Timeframe) -> list[Problem]:
-    """Every problem of one month file (an unreadable file gives one), for ``data check``."""
-    try:
-        frame = read_parquet_frame(month_file.path)
-    except DataError as exc:
-        return [Problem(str(month_file.path), "unreadable", str(exc).removeprefix(f"{month_file.path}: "))]
-    return find_problems(frame, str(month_file.path), timeframe, month_file.window_ms)
-
-
 __all__ = [
     "SCHEMA",
     "MarketStore",
@@ -324,6 +315,5 @@ __all__ = [
     "atomic_write_parquet",
     "check_name",
     "month_windows",
-    "problems_in_file",
     "read_parquet_frame",
 ]
