@@ -11,6 +11,8 @@ import typer
 from stratlab import __version__
 from stratlab.cli import console
 from stratlab.cli.data import data_app
+from stratlab.cli import data_import  # noqa: F401  (registers 'data import-csv')
+from stratlab.cli import data_download  # noqa: F401  (registers 'data download')
 from stratlab.errors import StratlabError
 from stratlab.logging_setup import configure_logging
 from stratlab.settings import get_settings
