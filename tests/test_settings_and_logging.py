@@ -53,9 +53,11 @@ def test_verbose_run_logs_to_the_rotating_file_without_the_secret(tmp_path: Path
     assert SECRET not in text + result.stdout + result.stderr  # ... with secrets masked
 
 
-def test_quiet_hides_info_messages(tmp_path: Path) -> None:
-    env = {"STRATLAB_DATA_ROOT": str(tmp_path / "empty")}
-    loud = run_cli("--verbose", "data", "list", env=env)
-    quiet = run_cli("--quiet", "data", "list", env=env)
-    assert "DEBUG" in loud.stderr
-    assert "DEBUG" not in quiet.stderr and "INFO" not in quiet.stderr
+def test_quiet_hides_info_messages_and_verbose_adds_debug(tmp_path: Path) -> None:
+    root = str(tmp_path / "store")
+    normal = run_cli("data", "demo", "--data-root", root)
+    quiet = run_cli("--quiet", "data", "demo", "--data-root", root)
+    verbose = run_cli("--verbose", "data", "list", "--data-root", root)
+    assert "INFO" in normal.stderr and "DEBUG" not in normal.stderr
+    assert "INFO" not in quiet.stderr and quiet.returncode == 0
+    assert "DEBUG" in verbose.stderr

@@ -82,7 +82,7 @@ def list_command(data_root: DataRootOption = None) -> None:
     """A table of every stored series: first and last bar, bar count, gaps."""
     store = MarketStore(data_root)
     keys = store.list_series()
-    log.info("%d series under %s", len(keys), store.ohlcv_root)
+    log.debug("%d series under %s", len(keys), store.ohlcv_root)
     if not keys:
         console.stdout.print(f"No market data under {store.ohlcv_root}. Try: stratlab data demo")
         return
