@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 
 from stratlab import __version__
-from stratlab.cli import console
+from stratlab.cli import (
+    console,
+    data_download,  # noqa: F401  (registers 'data download')
+    data_import,  # noqa: F401  (registers 'data import-csv')
+)
 from stratlab.cli.data import data_app
-from stratlab.cli import data_import  # noqa: F401  (registers 'data import-csv')
-from stratlab.cli import data_download  # noqa: F401  (registers 'data download')
 from stratlab.errors import StratlabError
 from stratlab.logging_setup import configure_logging
 from stratlab.settings import get_settings
