@@ -261,6 +261,23 @@ def test_a_gap_wider_than_a_window_is_skipped_and_the_rest_is_fetched(data_root:
     assert summary.bars_written == (end - start - (gap[1] - gap[0])) // FIVE_MIN
 
 
+def test_a_history_that_starts_after_the_requested_start_is_said_in_the_summary(data_root: Path) -> None:
+    first_served = day_start_ms("2025-01-05")
+    with ReplayServer(now_ms=LATER, gaps=((day_start_ms("2024-12-01"), first_served),)) as server:
+        summary = run(server, MarketStore(data_root), "2025-01-01", "2025-01-10")
+    assert summary.first_bar_ms == first_served
+    text = str(summary)
+    assert "no bars from 2025-01-01" in text
+    assert "most recent 5,000 candles" in text
+
+
+def test_a_range_with_no_bars_at_all_is_said_in_the_summary(data_root: Path) -> None:
+    with ReplayServer(now_ms=LATER, gaps=((day_start_ms("2024-12-01"), day_start_ms("2025-03-01")),)) as server:
+        summary = run(server, MarketStore(data_root), "2025-01-01", "2025-01-03")
+    assert summary.bars_written == 0
+    assert "returned no bars for 2025-01-01" in str(summary)
+
+
 @pytest.mark.parametrize("sloppy", [False, True], ids=["exact-server", "server-ignores-endTime"])
 def test_open_bar_is_never_stored_and_short_last_page_ends_the_run(data_root: Path, sloppy: bool) -> None:
     bar_now = day_start_ms("2025-01-25") + 150 * FIVE_MIN

@@ -134,6 +134,12 @@ class DownloadSummary:
         ]
         if self.first_bar_ms is not None:
             out.append(f"bars received: {_when(self.first_bar_ms)} -> {_when(self.last_bar_ms)}")
+            if self.first_bar_ms > self.resumed_from_ms:
+                out.append(f"note: {self.source} has no bars from {_when(self.resumed_from_ms)} to the first one")
+                if self.source == HYPERLIQUID_SOURCE:
+                    out.append("note: the Hyperliquid API serves only the most recent 5,000 candles of an interval")
+        elif self.pages:
+            out.append(f"note: {self.source} returned no bars for {_when(self.resumed_from_ms)} -> {_when(self.stop_ms)}")
         out.append(f"stored series now ends at {_when(self.stored_last_ms)}")
         return out
 
