@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +172,18 @@ def test_last_timestamp_reads_the_newest_bar(data_root: Path) -> None:
     frame = make_frame(48, start_ms=END_OF_JAN_MS)
     store.write_candles("demo", "BTC", "5m", frame)
     assert store.last_timestamp_ms("demo", "BTC", "5m") == int(frame["timestamp_ms"].iloc[-1])
+
+
+def test_the_next_write_removes_temp_files_of_dead_writers_only(data_root: Path) -> None:
+    store = MarketStore(data_root)
+    store.write_candles("demo", "BTC", "5m", make_frame(30))
+    folder = store.month_files("demo", "BTC", "5m")[0].path.parent
+    exited = [sys.executable, "-c", "import os; print(os.getpid())"]
+    dead = subprocess.run(exited, check=True, capture_output=True, text=True)
+    orphan = folder / f".01.parquet.{int(dead.stdout)}.deadbeef.tmp"
+    live = folder / f".01.parquet.{os.getpid()}.cafebabe.tmp"
+    orphan.write_bytes(b"half a file")
+    live.write_bytes(b"a file being written")
+    store.write_candles("demo", "BTC", "5m", make_frame(10))
+    assert not orphan.exists()
+    assert live.exists()

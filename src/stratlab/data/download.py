@@ -139,7 +139,8 @@ class DownloadSummary:
                 if self.source == HYPERLIQUID_SOURCE:
                     out.append("note: the Hyperliquid API serves only the most recent 5,000 candles of an interval")
         elif self.pages:
-            out.append(f"note: {self.source} returned no bars for {_when(self.resumed_from_ms)} -> {_when(self.stop_ms)}")
+            span = f"{_when(self.resumed_from_ms)} -> {_when(self.stop_ms)}"
+            out.append(f"note: {self.source} returned no bars for {span}")
         out.append(f"stored series now ends at {_when(self.stored_last_ms)}")
         return out
 

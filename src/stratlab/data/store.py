@@ -99,9 +99,36 @@ def read_parquet_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_orphan_temp_files(directory: Path) -> list[Path]:
+    """Delete the temp files that a killed writer left in ``directory``; files of a live process are kept."""
+    removed: list[Path] = []
+    for tmp in directory.glob(f".*{TEMP_SUFFIX}"):
+        parts = tmp.name.split(".")
+        # .<name>.parquet.<pid>.<token>.tmp
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        if pid is None or _pid_alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` with the store schema to ``path`` via a temp file + fsync + rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for orphan in sweep_orphan_temp_files(path.parent):
+        log.debug("removed %s, left by a writer that was killed", orphan)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
     table = pa.Table.from_pandas(frame[list(OHLCV_COLUMNS)], schema=SCHEMA, preserve_index=False)
     try:
