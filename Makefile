@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST_WORKERS ?= 2
 
 .PHONY: setup demo test ui bench lint lock clean
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 setup: $(STAMP)
+
+# The peers the benchmarks race against are heavy and only needed there.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
 
 demo: setup
 	$(BIN)/stratlab data demo
@@ -25,7 +31,7 @@ test: setup
 ui: setup
 	@echo "The Streamlit UI is not part of this release yet."; exit 1
 
-bench: setup
+bench: $(BENCH_STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: setup
@@ -35,8 +41,8 @@ lint: setup
 
 lock:
 	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
-	@{ echo "# Pinned versions of every dependency (runtime + dev). Regenerate with: make lock"; \
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev,bench]'
+	@{ echo "# Pinned versions of every dependency (runtime + dev + bench). Regenerate with: make lock"; \
 	   .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^stratlab'; } > constraints.txt
 	@rm -rf .lock-venv
 

@@ -1,0 +1,16 @@
+"""The backtest engine: ``run_backtest(candles, signals, config)`` simulates one strategy run in a numba kernel."""
+
+from stratlab.engine._kernel import EXIT_REASONS, STOP_REASONS
+from stratlab.engine.backtest import PerBarStops, run_backtest
+from stratlab.engine.config import BacktestConfig
+from stratlab.engine.result import TRADE_COLUMNS, BacktestResult
+
+__all__ = [
+    "EXIT_REASONS",
+    "STOP_REASONS",
+    "TRADE_COLUMNS",
+    "BacktestConfig",
+    "BacktestResult",
+    "PerBarStops",
+    "run_backtest",
+]

@@ -1,0 +1,135 @@
+"""``BacktestConfig``: every knob of one backtest, typed and validated where it enters.
+
+Percent fields carry ``_pct`` (``1.5`` means 1.5 %), basis-point fields ``_bps`` (``4.5`` means 0.045 %). A bad
+value raises ``ConfigError`` with one line naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stratlab.errors import ConfigError
+
+PositionMode = Literal["none", "grid", "martingale"]
+OppositePolicy = Literal["reverse", "close", "ignore"]
+
+
+class BacktestConfig(BaseModel):
+    """How one backtest trades: costs, exits, position mode, sizing, leverage, early stop, funding."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    initial_equity: float = Field(default=10_000.0, gt=0, allow_inf_nan=False, description="Starting equity (quote).")
+    fee_bps: float = Field(default=4.5, ge=0, lt=10_000, allow_inf_nan=False, description="Taker fee per fill.")
+    slippage_bps: float = Field(
+        default=0.0, ge=0, lt=10_000, allow_inf_nan=False, description="Against the trader on every fill."
+    )
+
+    tp_pct: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Take profit, % from entry.")
+    sl_pct: float | None = Field(
+        default=None, gt=0, lt=100, allow_inf_nan=False, description="Stop loss, % from entry."
+    )
+    tp_atr: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Take profit, ATR multiples.")
+    sl_atr: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Stop loss, ATR multiples.")
+    atr_period: int = Field(default=14, ge=1, description="ATR period (Wilder) for the *_atr levels.")
+
+    position_mode: PositionMode = "none"
+    grid_step_pct: float = Field(
+        default=1.0, gt=0, lt=100, allow_inf_nan=False, description="Adverse move from the last fill that adds."
+    )
+    grid_max_adds: int = Field(default=3, ge=0, le=100, description="Adds per position at most.")
+    grid_size_mult: float = Field(
+        default=1.0, gt=0, le=100, allow_inf_nan=False, description="Each add's notional × the previous fill's."
+    )
+    martingale_mult: float = Field(
+        default=2.0, ge=1, le=100, allow_inf_nan=False, description="Base size × this after each loss."
+    )
+    martingale_max_steps: int = Field(
+        default=3, ge=0, le=30, description="Losses in a row that grow the size, at most."
+    )
+
+    size_pct: float = Field(
+        default=100.0, gt=0, le=100, allow_inf_nan=False, description="Margin per entry, % of equity."
+    )
+    risk_pct: float | None = Field(
+        default=None, gt=0, le=100, allow_inf_nan=False, description="Instead of size_pct: % of equity lost at the SL."
+    )
+    size_units: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Instead of size_pct: a fixed quantity per entry."
+    )
+    leverage: float = Field(default=1.0, ge=1, le=200, allow_inf_nan=False)
+    maintenance_margin_pct: float = Field(
+        default=0.5,
+        ge=0,
+        lt=100,
+        allow_inf_nan=False,
+        description="Of notional; a loss reaching margin minus it liquidates.",
+    )
+
+    max_drawdown_stop_pct: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
+    max_consecutive_losses: int | None = Field(default=None, ge=1)
+    max_idle_bars: int | None = Field(default=None, ge=1)
+
+    on_opposite: OppositePolicy = "reverse"
+    funding_bps_per_8h: float = Field(
+        default=0.0, gt=-10_000, lt=10_000, allow_inf_nan=False, description="Longs pay, shorts receive (if > 0)."
+    )
+
+    def __init__(self, **values: Any) -> None:
+        # Construction is the edge: turn pydantic's multi-line report into our one-line error.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BacktestConfig:
+        if self.tp_pct is not None and self.tp_atr is not None:
+            raise ValueError("tp_pct and tp_atr: give one take profit, not both")
+        if self.sl_pct is not None and self.sl_atr is not None:
+            raise ValueError("sl_pct and sl_atr: give one stop loss, not both")
+        if self.risk_pct is not None and self.size_units is not None:
+            raise ValueError("risk_pct and size_units: give one sizing rule, not both")
+        if self.risk_pct is not None and self.sl_pct is None and self.sl_atr is None:
+            raise ValueError("risk_pct: risk-based sizing needs a stop loss (sl_pct or sl_atr)")
+        return self
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> BacktestConfig:
+        """Build from a mapping (JSON, CLI flags); any invalid field is a one-line ``ConfigError``."""
+        return cls(**{str(key): value for key, value in values.items()})
+
+    def replace(self, **changes: Any) -> BacktestConfig:
+        """A copy with ``changes`` applied, validated like a new config."""
+        return BacktestConfig.from_mapping({**self.model_dump(), **changes})
+
+    @property
+    def uses_atr(self) -> bool:
+        return self.tp_atr is not None or self.sl_atr is not None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as one line: ``backtest config: <field>: <message> (got <value>)``."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"backtest config: unknown field {field!r}"
+    if not field:  # a rule across fields: its message names them
+        return f"backtest config: {message}"
+    return f"backtest config: {field}: {message} (got {first.get('input')!r})"
+
+
+def validated_config(config: BacktestConfig | Mapping[str, Any] | None) -> BacktestConfig:
+    """Accept a config, a mapping of its fields, or None for the defaults."""
+    if config is None:
+        return BacktestConfig()
+    if isinstance(config, BacktestConfig):
+        return config
+    return BacktestConfig.from_mapping(config)
+
+
+__all__ = ["BacktestConfig", "OppositePolicy", "PositionMode", "describe_validation_error", "validated_config"]

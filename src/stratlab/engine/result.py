@@ -1,0 +1,123 @@
+"""``BacktestResult``: what one backtest produced, as arrays first and DataFrames on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from stratlab.data.candles import Candles
+from stratlab.engine import _kernel as k
+from stratlab.engine.config import BacktestConfig
+
+FloatArray = npt.NDArray[np.float64]
+Int64Array = npt.NDArray[np.int64]
+
+TRADE_COLUMNS = (
+    "entry_time_ms",
+    "exit_time_ms",
+    "side",
+    "size",
+    "entry_price",
+    "exit_price",
+    "fees",
+    "slippage_cost",
+    "funding",
+    "pnl",
+    "exit_reason",
+    "adds",
+    "bars_held",
+    "entry_bar",
+    "exit_bar",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    """One backtest over ``candles`` bars ``[start, end)``.
+
+    ``equity`` (marked to each close, after that bar's fills and costs) and ``position`` (signed quantity held after
+    the bar) have one value per simulated bar, aligned with ``timestamp_ms``. ``trade_rows`` is the kernel's raw
+    trade table; ``trades`` is the same as a DataFrame with times and names. ``kpis`` holds the headline figures.
+    """
+
+    candles: Candles
+    config: BacktestConfig
+    start: int
+    end: int
+    equity: FloatArray
+    position: FloatArray
+    trade_rows: FloatArray
+    max_drawdown_fraction: float
+    stopped_early: str | None
+    stopped_at_bar: int | None
+    kpis: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def timestamp_ms(self) -> Int64Array:
+        return self.candles.timestamp_ms[self.start : self.end]
+
+    @property
+    def n_trades(self) -> int:
+        return int(self.trade_rows.shape[0])
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity[-1]) if self.equity.size else self.config.initial_equity
+
+    @property
+    def stopped_at_ms(self) -> int | None:
+        return None if self.stopped_at_bar is None else int(self.candles.timestamp_ms[self.stopped_at_bar])
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        """One row per trade, in exit order; times are bar open times (UTC epoch ms); side is +1 long, -1 short."""
+        rows = self.trade_rows
+        entry_bar = rows[:, k.T_ENTRY_BAR].astype(np.int64)
+        exit_bar = rows[:, k.T_EXIT_BAR].astype(np.int64)
+        ts = self.candles.timestamp_ms
+        reasons = np.array(k.EXIT_REASONS, dtype=object)
+        frame = pd.DataFrame(
+            {
+                "entry_time_ms": ts[entry_bar],
+                "exit_time_ms": ts[exit_bar],
+                "side": rows[:, k.T_SIDE].astype(np.int8),
+                "size": rows[:, k.T_SIZE],
+                "entry_price": rows[:, k.T_ENTRY_PRICE],
+                "exit_price": rows[:, k.T_EXIT_PRICE],
+                "fees": rows[:, k.T_FEES],
+                "slippage_cost": rows[:, k.T_SLIPPAGE_COST],
+                "funding": rows[:, k.T_FUNDING],
+                "pnl": rows[:, k.T_PNL],
+                "exit_reason": reasons[rows[:, k.T_EXIT_REASON].astype(np.int64)],
+                "adds": rows[:, k.T_ADDS].astype(np.int64),
+                "bars_held": exit_bar - entry_bar,
+                "entry_bar": entry_bar,
+                "exit_bar": exit_bar,
+            },
+            columns=list(TRADE_COLUMNS),
+        )
+        frame["exit_reason"] = frame["exit_reason"].astype(str)
+        return frame
+
+    def equity_frame(self) -> pd.DataFrame:
+        """Per bar: time, close, equity, drawdown (% below the running peak), position."""
+        equity = self.equity
+        peak = np.maximum.accumulate(np.maximum(equity, self.config.initial_equity)) if equity.size else equity
+        drawdown_pct = np.where(peak > 0, (peak - equity) / np.where(peak > 0, peak, 1.0) * 100.0, 0.0)
+        return pd.DataFrame(
+            {
+                "timestamp_ms": self.timestamp_ms,
+                "close": self.candles.close[self.start : self.end],
+                "equity": equity,
+                "drawdown_pct": drawdown_pct,
+                "position": self.position,
+            }
+        )
+
+
+__all__ = ["TRADE_COLUMNS", "BacktestResult"]
