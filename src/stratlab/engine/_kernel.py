@@ -297,6 +297,7 @@ def simulate_nb(
             exit_reason = -1
             exit_market = 0.0
             reference = bar_open  # where price is when the next level is tested
+            added = False
             stop_level, stop_kind = _nearer_stop_nb(side, sl_level, liquidation_level)
             # A bar that opens beyond a level fills at the open, not at the level.
             if not math.isnan(stop_level) and side * (bar_open - stop_level) <= 0.0:
@@ -333,6 +334,7 @@ def simulate_nb(
                     last_fill_market = add_market
                     last_fill_notional = add_notional
                     reference = add_market
+                    added = True
                     tp_level = _level_nb(average, side, trade_tp_distance, tp_fraction)
                     sl_level = _level_nb(average, -side, trade_sl_distance, sl_fraction)
                     liquidation_level = average * (1.0 - side * liquidation_fraction)
@@ -345,9 +347,13 @@ def simulate_nb(
                 # already moved past fills where price was, not at the level.
                 exit_reason = stop_kind
                 exit_market = stop_level if side * (reference - stop_level) > 0.0 else reference
-            elif exit_reason < 0 and not math.isnan(tp_level) and side * (favourable - tp_level) >= 0.0:
-                exit_reason = EXIT_TAKE_PROFIT
-                exit_market = tp_level
+            elif exit_reason < 0 and not math.isnan(tp_level):
+                # After adds in this bar the adverse extreme may have come last: the moved TP counts only if the
+                # close is beyond it (price certainly crossed it after the adds).
+                reach = bar_close if added else favourable
+                if side * (reach - tp_level) >= 0.0:
+                    exit_reason = EXIT_TAKE_PROFIT
+                    exit_market = tp_level
             if exit_reason >= 0:
                 cash_change, pnl = _book_exit_nb(
                     trades, n_trades, entry_bar, i, side, qty, average, exit_market, slippage_rate, fee_rate,
