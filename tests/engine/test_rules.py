@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from stratlab.engine import BacktestConfig, run_backtest
+from stratlab.engine import run_backtest
 from tests.engine.tables import flat_bars, signals, table
 
 NO_COSTS = {"fee_bps": 0.0, "slippage_bps": 0.0}
@@ -299,7 +299,8 @@ def test_funding_is_charged_on_notional_at_each_close_held_through() -> None:
 
 def test_a_short_receives_positive_funding() -> None:
     candles = table([(100.0, 101, 99, 100)] * 3)
-    trade = one_trade(run_backtest(candles, signals(3, {0: -1}), {**NO_COSTS, "size_units": 1.0, "funding_bps_per_8h": 8.0}))
+    config = {**NO_COSTS, "size_units": 1.0, "funding_bps_per_8h": 8.0}
+    trade = one_trade(run_backtest(candles, signals(3, {0: -1}), config))
     # Held through closes 1 and 2: receives 2 × 100 × 0.0008 / 96.
     assert trade.funding == pytest.approx(-2 * 100 * 0.0008 / 96, rel=1e-12)
     assert trade.pnl == pytest.approx(2 * 100 * 0.0008 / 96, rel=1e-12)

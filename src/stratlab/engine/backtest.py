@@ -83,7 +83,7 @@ def checked_signals(signals: npt.ArrayLike, n_bars: int) -> Int8Array:
         bad = ~np.isin(array, (-1, 0, 1))
         if bad.any():
             row = int(np.argmax(bad))
-            raise ConfigError(f"signals: bar {row} holds {array[row]!r}; only -1, 0 and +1 are allowed")
+            raise ConfigError(f"signals: bar {row} holds {array[row].item()!r}; only -1, 0 and +1 are allowed")
         array = array.astype(np.int8)
     elif (np.abs(array.astype(np.int16)) > 1).any():
         row = int(np.argmax(np.abs(array.astype(np.int16)) > 1))
