@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stratlab.atomic_io import TEMP_SUFFIX
 from stratlab.data.dates import day_end_exclusive_ms, day_start_ms
 from stratlab.data.download import DownloadSummary, download_candles, open_source
 from stratlab.data.sources.http_retry import RetryPolicy, TokenBucket
 from stratlab.data.sources.hyperliquid import HyperliquidSource, candle_snapshot_weight
-from stratlab.data.store import TEMP_SUFFIX, MarketStore
+from stratlab.data.store import MarketStore
 from stratlab.data.timeframes import TIMEFRAMES, parse_timeframe
 from stratlab.errors import ConfigError, DownloadError
 from stratlab.settings import Settings

@@ -10,11 +10,8 @@ same folder and is renamed over the target (atomic on POSIX), so a reader or a k
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stratlab.atomic_io import atomic_writer
 from stratlab.data.candles import OHLCV_COLUMNS
 from stratlab.data.timeframes import TIMEFRAMES, Timeframe, parse_timeframe
 from stratlab.data.validate import EXPECTED_DTYPES, validate_frame
@@ -33,7 +31,6 @@ log = logging.getLogger(__name__)
 _MONTH_FILE = re.compile(r"^(\d{2})\.parquet$")
 _YEAR_DIR = re.compile(r"^\d{4}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-TEMP_SUFFIX = ".tmp"
 
 SCHEMA = pa.schema([("timestamp_ms", pa.int64())] + [(name, pa.float64()) for name in OHLCV_COLUMNS[1:]])
 
@@ -99,58 +96,11 @@ def read_parquet_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_orphan_temp_files(directory: Path) -> list[Path]:
-    """Delete the temp files that a killed writer left in ``directory``; files of a live process are kept."""
-    removed: list[Path] = []
-    for tmp in directory.glob(f".*{TEMP_SUFFIX}"):
-        parts = tmp.name.split(".")
-        # .<name>.parquet.<pid>.<token>.tmp
-        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
-        if pid is None or _pid_alive(pid):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-            removed.append(tmp)
-    return removed
-
-
 def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` with the store schema to ``path`` via a temp file + fsync + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for orphan in sweep_orphan_temp_files(path.parent):
-        log.debug("removed %s, left by a writer that was killed", orphan)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
+    """Write ``frame`` with the store schema to ``path`` atomically (see ``stratlab.atomic_io``)."""
     table = pa.Table.from_pandas(frame[list(OHLCV_COLUMNS)], schema=SCHEMA, preserve_index=False)
-    try:
-        with tmp.open("wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename is durable only once the folder entry is on disk.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with atomic_writer(path) as handle:
+        pq.write_table(table, handle, compression="zstd")
 
 
 class MarketStore:
