@@ -14,6 +14,7 @@ from stratlab.cli import (
     data_download,  # noqa: F401  (registers 'data download')
     data_import,  # noqa: F401  (registers 'data import-csv')
 )
+from stratlab.cli.backtest import backtest
 from stratlab.cli.data import data_app
 from stratlab.errors import StratlabError
 from stratlab.logging_setup import configure_logging
@@ -29,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_app, name="data")
+app.command("backtest")(backtest)
 
 
 def _version(value: bool) -> None:

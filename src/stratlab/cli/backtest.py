@@ -1,0 +1,190 @@
+"""``stratlab backtest``: one strategy with one parameter set on stored candles; KPIs, and files with ``--out``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from stratlab.atomic_io import write_text_atomic
+from stratlab.cli import console
+from stratlab.data.loader import load_ohlcv
+from stratlab.engine import BacktestConfig, BacktestResult, run_backtest
+from stratlab.errors import ConfigError
+from stratlab.strategies import get_strategy
+
+Opt = typer.Option
+
+
+def _params(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--params: not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"--params: expected a JSON object such as '{{\"fast\": 10}}', got {text!r}")
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _write_outputs(result: BacktestResult, out: Path, strategy: str, params: dict[str, Any]) -> list[Path]:
+    from stratlab.report.figures import backtest_chart_data, backtest_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    trades_path, equity_path, chart_path, kpis_path = (
+        out / "trades.csv",
+        out / "equity.csv",
+        out / "chart.html",
+        out / "kpis.json",
+    )
+    write_text_atomic(trades_path, result.trades.to_csv(index=False))
+    write_text_atomic(equity_path, result.equity_frame().to_csv(index=False))
+    figure = backtest_figure(backtest_chart_data(result))
+    write_text_atomic(chart_path, figure.to_html(include_plotlyjs=True, full_html=True))
+    summary = {
+        "strategy": strategy,
+        "params": params,
+        "dataset": {
+            "source": result.candles.source,
+            "symbol": result.candles.symbol,
+            "timeframe": result.candles.timeframe.name,
+            "first_bar_ms": int(result.timestamp_ms[0]),
+            "last_bar_ms": int(result.timestamp_ms[-1]),
+        },
+        "config": result.config.model_dump(),
+        "kpis": {k: _json_value(v) for k, v in result.kpis.items()},
+    }
+    write_text_atomic(kpis_path, json.dumps(summary, indent=2) + "\n")
+    return [trades_path, equity_path, chart_path, kpis_path]
+
+
+def backtest(
+    strategy: Annotated[str, Opt("--strategy", help="Strategy name (see --list).")] = "",
+    params: Annotated[str, Opt("--params", help="Strategy parameters as JSON; missing ones take defaults.")] = "{}",
+    source: Annotated[str, Opt("--source", help="Data source, e.g. demo or hyperliquid_perps.")] = "demo",
+    symbol: Annotated[str, Opt("--symbol", help="Symbol, e.g. BTC.")] = "BTC",
+    timeframe: Annotated[str, Opt("--timeframe", help="Bar timeframe, e.g. 5m.")] = "5m",
+    start: Annotated[str | None, Opt("--start", help="First day, YYYY-MM-DD (UTC).")] = None,
+    end: Annotated[str | None, Opt("--end", help="Last day, YYYY-MM-DD (UTC, included).")] = None,
+    data_root: Annotated[Path | None, Opt("--data-root", help="Store root.")] = None,
+    initial_equity: Annotated[float | None, Opt("--initial-equity", help="Starting equity [10000].")] = None,
+    fee_bps: Annotated[float | None, Opt("--fee-bps", help="Taker fee per fill, bps [4.5].")] = None,
+    slippage_bps: Annotated[float | None, Opt("--slippage-bps", help="Slippage per fill, bps [0].")] = None,
+    tp_pct: Annotated[float | None, Opt("--tp-pct", help="Take profit, % from the average entry.")] = None,
+    sl_pct: Annotated[float | None, Opt("--sl-pct", help="Stop loss, % from the average entry.")] = None,
+    tp_atr: Annotated[float | None, Opt("--tp-atr", help="Take profit, ATR multiples.")] = None,
+    sl_atr: Annotated[float | None, Opt("--sl-atr", help="Stop loss, ATR multiples.")] = None,
+    atr_period: Annotated[int | None, Opt("--atr-period", help="ATR period for *-atr [14].")] = None,
+    mode: Annotated[str | None, Opt("--mode", help="Position mode: none | grid | martingale [none].")] = None,
+    grid_step_pct: Annotated[float | None, Opt("--grid-step-pct", help="Grid: adverse move that adds [1].")] = None,
+    grid_max_adds: Annotated[int | None, Opt("--grid-max-adds", help="Grid: adds at most [3].")] = None,
+    grid_size_mult: Annotated[float | None, Opt("--grid-size-mult", help="Grid: add size × previous [1].")] = None,
+    martingale_mult: Annotated[float | None, Opt("--martingale-mult", help="Size × this per loss [2].")] = None,
+    martingale_max_steps: Annotated[int | None, Opt("--martingale-max-steps", help="Losses that grow it [3].")] = None,
+    size_pct: Annotated[float | None, Opt("--size-pct", help="Margin per entry, % of equity [100].")] = None,
+    risk_pct: Annotated[float | None, Opt("--risk-pct", help="Size so the stop loses this % of equity.")] = None,
+    size_units: Annotated[float | None, Opt("--size-units", help="Fixed quantity per entry.")] = None,
+    leverage: Annotated[float | None, Opt("--leverage", help="Leverage [1].")] = None,
+    maintenance_margin_pct: Annotated[
+        float | None, Opt("--maintenance-margin-pct", help="Liquidation maintenance margin [0.5].")
+    ] = None,
+    max_drawdown_stop_pct: Annotated[float | None, Opt("--max-dd-stop-pct", help="Early stop at this DD %.")] = None,
+    max_consecutive_losses: Annotated[
+        int | None, Opt("--max-consecutive-losses", help="Early stop after this many losses in a row.")
+    ] = None,
+    max_idle_bars: Annotated[int | None, Opt("--max-idle-bars", help="Early stop after this many flat bars.")] = None,
+    on_opposite: Annotated[str | None, Opt("--on-opposite", help="reverse | close | ignore [reverse].")] = None,
+    funding_bps_per_8h: Annotated[float | None, Opt("--funding-bps-per-8h", help="Constant funding [0].")] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print the KPIs as JSON.")] = False,
+    out: Annotated[Path | None, Opt("--out", help="Write trades.csv, equity.csv, chart.html, kpis.json here.")] = None,
+    list_strategies: Annotated[bool, Opt("--list", help="List the strategies and their parameters.")] = False,
+) -> None:
+    """Backtest one strategy with one parameter set and print its KPIs."""
+    if list_strategies:
+        _print_strategies()
+        return
+    if not strategy:
+        raise ConfigError("--strategy: required (stratlab backtest --list shows the names)")
+    chosen = get_strategy(strategy)
+    raw_params = _params(params)
+    checked = chosen.space.validate(raw_params)
+    flags = {
+        "initial_equity": initial_equity,
+        "fee_bps": fee_bps,
+        "slippage_bps": slippage_bps,
+        "tp_pct": tp_pct,
+        "sl_pct": sl_pct,
+        "tp_atr": tp_atr,
+        "sl_atr": sl_atr,
+        "atr_period": atr_period,
+        "position_mode": mode,
+        "grid_step_pct": grid_step_pct,
+        "grid_max_adds": grid_max_adds,
+        "grid_size_mult": grid_size_mult,
+        "martingale_mult": martingale_mult,
+        "martingale_max_steps": martingale_max_steps,
+        "size_pct": size_pct,
+        "risk_pct": risk_pct,
+        "size_units": size_units,
+        "leverage": leverage,
+        "maintenance_margin_pct": maintenance_margin_pct,
+        "max_drawdown_stop_pct": max_drawdown_stop_pct,
+        "max_consecutive_losses": max_consecutive_losses,
+        "max_idle_bars": max_idle_bars,
+        "on_opposite": on_opposite,
+        "funding_bps_per_8h": funding_bps_per_8h,
+    }
+    config = BacktestConfig.from_mapping({k: v for k, v in flags.items() if v is not None})
+    candles = load_ohlcv(source, symbol, timeframe, start, end, data_root=data_root)
+    if len(candles) < 2:
+        raise ConfigError(f"{candles.label}: {len(candles)} bar(s) in the period; a backtest needs at least 2")
+    signals = chosen.signals(candles, checked)
+    result = run_backtest(candles, signals, config, stops=chosen.stops(candles, checked))
+
+    if as_json:
+        payload = {
+            "strategy": chosen.name,
+            "params": checked,
+            "kpis": {k: _json_value(v) for k, v in result.kpis.items()},
+        }
+        console.stdout.print_json(json.dumps(payload))
+    else:
+        _print_kpis(result, chosen.name, checked)
+    if out is not None:
+        written = _write_outputs(result, out, chosen.name, checked)
+        target = console.stderr if as_json else console.stdout
+        target.print(f"wrote {', '.join(str(p) for p in written)}", markup=False)
+
+
+def _print_kpis(result: BacktestResult, strategy: str, params: dict[str, Any]) -> None:
+    candles = result.candles
+    head = f"{strategy} {json.dumps(params)} on {candles.label}, {len(result.equity):,} bars"
+    table = Table(title=head, title_justify="left")
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    for name, value in result.kpis.items():
+        shown = f"{value:,.4f}" if isinstance(value, float) else "-" if value is None else f"{value}"
+        table.add_row(name, shown)
+    console.stdout.print(table)
+
+
+def _print_strategies() -> None:
+    from stratlab.strategies import all_strategies
+
+    table = Table(title="strategies", title_justify="left")
+    table.add_column("name")
+    table.add_column("parameters (type, range, default)")
+    table.add_column("rule")
+    for strategy in all_strategies():
+        described = ", ".join(f"{spec.name} {' '.join(spec.describe())}" for spec in strategy.space.params)
+        table.add_row(strategy.name, described, strategy.summary)
+    console.stdout.print(table)

@@ -1,0 +1,1 @@
+"""Reports of results: figures (data + drawing), files written next to them."""

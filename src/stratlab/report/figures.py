@@ -1,0 +1,146 @@
+"""Figures of a backtest: a pure-data function (what is drawn) and a drawing function (plotly).
+
+Large series are thinned for display only: candles are merged into buckets (first open, max high, min low, last
+close), equity keeps each bucket's last value and drawdown its deepest, so every peak and trough stays visible.
+Computation never uses the thinned data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from stratlab.engine.result import BacktestResult
+
+FloatArray = npt.NDArray[np.float64]
+DEFAULT_MAX_POINTS = 4_000
+
+
+@dataclass(frozen=True)
+class BacktestChartData:
+    """Everything the backtest chart shows, already thinned to at most ``max_points`` x values."""
+
+    title: str
+    time: pd.DatetimeIndex
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    equity: FloatArray
+    drawdown_pct: FloatArray
+    entries: pd.DataFrame  # time, price, side, text
+    exits: pd.DataFrame  # time, price, reason, text
+    bucket_bars: int
+
+
+def _buckets(n: int, max_points: int) -> tuple[npt.NDArray[np.int64], int]:
+    size = max(1, -(-n // max_points))
+    return np.arange(0, n, size, dtype=np.int64), size
+
+
+def backtest_chart_data(result: BacktestResult, *, max_points: int = DEFAULT_MAX_POINTS) -> BacktestChartData:
+    """The chart's data: candles, equity and drawdown per (bucket of) bars, and one marker per fill."""
+    start, end = result.start, result.end
+    candles = result.candles
+    frame = result.equity_frame()
+    starts, size = _buckets(end - start, max_points)
+    reduce_first = starts
+    ts = candles.timestamp_ms[start:end][reduce_first]
+    trades = result.trades
+    side_name = np.where(trades["side"].to_numpy() > 0, "long", "short")
+    entries = pd.DataFrame(
+        {
+            "time": pd.to_datetime(trades["entry_time_ms"], unit="ms", utc=True),
+            "price": trades["entry_price"],
+            "side": trades["side"],
+            "text": [
+                f"{s} {q:.6g} @ {p:.6g}"
+                for s, q, p in zip(side_name, trades["size"], trades["entry_price"], strict=True)
+            ],
+        }
+    )
+    exits = pd.DataFrame(
+        {
+            "time": pd.to_datetime(trades["exit_time_ms"], unit="ms", utc=True),
+            "price": trades["exit_price"],
+            "reason": trades["exit_reason"],
+            "text": [f"{r}: pnl {p:,.2f}" for r, p in zip(trades["exit_reason"], trades["pnl"], strict=True)],
+        }
+    )
+    return BacktestChartData(
+        title=f"{candles.label} · {len(trades)} trades · return {result.kpis.get('return_pct', 0.0):.2f} % · "
+        f"max DD {result.kpis.get('max_drawdown_pct', 0.0):.2f} %",
+        time=pd.to_datetime(ts, unit="ms", utc=True),
+        open=candles.open[start:end][reduce_first],
+        high=np.maximum.reduceat(candles.high[start:end], starts),
+        low=np.minimum.reduceat(candles.low[start:end], starts),
+        close=candles.close[start:end][np.minimum(starts + size - 1, end - start - 1)],
+        equity=frame["equity"].to_numpy()[np.minimum(starts + size - 1, end - start - 1)],
+        drawdown_pct=np.maximum.reduceat(frame["drawdown_pct"].to_numpy(), starts),
+        entries=entries,
+        exits=exits,
+        bucket_bars=size,
+    )
+
+
+def backtest_figure(data: BacktestChartData) -> go.Figure:
+    """Candles with entry/exit markers, equity, and drawdown below, sharing the time axis."""
+    figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.03, row_heights=[0.55, 0.25, 0.20])
+    candle_name = "price" if data.bucket_bars == 1 else f"price ({data.bucket_bars} bars per candle)"
+    figure.add_trace(
+        go.Candlestick(x=data.time, open=data.open, high=data.high, low=data.low, close=data.close, name=candle_name),
+        row=1,
+        col=1,
+    )
+    for side, symbol, colour, label in (
+        (1, "triangle-up", "#1a9850", "long entry"),
+        (-1, "triangle-down", "#d73027", "short entry"),
+    ):
+        chosen = data.entries[data.entries["side"] == side]
+        figure.add_trace(
+            go.Scatter(
+                x=chosen["time"],
+                y=chosen["price"],
+                mode="markers",
+                name=label,
+                text=chosen["text"],
+                marker={"symbol": symbol, "size": 9, "color": colour},
+                hovertemplate="%{text}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=data.exits["time"],
+            y=data.exits["price"],
+            mode="markers",
+            name="exit",
+            text=data.exits["text"],
+            marker={"symbol": "x", "size": 8, "color": "#4d4d4d"},
+            hovertemplate="%{text}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    figure.add_trace(go.Scatter(x=data.time, y=data.equity, name="equity", line={"color": "#2166ac"}), row=2, col=1)
+    figure.add_trace(
+        go.Scatter(x=data.time, y=-data.drawdown_pct, name="drawdown %", fill="tozeroy", line={"color": "#b2182b"}),
+        row=3,
+        col=1,
+    )
+    figure.update_layout(
+        title=data.title, height=900, xaxis_rangeslider_visible=False, hovermode="x unified", template="plotly_white"
+    )
+    figure.update_yaxes(title_text="price", row=1, col=1)
+    figure.update_yaxes(title_text="equity", row=2, col=1)
+    figure.update_yaxes(title_text="drawdown %", row=3, col=1)
+    return figure
+
+
+__all__ = ["BacktestChartData", "backtest_chart_data", "backtest_figure"]

@@ -1,0 +1,81 @@
+"""``stratlab backtest`` as a user runs it: a real process on a real store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("store") / "market_data"
+    result = run_cli("data", "demo", "--data-root", str(root))
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_json_kpis_agree_with_the_trade_and_equity_files(demo_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    args = ["--strategy", "ma_cross", "--params", '{"fast": 10, "slow": 50, "ma_type": "sma"}', "--sl-pct", "1"]
+    period = ["--start", "2025-02-01", "--end", "2025-02-28", "--data-root", str(demo_root)]
+    result = run_cli("backtest", *args, *period, "--tp-pct", "2", "--fee-bps", "5", "--json", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["params"] == {"fast": 10, "slow": 50, "ma_type": "sma", "direction": "both"}
+    kpis = payload["kpis"]
+    trades = pd.read_csv(out / "trades.csv")
+    equity = pd.read_csv(out / "equity.csv")
+    assert kpis["n_trades"] == len(trades) > 10
+    assert set(trades["exit_reason"]) <= {"signal", "take_profit", "stop_loss", "end"}
+    # February 2025 in 5m bars, and the trade file sums to the equity curve's end.
+    assert len(equity) == 28 * 288
+    assert equity["timestamp_ms"].iloc[0] == 1_738_368_000_000
+    assert 10_000 + trades["pnl"].sum() == pytest.approx(equity["equity"].iloc[-1], rel=1e-9)
+    assert kpis["return_pct"] == pytest.approx((equity["equity"].iloc[-1] / 10_000 - 1) * 100, rel=1e-9)
+    assert kpis["max_drawdown_pct"] == pytest.approx(equity["drawdown_pct"].max(), rel=1e-9)
+    # Fees at 5 bps of each fill's notional.
+    notional = trades["size"] * (trades["entry_price"] + trades["exit_price"])
+    assert trades["fees"].to_numpy() == pytest.approx((notional * 5e-4).to_numpy(), rel=1e-9)
+    chart = (out / "chart.html").read_text()
+    assert "plotly" in chart.lower() and "equity" in chart and "drawdown" in chart
+    saved = json.loads((out / "kpis.json").read_text())
+    assert saved["config"]["sl_pct"] == 1.0 and saved["dataset"]["symbol"] == "BTC"
+
+
+def test_table_output_lists_the_kpis(demo_root: Path) -> None:
+    period = ["--start", "2025-03-01", "--end", "2025-03-07", "--data-root", str(demo_root)]
+    result = run_cli("backtest", "--strategy", "range_breakout", *period)
+    assert result.returncode == 0, result.stderr
+    assert "return_pct" in result.stdout and "max_drawdown_pct" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "nope"], "unknown strategy 'nope'"),
+        (["--strategy", "ma_cross", "--params", '{"fast": 1}'], "parameter 'fast'"),
+        (["--strategy", "ma_cross", "--params", "[1"], "--params: not valid JSON"),
+        (["--strategy", "ma_cross", "--fee-bps", "-1"], "fee_bps"),
+        (["--strategy", "ma_cross", "--mode", "pyramid"], "position_mode"),
+        (["--strategy", "ma_cross", "--symbol", "DOGE"], "DOGE"),
+        (["--strategy", "ma_cross", "--start", "2030-01-01"], "2030"),
+        ([], "--strategy"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(demo_root: Path, args: list[str], message: str) -> None:
+    result = run_cli("backtest", *args, "--data-root", str(demo_root))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_list_shows_every_strategy(demo_root: Path) -> None:
+    result = run_cli("backtest", "--list")
+    assert result.returncode == 0
+    for name in ("ma_cross", "rsi_reversion", "bollinger_breakout", "stochastic", "range_breakout"):
+        assert name in result.stdout
