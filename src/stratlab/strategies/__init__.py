@@ -1,0 +1,45 @@
+"""Strategies: typed parameter spaces and entry-event rules over candles, reachable by name from the registry.
+
+Importing this package registers every built-in strategy.
+"""
+
+from stratlab.strategies.base import (
+    DIRECTION,
+    CategoricalParam,
+    Constraint,
+    FloatParam,
+    IntParam,
+    ParamSpace,
+    ParamSpec,
+    StopDistances,
+    Strategy,
+    apply_direction,
+)
+from stratlab.strategies.bollinger_breakout import BollingerBreakout
+from stratlab.strategies.ma_cross import MaCross
+from stratlab.strategies.range_breakout import RangeBreakout
+from stratlab.strategies.registry import all_strategies, get_strategy, register, strategy_names
+from stratlab.strategies.rsi_reversion import RsiReversion
+from stratlab.strategies.stochastic import StochasticCross
+
+__all__ = [
+    "DIRECTION",
+    "BollingerBreakout",
+    "CategoricalParam",
+    "Constraint",
+    "FloatParam",
+    "IntParam",
+    "MaCross",
+    "ParamSpace",
+    "ParamSpec",
+    "RangeBreakout",
+    "RsiReversion",
+    "StochasticCross",
+    "StopDistances",
+    "Strategy",
+    "all_strategies",
+    "apply_direction",
+    "get_strategy",
+    "register",
+    "strategy_names",
+]

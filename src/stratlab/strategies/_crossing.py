@@ -1,0 +1,56 @@
+"""Event rules shared by the strategies: one series crossing another, and turning masks into int8 events.
+
+A crossing is an event by construction: it needs the relation to be false on bar i-1 and true on bar i, so the
+same crossing can never fire on two bars in a row. Comparisons with NaN are false, so a bar whose inputs (or whose
+previous bar's inputs) are still in their warm-up never crosses.
+
+Differences within ``TIE_TOLERANCE`` of the scale count as ties. Averages computed by running sums carry rounding
+residue (around 1e-16 of their value): on a flat stretch of prices two averages, or a close and its zero-width
+Bollinger band, "differ" by noise whose sign flips from bar to bar, and without a tolerance that noise would be
+traded as a stream of crosses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from stratlab.strategies.base import LONG, SHORT, FloatArray, Int8Array
+
+BoolArray = npt.NDArray[np.bool_]
+
+TIE_TOLERANCE = 1e-9
+
+
+def _difference(a: FloatArray, b: FloatArray, scale: float | None) -> tuple[FloatArray, FloatArray]:
+    """``a - b`` and the tie tolerance per bar: relative to the larger magnitude, or to a fixed ``scale``."""
+    size = np.maximum(np.abs(a), np.abs(b)) if scale is None else np.full(a.shape, scale)
+    return a - b, TIE_TOLERANCE * size
+
+
+def cross_above(a: FloatArray, b: FloatArray, scale: float | None = None) -> BoolArray:
+    """True on bar i when ``a[i-1] <= b[i-1]`` and ``a[i] > b[i]`` (never on bar 0), ties within the tolerance.
+
+    ``scale``: the magnitude the tolerance is relative to (100 for an oscillator in [0, 100]); by default the
+    larger of ``|a|`` and ``|b|`` on each bar, which suits prices.
+    """
+    diff, tol = _difference(a, b, scale)
+    out = np.zeros(a.shape, dtype=np.bool_)
+    out[1:] = (diff[:-1] <= tol[:-1]) & (diff[1:] > tol[1:])
+    return out
+
+
+def cross_below(a: FloatArray, b: FloatArray, scale: float | None = None) -> BoolArray:
+    """True on bar i when ``a[i-1] >= b[i-1]`` and ``a[i] < b[i]`` (never on bar 0), ties within the tolerance."""
+    diff, tol = _difference(a, b, scale)
+    out = np.zeros(a.shape, dtype=np.bool_)
+    out[1:] = (diff[:-1] >= -tol[:-1]) & (diff[1:] < -tol[1:])
+    return out
+
+
+def to_events(long: BoolArray, short: BoolArray) -> Int8Array:
+    """int8 events: +1 where only ``long`` holds, -1 where only ``short`` holds, else 0."""
+    events = np.zeros(long.shape, dtype=np.int8)
+    events[long & ~short] = LONG
+    events[short & ~long] = SHORT
+    return events
