@@ -210,6 +210,8 @@ def simulate_nb(
     tp_level = np.nan
     sl_level = np.nan
     liquidation_level = np.nan
+    stop_level = np.nan  # the nearer of SL and liquidation, refreshed whenever they move
+    stop_kind = EXIT_STOP_LOSS
     trade_tp_distance = np.nan  # the distances fixed at entry, reused when a grid add moves the average
     trade_sl_distance = np.nan
 
@@ -221,6 +223,8 @@ def simulate_nb(
     stop_bar = -1
     peak = initial_equity
     max_drawdown = 0.0
+    drawdown = 0.0
+    last_equity = initial_equity
 
     for i in range(first_bar, last_bar):
         bar_open = open_[i]
@@ -287,6 +291,7 @@ def simulate_nb(
                     liquidation_level = average * (1.0 - side * liquidation_fraction)
                     if liquidation_level <= 0.0:
                         liquidation_level = np.nan
+                    stop_level, stop_kind = _nearer_stop_nb(side, sl_level, liquidation_level)
                     idle_bars = 0
 
         # 2. Inside the bar: the open first, then adds and exits. TP/SL are live from the entry bar on, because the
@@ -298,12 +303,12 @@ def simulate_nb(
             exit_market = 0.0
             reference = bar_open  # where price is when the next level is tested
             added = False
-            stop_level, stop_kind = _nearer_stop_nb(side, sl_level, liquidation_level)
+            # Level tests below rely on NaN comparing False: a level that is not set is never reached.
             # A bar that opens beyond a level fills at the open, not at the level.
-            if not math.isnan(stop_level) and side * (bar_open - stop_level) <= 0.0:
+            if side * (bar_open - stop_level) <= 0.0:
                 exit_reason = stop_kind
                 exit_market = bar_open
-            elif not math.isnan(tp_level) and side * (bar_open - tp_level) >= 0.0:
+            elif side * (bar_open - tp_level) >= 0.0:
                 exit_reason = EXIT_TAKE_PROFIT
                 exit_market = bar_open
             if exit_reason < 0 and mode == MODE_GRID:
@@ -313,7 +318,7 @@ def simulate_nb(
                     add_level = last_fill_market * (1.0 - side * grid_step)
                     if side * (adverse - add_level) > 0.0:
                         break
-                    if not math.isnan(stop_level) and side * (add_level - stop_level) <= 0.0:
+                    if side * (add_level - stop_level) <= 0.0:
                         break
                     add_market = bar_open if side * (bar_open - add_level) <= 0.0 else add_level
                     add_fill = add_market * (1.0 + side * slippage_rate)
@@ -341,13 +346,13 @@ def simulate_nb(
                     if liquidation_level <= 0.0:
                         liquidation_level = np.nan
                     stop_level, stop_kind = _nearer_stop_nb(side, sl_level, liquidation_level)
-            if exit_reason < 0 and not math.isnan(stop_level) and side * (adverse - stop_level) <= 0.0:
+            if exit_reason < 0 and side * (adverse - stop_level) <= 0.0:
                 # Stop (or liquidation) inside the range. If both it and the TP are in range, the stop is taken
                 # first: the bar's path is unknown and the pessimistic order is the honest one. A stop that an add
                 # already moved past fills where price was, not at the level.
                 exit_reason = stop_kind
                 exit_market = stop_level if side * (reference - stop_level) > 0.0 else reference
-            elif exit_reason < 0 and not math.isnan(tp_level):
+            elif exit_reason < 0:
                 # After adds in this bar the adverse extreme may have come last: the moved TP counts only if the
                 # close is beyond it (price certainly crossed it after the adds).
                 reach = bar_close if added else favourable
@@ -371,9 +376,10 @@ def simulate_nb(
         # 3. At the close: funding on the notional held through the bar, then the end of data, then the mark.
         if side != 0:
             # Constant funding, pro rata of the bar's length: longs pay a positive rate, shorts receive it.
-            funding = side * qty * bar_close * funding_per_bar
-            cash -= funding
-            funding_paid += funding
+            if funding_per_bar != 0.0:
+                funding = side * qty * bar_close * funding_per_bar
+                cash -= funding
+                funding_paid += funding
             if i == last_bar - 1:
                 # A position still open at the end is closed at the last close, with its costs.
                 cash_change, pnl = _book_exit_nb(
@@ -385,9 +391,11 @@ def simulate_nb(
                 side = 0
 
         equity = cash + side * qty * (bar_close - average) if side != 0 else cash
-        peak = max(peak, equity)
-        drawdown = (peak - equity) / peak
-        max_drawdown = max(max_drawdown, drawdown)
+        if equity != last_equity:  # flat stretches skip the division
+            last_equity = equity
+            peak = max(peak, equity)
+            drawdown = (peak - equity) / peak
+            max_drawdown = max(max_drawdown, drawdown)
 
         if trading:
             ruined = equity <= 0.0
@@ -402,6 +410,7 @@ def simulate_nb(
                     n_trades += 1
                     side = 0
                     equity = cash
+                    last_equity = equity
                     drawdown = (peak - equity) / peak
                     max_drawdown = max(max_drawdown, drawdown)
                 trading = False
