@@ -188,10 +188,12 @@ def ours(frames: dict[int, pd.DataFrame], events: dict[int, Int8Array], opts: ar
 
             # The bare kernel on prepared inputs: what run_backtest adds is validation, allocation and the result.
             none = np.empty(0, dtype=np.float64)
-            trades = np.empty((int(np.count_nonzero(signals)) + 1, kernel.N_TRADE_FIELDS), dtype=np.float64)
+            entries = int(np.count_nonzero(signals))
+            trades = np.empty((entries + 1, kernel.N_TRADE_FIELDS), dtype=np.float64)
+            changes = np.empty((min(n, entries * 5) + 1, 2), dtype=np.float64)
             kernel_job = partial(
                 kernel.simulate_nb, candles.open, candles.high, candles.low, candles.close, signals, none, none,
-                pack_settings(config, BAR_MS), 0, n, np.empty(n), np.empty(n), trades,
+                pack_settings(config, BAR_MS), 0, n, np.empty(n), changes, trades,
             )  # fmt: skip
             bare[name][n] = rate(kernel_job, batches=opts.batches, min_batch_s=opts.min_batch_s)
     rows = []

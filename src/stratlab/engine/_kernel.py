@@ -104,6 +104,21 @@ def _nearer_stop_nb(side: int, stop_loss: float, liquidation: float) -> tuple[fl
 
 
 @njit(cache=True)
+def _triggers_nb(side: int, stop_level: float, tp_level: float, add_level: float) -> tuple[float, float]:
+    """(low trigger, high trigger): a bar whose low stays above the first and high below the second reaches no
+    level, so it only needs the mark to market. Unset levels (NaN) become ±inf, which no price reaches."""
+    adverse = stop_level
+    if math.isnan(adverse) or (not math.isnan(add_level) and side * (add_level - adverse) > 0.0):
+        adverse = add_level
+    if math.isnan(adverse):
+        adverse = -side * np.inf
+    favourable = side * np.inf if math.isnan(tp_level) else tp_level
+    if side > 0:
+        return adverse, favourable
+    return favourable, adverse
+
+
+@njit(cache=True)
 def _book_exit_nb(
     trades: FloatArray,
     k: int,
@@ -157,16 +172,19 @@ def simulate_nb(
     first_bar: int,
     last_bar: int,
     equity_out: FloatArray,
-    position_out: FloatArray,
+    position_changes: FloatArray,
     trades: FloatArray,
-) -> tuple[int, float, int, int]:
-    """Simulate bars ``[first_bar, last_bar)``; returns (trades, max drawdown fraction, stop reason, stop bar).
+) -> tuple[int, int, float, int, int]:
+    """Simulate bars ``[first_bar, last_bar)``.
+
+    Returns (trades, position changes, max drawdown fraction, stop reason, stop bar).
 
     ``signals[i]`` (+1 long, -1 short, 0 none) is decided at bar i's close and fills at ``open[i + 1]``; signals
     before ``first_bar`` are not traded. ``tp_distance``/``sl_distance`` are per-bar price distances read on the
-    signal bar (NaN: use the fractions in ``settings``); pass empty arrays when there are none. ``equity_out`` and
-    ``position_out`` (signed quantity) receive one value per simulated bar; ``trades`` has room for
-    ``last_bar - first_bar + 1`` rows.
+    signal bar (NaN: use the fractions in ``settings``); pass empty arrays when there are none. ``equity_out``
+    receives one value per simulated bar. The position (signed quantity after each bar) is logged only where it
+    changes, as ``position_changes`` rows (bar, position): writing it per bar would cost a third of the run's memory
+    traffic. ``trades`` needs a row per entry, ``position_changes`` a row per bar with an entry, add or exit.
     """
     initial_equity = settings[S_INITIAL_EQUITY]
     fee_rate = settings[S_FEE_RATE]
@@ -216,6 +234,8 @@ def simulate_nb(
     trade_sl_distance = np.nan
 
     n_trades = 0
+    n_changes = 0
+    last_position = 0.0
     losses_in_row = 0
     idle_bars = 0
     trading = True
@@ -223,18 +243,51 @@ def simulate_nb(
     stop_bar = -1
     peak = initial_equity
     max_drawdown = 0.0
-    drawdown = 0.0
-    last_equity = initial_equity
+    # Drawdown without a division per bar: equity below `trough_floor` (= peak × (1 - max drawdown so far)) is a
+    # new maximum; equity at or below `stop_floor` (= peak × (1 - the early-stop limit), NaN when off) stops.
+    trough_floor = initial_equity
+    if math.isnan(max_drawdown_stop):
+        max_drawdown_stop = np.inf  # a floor of -inf: never reached
+    stop_floor = initial_equity * (1.0 - max_drawdown_stop)
+    low_trigger = -np.inf
+    high_trigger = np.inf
 
     for i in range(first_bar, last_bar):
+        out = i - first_bar
+        signal = signals[i - 1] if i > first_bar else 0
+        if side == 0 and (signal == 0 or not trading):
+            # Flat and no order: nothing can happen on this bar; equity is cash and the drawdown cannot move.
+            equity_out[out] = cash
+            if trading and max_idle_bars > 0:
+                idle_bars += 1
+                if idle_bars >= max_idle_bars:
+                    trading = False
+                    stop_reason = STOP_IDLE
+                    stop_bar = i
+            continue
         bar_open = open_[i]
         bar_high = high[i]
         bar_low = low[i]
         bar_close = close[i]
-        out = i - first_bar
+        if side != 0 and signal == 0 and bar_low > low_trigger and bar_high < high_trigger and i != last_bar - 1:
+            # In a position, no order and no level within the bar's range: funding and the mark only. A mark at or
+            # below the early-stop floor (or zero) takes the full path below.
+            funding = side * qty * bar_close * funding_per_bar
+            equity = cash - funding + side * qty * (bar_close - average)
+            if equity > stop_floor and equity > 0.0:
+                cash -= funding
+                funding_paid += funding
+                if equity > peak:
+                    peak = equity
+                    trough_floor = peak * (1.0 - max_drawdown)
+                    stop_floor = peak * (1.0 - max_drawdown_stop)
+                elif equity < trough_floor:
+                    max_drawdown = (peak - equity) / peak
+                    trough_floor = equity
+                equity_out[out] = equity
+                continue
 
         # 1. The market order of the previous bar's signal fills at this bar's open.
-        signal = signals[i - 1] if i > first_bar else 0
         if signal != 0 and trading:
             if side != 0 and signal != side and opposite != OPPOSITE_IGNORE:  # noqa: PLR1714 - plain comparisons compile simplest
                 # Opposite signal: close at the open (both reverse and close), then maybe reverse below.
@@ -292,6 +345,12 @@ def simulate_nb(
                     if liquidation_level <= 0.0:
                         liquidation_level = np.nan
                     stop_level, stop_kind = _nearer_stop_nb(side, sl_level, liquidation_level)
+                    next_add = (
+                        last_fill_market * (1.0 - side * grid_step)
+                        if mode == MODE_GRID and grid_max_adds > 0
+                        else np.nan
+                    )
+                    low_trigger, high_trigger = _triggers_nb(side, stop_level, tp_level, next_add)
                     idle_bars = 0
 
         # 2. Inside the bar: the open first, then adds and exits. TP/SL are live from the entry bar on, because the
@@ -346,6 +405,8 @@ def simulate_nb(
                     if liquidation_level <= 0.0:
                         liquidation_level = np.nan
                     stop_level, stop_kind = _nearer_stop_nb(side, sl_level, liquidation_level)
+                    next_add = last_fill_market * (1.0 - side * grid_step) if adds < grid_max_adds else np.nan
+                    low_trigger, high_trigger = _triggers_nb(side, stop_level, tp_level, next_add)
             if exit_reason < 0 and side * (adverse - stop_level) <= 0.0:
                 # Stop (or liquidation) inside the range. If both it and the TP are in range, the stop is taken
                 # first: the bar's path is unknown and the pessimistic order is the honest one. A stop that an add
@@ -391,15 +452,17 @@ def simulate_nb(
                 side = 0
 
         equity = cash + side * qty * (bar_close - average) if side != 0 else cash
-        if equity != last_equity:  # flat stretches skip the division
-            last_equity = equity
-            peak = max(peak, equity)
-            drawdown = (peak - equity) / peak
-            max_drawdown = max(max_drawdown, drawdown)
+        if equity > peak:
+            peak = equity
+            trough_floor = peak * (1.0 - max_drawdown)
+            stop_floor = peak * (1.0 - max_drawdown_stop)
+        elif equity < trough_floor:
+            max_drawdown = (peak - equity) / peak
+            trough_floor = equity
 
         if trading:
             ruined = equity <= 0.0
-            if ruined or (not math.isnan(max_drawdown_stop) and drawdown >= max_drawdown_stop):
+            if ruined or equity <= stop_floor:
                 # Early stop: close at this close and trade no more.
                 if side != 0:
                     cash_change, pnl = _book_exit_nb(
@@ -410,20 +473,25 @@ def simulate_nb(
                     n_trades += 1
                     side = 0
                     equity = cash
-                    last_equity = equity
-                    drawdown = (peak - equity) / peak
-                    max_drawdown = max(max_drawdown, drawdown)
+                    if equity < trough_floor:
+                        max_drawdown = (peak - equity) / peak
+                        trough_floor = equity
                 trading = False
                 stop_reason = STOP_RUIN if ruined else STOP_MAX_DRAWDOWN
                 stop_bar = i
-            elif side == 0:
+            elif side == 0 and max_idle_bars > 0:
                 idle_bars += 1
-                if max_idle_bars > 0 and idle_bars >= max_idle_bars:
+                if idle_bars >= max_idle_bars:
                     trading = False
                     stop_reason = STOP_IDLE
                     stop_bar = i
 
         equity_out[out] = equity
-        position_out[out] = side * qty
+        position = side * qty
+        if position != last_position:
+            position_changes[n_changes, 0] = i
+            position_changes[n_changes, 1] = position
+            n_changes += 1
+            last_position = position
 
-    return n_trades, max_drawdown, stop_reason, stop_bar
+    return n_trades, n_changes, max_drawdown, stop_reason, stop_bar

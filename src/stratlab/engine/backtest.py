@@ -148,14 +148,16 @@ def run_backtest(
     settings = pack_settings(cfg, candles.timeframe.approx_ms)
 
     bars = stop_bar - start
-    # Every trade starts with an entry and entries need a signal: that bounds the trade table.
-    capacity = min(bars, int(np.count_nonzero(sig[start:stop_bar]))) + 1
+    # Every trade starts with an entry and entries need a signal: that bounds the trade table. The position
+    # changes on bars with an entry, an exit or an add.
+    entries = min(bars, int(np.count_nonzero(sig[start:stop_bar])))
     equity = np.empty(bars, dtype=np.float64)
-    position = np.empty(bars, dtype=np.float64)
-    trades = np.empty((capacity, k.N_TRADE_FIELDS), dtype=np.float64)
-    n_trades, max_drawdown, stop_reason, stopped_bar = k.simulate_nb(
+    trades = np.empty((entries + 1, k.N_TRADE_FIELDS), dtype=np.float64)
+    changes_capacity = min(bars, entries * (2 + (cfg.grid_max_adds if cfg.position_mode == "grid" else 0))) + 1
+    changes = np.empty((changes_capacity, 2), dtype=np.float64)
+    n_trades, n_changes, max_drawdown, stop_reason, stopped_bar = k.simulate_nb(
         candles.open, candles.high, candles.low, candles.close, sig, tp_distance, sl_distance, settings,
-        start, stop_bar, equity, position, trades,
+        start, stop_bar, equity, changes, trades,
     )  # fmt: skip
     result = BacktestResult(
         candles=candles,
@@ -163,7 +165,7 @@ def run_backtest(
         start=start,
         end=stop_bar,
         equity=equity,
-        position=position,
+        position_changes=changes[:n_changes].copy(),
         trade_rows=trades[:n_trades].copy(),
         max_drawdown_fraction=float(max_drawdown),
         stopped_early=k.STOP_REASONS[stop_reason] or None,

@@ -41,8 +41,10 @@ class BacktestResult:
     """One backtest over ``candles`` bars ``[start, end)``.
 
     ``equity`` (marked to each close, after that bar's fills and costs) and ``position`` (signed quantity held after
-    the bar) have one value per simulated bar, aligned with ``timestamp_ms``. ``trade_rows`` is the kernel's raw
-    trade table; ``trades`` is the same as a DataFrame with times and names. ``kpis`` holds the headline figures.
+    the bar) have one value per simulated bar, aligned with ``timestamp_ms``; the kernel logs the position only where
+    it changes (``position_changes``: bar, position) and ``position`` expands that log on demand. ``trade_rows`` is
+    the kernel's raw trade table; ``trades`` is the same as a DataFrame with times and names. ``kpis`` holds the
+    headline figures.
     """
 
     candles: Candles
@@ -50,7 +52,7 @@ class BacktestResult:
     start: int
     end: int
     equity: FloatArray
-    position: FloatArray
+    position_changes: FloatArray
     trade_rows: FloatArray
     max_drawdown_fraction: float
     stopped_early: str | None
@@ -60,6 +62,16 @@ class BacktestResult:
     @property
     def timestamp_ms(self) -> Int64Array:
         return self.candles.timestamp_ms[self.start : self.end]
+
+    @cached_property
+    def position(self) -> FloatArray:
+        """Signed quantity held after each simulated bar."""
+        bars = np.arange(self.start, self.end, dtype=np.float64)
+        changed_at = self.position_changes[:, 0]
+        last_change = np.searchsorted(changed_at, bars, side="right") - 1
+        held = self.position_changes[np.maximum(last_change, 0), 1] if changed_at.size else np.zeros(bars.size)
+        out: FloatArray = np.where(last_change >= 0, held, 0.0)
+        return out
 
     @property
     def n_trades(self) -> int:
