@@ -252,29 +252,40 @@ def simulate_nb(
     low_trigger = -np.inf
     high_trigger = np.inf
 
-    for i in range(first_bar, last_bar):
-        out = i - first_bar
+    # Most bars are quiet: flat with no order, or in a position whose levels the bar does not reach. Both kinds are
+    # consumed in tight inner loops; every other bar takes the full path, one bar per turn of the outer loop.
+    i = first_bar
+    while i < last_bar:
         signal = signals[i - 1] if i > first_bar else 0
         if side == 0 and (signal == 0 or not trading):
-            # Flat and no order: nothing can happen on this bar; equity is cash and the drawdown cannot move.
-            equity_out[out] = cash
+            # Flat and no order: nothing can happen; equity is cash and the drawdown cannot move.
+            equity_out[i - first_bar] = cash
+            i += 1
             if trading and max_idle_bars > 0:
                 idle_bars += 1
                 if idle_bars >= max_idle_bars:
                     trading = False
                     stop_reason = STOP_IDLE
-                    stop_bar = i
+                    stop_bar = i - 1
+            elif trading:
+                while i < last_bar and signals[i - 1] == 0:
+                    equity_out[i - first_bar] = cash
+                    i += 1
+            else:
+                while i < last_bar:
+                    equity_out[i - first_bar] = cash
+                    i += 1
             continue
-        bar_open = open_[i]
-        bar_high = high[i]
-        bar_low = low[i]
-        bar_close = close[i]
-        if side != 0 and signal == 0 and bar_low > low_trigger and bar_high < high_trigger and i != last_bar - 1:
-            # In a position, no order and no level within the bar's range: funding and the mark only. A mark at or
-            # below the early-stop floor (or zero) takes the full path below.
-            funding = side * qty * bar_close * funding_per_bar
-            equity = cash - funding + side * qty * (bar_close - average)
-            if equity > stop_floor and equity > 0.0:
+        if side != 0 and signal == 0:
+            # In a position, no order, no level within the bar's range: funding and the mark only. The last bar, and a
+            # mark at or below the early-stop floor (or zero), take the full path.
+            signed_qty = side * qty
+            while i < last_bar - 1 and signals[i - 1] == 0 and low[i] > low_trigger and high[i] < high_trigger:
+                bar_close = close[i]
+                funding = signed_qty * bar_close * funding_per_bar
+                equity = cash - funding + signed_qty * (bar_close - average)
+                if not (equity > stop_floor and equity > 0.0):
+                    break
                 cash -= funding
                 funding_paid += funding
                 if equity > peak:
@@ -284,8 +295,14 @@ def simulate_nb(
                 elif equity < trough_floor:
                     max_drawdown = (peak - equity) / peak
                     trough_floor = equity
-                equity_out[out] = equity
-                continue
+                equity_out[i - first_bar] = equity
+                i += 1
+            signal = signals[i - 1]
+        out = i - first_bar
+        bar_open = open_[i]
+        bar_high = high[i]
+        bar_low = low[i]
+        bar_close = close[i]
 
         # 1. The market order of the previous bar's signal fills at this bar's open.
         if signal != 0 and trading:
@@ -493,5 +510,6 @@ def simulate_nb(
             position_changes[n_changes, 1] = position
             n_changes += 1
             last_position = position
+        i += 1
 
     return n_trades, n_changes, max_drawdown, stop_reason, stop_bar

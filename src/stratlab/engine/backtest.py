@@ -85,8 +85,8 @@ def checked_signals(signals: npt.ArrayLike, n_bars: int) -> Int8Array:
             row = int(np.argmax(bad))
             raise ConfigError(f"signals: bar {row} holds {array[row].item()!r}; only -1, 0 and +1 are allowed")
         array = array.astype(np.int8)
-    elif (np.abs(array.astype(np.int16)) > 1).any():
-        row = int(np.argmax(np.abs(array.astype(np.int16)) > 1))
+    elif n_bars and (array.min() < -1 or array.max() > 1):  # two cheap passes; the optimiser calls this per trial
+        row = int(np.argmax((array < -1) | (array > 1)))
         raise ConfigError(f"signals: bar {row} holds {int(array[row])}; only -1, 0 and +1 are allowed")
     return np.ascontiguousarray(array)
 
