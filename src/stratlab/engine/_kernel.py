@@ -32,6 +32,8 @@ EXIT_REASONS = ("signal", "take_profit", "stop_loss", "liquidation", "early_stop
 # Why the run stopped trading before the end; names in STOP_REASONS, same order.
 STOP_NONE, STOP_MAX_DRAWDOWN, STOP_CONSECUTIVE_LOSSES, STOP_IDLE, STOP_RUIN = 0, 1, 2, 3, 4
 STOP_REASONS = ("", "max_drawdown", "max_consecutive_losses", "max_idle_bars", "ruin")
+# Not a stop: the kernel met a signal other than -1/0/+1 (at the returned bar) and gave up.
+BAD_SIGNAL = -1
 
 # Scalar settings, packed into one float64 array so the kernel's signature stays short.
 (
@@ -305,6 +307,9 @@ def simulate_nb(
         bar_close = close[i]
 
         # 1. The market order of the previous bar's signal fills at this bar's open.
+        if signal > 1 or signal < -1:
+            # Checked here, where non-zero signals are read anyway, instead of a pass over all of them first.
+            return n_trades, n_changes, max_drawdown, BAD_SIGNAL, i - 1
         if signal != 0 and trading:
             if side != 0 and signal != side and opposite != OPPOSITE_IGNORE:  # noqa: PLR1714 - plain comparisons compile simplest
                 # Opposite signal: close at the open (both reverse and close), then maybe reverse below.

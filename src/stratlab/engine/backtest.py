@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -39,6 +41,14 @@ def _fraction(pct: float | None) -> float:
     return math.nan if pct is None else pct / 100.0
 
 
+@functools.lru_cache(maxsize=256)
+def _packed_settings(config: BacktestConfig, bar_ms: int) -> FloatArray:
+    # The optimiser runs thousands of backtests with few distinct configs: pack each once, read-only.
+    settings = pack_settings(config, bar_ms)
+    settings.flags.writeable = False
+    return settings
+
+
 def pack_settings(config: BacktestConfig, bar_ms: int) -> FloatArray:
     """The config as the kernel's settings vector (rates as fractions, codes as numbers, None as NaN/-1)."""
     s = np.empty(k.N_SETTINGS, dtype=np.float64)
@@ -73,7 +83,11 @@ def pack_settings(config: BacktestConfig, bar_ms: int) -> FloatArray:
 
 
 def checked_signals(signals: npt.ArrayLike, n_bars: int) -> Int8Array:
-    """Signals as a contiguous int8 array of length ``n_bars`` with values in {-1, 0, 1}, or a ``ConfigError``."""
+    """Signals as a contiguous int8 array of length ``n_bars``, or a ``ConfigError``.
+
+    Values other than -1/0/+1 in an int8 array are left to the kernel, which meets every non-zero signal anyway and
+    reports the first bad one; other dtypes are checked here as they are converted.
+    """
     array = np.asarray(signals)
     if array.ndim != 1 or array.shape[0] != n_bars:
         raise ConfigError(f"signals: expected {n_bars} values (one per bar), got shape {array.shape}")
@@ -85,10 +99,28 @@ def checked_signals(signals: npt.ArrayLike, n_bars: int) -> Int8Array:
             row = int(np.argmax(bad))
             raise ConfigError(f"signals: bar {row} holds {array[row].item()!r}; only -1, 0 and +1 are allowed")
         array = array.astype(np.int8)
-    elif n_bars and (array.min() < -1 or array.max() > 1):  # two cheap passes; the optimiser calls this per trial
-        row = int(np.argmax((array < -1) | (array > 1)))
-        raise ConfigError(f"signals: bar {row} holds {int(array[row])}; only -1, 0 and +1 are allowed")
     return np.ascontiguousarray(array)
+
+
+def _bad_signal(signals: Int8Array, bar: int) -> ConfigError:
+    return ConfigError(f"signals: bar {bar} holds {int(signals[bar])}; only -1, 0 and +1 are allowed")
+
+
+class _Scratch(threading.local):
+    """Per-thread output buffers the kernel writes into; results copy out only the rows used."""
+
+    def __init__(self) -> None:
+        self.trades = np.empty((0, k.N_TRADE_FIELDS), dtype=np.float64)
+        self.changes = np.empty((0, 2), dtype=np.float64)
+
+    def buffers(self, rows: int) -> tuple[FloatArray, FloatArray]:
+        if self.trades.shape[0] < rows:
+            self.trades = np.empty((rows, k.N_TRADE_FIELDS), dtype=np.float64)
+            self.changes = np.empty((rows, 2), dtype=np.float64)
+        return self.trades, self.changes
+
+
+_scratch = _Scratch()
 
 
 def _distances(candles: Candles, config: BacktestConfig, stops: PerBarStops | None) -> tuple[FloatArray, FloatArray]:
@@ -145,20 +177,20 @@ def run_backtest(
         raise ConfigError(f"start/end: need 0 <= start < end <= {n} bars, got start={start}, end={stop_bar}")
     sig = checked_signals(signals, n)
     tp_distance, sl_distance = _distances(candles, cfg, stops)
-    settings = pack_settings(cfg, candles.timeframe.approx_ms)
+    settings = _packed_settings(cfg, candles.timeframe.approx_ms)
 
     bars = stop_bar - start
-    # Every trade starts with an entry and entries need a signal: that bounds the trade table. The position
-    # changes on bars with an entry, an exit or an add.
-    entries = min(bars, int(np.count_nonzero(sig[start:stop_bar])))
+    # A trade needs an entry and a position change needs a bar: one row per bar bounds both tables.
     equity = np.empty(bars, dtype=np.float64)
-    trades = np.empty((entries + 1, k.N_TRADE_FIELDS), dtype=np.float64)
-    changes_capacity = min(bars, entries * (2 + (cfg.grid_max_adds if cfg.position_mode == "grid" else 0))) + 1
-    changes = np.empty((changes_capacity, 2), dtype=np.float64)
+    trades, changes = _scratch.buffers(bars + 1)
     n_trades, n_changes, max_drawdown, stop_reason, stopped_bar = k.simulate_nb(
         candles.open, candles.high, candles.low, candles.close, sig, tp_distance, sl_distance, settings,
         start, stop_bar, equity, changes, trades,
     )  # fmt: skip
+    if stop_reason == k.BAD_SIGNAL:
+        raise _bad_signal(sig, int(stopped_bar))
+    if not -1 <= sig[stop_bar - 1] <= 1:  # the one signal in the window the kernel never reads
+        raise _bad_signal(sig, stop_bar - 1)
     result = BacktestResult(
         candles=candles,
         config=cfg,
