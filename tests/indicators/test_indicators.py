@@ -279,6 +279,18 @@ def test_rsi_by_hand() -> None:
     assert np.isnan(rsi(up, 14)[:14]).all()
 
 
+def test_rsi_keeps_its_value_through_a_flat_stretch_that_underflows_its_averages() -> None:
+    # After a fall the average gain is exactly 0 and the average loss halves every bar (period 2) until it underflows
+    # to 0 after about 1,075 bars. The RSI is 0 all along and must not jump to 50 when the loss reaches 0.
+    falling_then_flat = np.concatenate([np.linspace(100.0, 90.0, 20), np.full(3_000, 90.0)])
+    values = rsi(falling_then_flat, 2)
+    assert (values[2:] == 0.0).all()
+    # Mixed moves, then flat: gain and loss decay alike, so the ratio, and the RSI, stay where they were.
+    mixed_then_flat = np.concatenate([[100.0, 101.0, 100.5, 101.5, 101.0], np.full(3_000, 101.0)])
+    values = rsi(mixed_then_flat, 2)
+    np.testing.assert_allclose(values[5:], values[4], rtol=1e-9)
+
+
 def test_atr_and_true_range_by_hand() -> None:
     high = [10.0, 11.0, 12.0, 11.0]
     low = [9.0, 10.0, 10.0, 9.0]

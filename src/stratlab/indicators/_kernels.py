@@ -338,7 +338,9 @@ def rsi_nb(close: FloatArray, period: int) -> FloatArray:
     """Wilder RSI (TA-Lib ``RSI``): ``100 * avg_gain / (avg_gain + avg_loss)``, the averages seeded with the mean
     of the first ``period`` moves, then ``(prev * (period - 1) + move) / period``.
 
-    A window with neither gains nor losses gives 50 (TA-Lib gives 0): no pressure either way is the midpoint.
+    When both averages are zero the ratio is undefined. On a flat stretch both decay by the same factor each bar,
+    so the RSI keeps its value until they underflow to zero; it keeps it after that too (a jump to any fixed value
+    would be a signal made of rounding). Only a series that has not moved since it began gives 50 (TA-Lib: 0).
     """
     out = np.full(close.size, np.nan)
     starts, stops = finite_runs_nb(close, close, close, close)
@@ -362,7 +364,12 @@ def rsi_nb(close: FloatArray, period: int) -> FloatArray:
                 gain = (gain * (period - 1) + up) / period
                 loss = (loss * (period - 1) + down) / period
             total = gain + loss
-            out[i] = 100.0 * (gain / total) if total > 0.0 else 50.0
+            if total > 0.0:
+                out[i] = 100.0 * (gain / total)
+            elif moves > period:
+                out[i] = out[i - 1]
+            else:
+                out[i] = 50.0
     return out
 
 
