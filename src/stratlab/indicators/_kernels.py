@@ -333,14 +333,20 @@ def true_range_nb(high: FloatArray, low: FloatArray, close: FloatArray) -> Float
     return out
 
 
+# Far above the subnormal range (< 2.2e-308), where a ratio of two averages would lose its precision, and far
+# below any real price move.
+_RSI_FLOOR = 1e-290
+
+
 @njit(cache=True)
 def rsi_nb(close: FloatArray, period: int) -> FloatArray:
     """Wilder RSI (TA-Lib ``RSI``): ``100 * avg_gain / (avg_gain + avg_loss)``, the averages seeded with the mean
     of the first ``period`` moves, then ``(prev * (period - 1) + move) / period``.
 
     When both averages are zero the ratio is undefined. On a flat stretch both decay by the same factor each bar,
-    so the RSI keeps its value until they underflow to zero; it keeps it after that too (a jump to any fixed value
-    would be a signal made of rounding). Only a series that has not moved since it began gives 50 (TA-Lib: 0).
+    so the RSI keeps its value; once they decay into subnormal numbers (below ``_RSI_FLOOR``) their ratio is
+    rounding noise, so the RSI keeps the value it had (a jump would be a signal made of rounding). Only a series
+    that has not moved since it began gives 50 (TA-Lib: 0).
     """
     out = np.full(close.size, np.nan)
     starts, stops = finite_runs_nb(close, close, close, close)
@@ -364,7 +370,7 @@ def rsi_nb(close: FloatArray, period: int) -> FloatArray:
                 gain = (gain * (period - 1) + up) / period
                 loss = (loss * (period - 1) + down) / period
             total = gain + loss
-            if total > 0.0:
+            if total > _RSI_FLOOR:
                 out[i] = 100.0 * (gain / total)
             elif moves > period:
                 out[i] = out[i - 1]
