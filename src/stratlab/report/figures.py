@@ -19,6 +19,8 @@ from stratlab.engine.result import BacktestResult
 
 FloatArray = npt.NDArray[np.float64]
 DEFAULT_MAX_POINTS = 4_000
+# Above this many trades the fill markers would hide the candles: they start hidden (one click in the legend).
+MARKERS_SHOWN_UP_TO = 300
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def backtest_figure(data: BacktestChartData) -> go.Figure:
         row=1,
         col=1,
     )
+    markers_visible: bool | str = True if len(data.entries) <= MARKERS_SHOWN_UP_TO else "legendonly"
     for side, symbol, colour, label in (
         (1, "triangle-up", "#1a9850", "long entry"),
         (-1, "triangle-down", "#d73027", "short entry"),
@@ -111,6 +114,7 @@ def backtest_figure(data: BacktestChartData) -> go.Figure:
                 text=chosen["text"],
                 marker={"symbol": symbol, "size": 9, "color": colour},
                 hovertemplate="%{text}<extra></extra>",
+                visible=markers_visible,
             ),
             row=1,
             col=1,
@@ -124,6 +128,7 @@ def backtest_figure(data: BacktestChartData) -> go.Figure:
             text=data.exits["text"],
             marker={"symbol": "x", "size": 8, "color": "#4d4d4d"},
             hovertemplate="%{text}<extra></extra>",
+            visible=markers_visible,
         ),
         row=1,
         col=1,
