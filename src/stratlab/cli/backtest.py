@@ -15,6 +15,7 @@ from stratlab.cli import console
 from stratlab.data.loader import load_ohlcv
 from stratlab.engine import BacktestConfig, BacktestResult, run_backtest
 from stratlab.errors import ConfigError
+from stratlab.metrics import KPI_NAMES, monthly_returns
 from stratlab.strategies import get_strategy
 
 Opt = typer.Option
@@ -61,7 +62,8 @@ def _write_outputs(result: BacktestResult, out: Path, strategy: str, params: dic
             "last_bar_ms": int(result.timestamp_ms[-1]),
         },
         "config": result.config.model_dump(),
-        "kpis": {k: _json_value(v) for k, v in result.kpis.items()},
+        "kpis": _kpi_payload(result),
+        "monthly_returns_pct": _monthly_payload(result),
     }
     write_text_atomic(kpis_path, json.dumps(summary, indent=2) + "\n")
     return [trades_path, equity_path, chart_path, kpis_path]
@@ -154,7 +156,8 @@ def backtest(
         payload = {
             "strategy": chosen.name,
             "params": checked,
-            "kpis": {k: _json_value(v) for k, v in result.kpis.items()},
+            "kpis": _kpi_payload(result),
+            "monthly_returns_pct": _monthly_payload(result),
         }
         console.stdout.print_json(json.dumps(payload))
     else:
@@ -165,16 +168,48 @@ def backtest(
         target.print(f"wrote {', '.join(str(p) for p in written)}", markup=False)
 
 
+def _kpi_payload(result: BacktestResult) -> dict[str, Any]:
+    return {name: _json_value(value) for name, value in result.kpis.to_dict().items()}
+
+
+def _monthly_payload(result: BacktestResult) -> dict[str, float | None]:
+    table = monthly_returns(result)
+    out: dict[str, float | None] = {}
+    for year, row in table.iterrows():
+        for month in range(1, 13):
+            value = row[month]
+            if not math.isnan(value):
+                out[f"{year}-{month:02d}"] = float(value)
+    return out
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    if isinstance(value, tuple):
+        return "; ".join(value) or "-"
+    return str(value)
+
+
 def _print_kpis(result: BacktestResult, strategy: str, params: dict[str, Any]) -> None:
     candles = result.candles
+    kpis = result.kpis
     head = f"{strategy} {json.dumps(params)} on {candles.label}, {len(result.equity):,} bars"
     table = Table(title=head, title_justify="left")
-    table.add_column("KPI")
-    table.add_column("value", justify="right")
-    for name, value in result.kpis.items():
-        shown = f"{value:,.4f}" if isinstance(value, float) else "-" if value is None else f"{value}"
-        table.add_row(name, shown)
+    for _ in range(2):
+        table.add_column("KPI")
+        table.add_column("value", justify="right")
+    names = list(KPI_NAMES)
+    half = (len(names) + 1) // 2
+    for left, right in zip(names[:half], [*names[half:], None], strict=True):
+        cells = [left, _shown(kpis[left])]
+        cells += [right, _shown(kpis[right])] if right else ["", ""]
+        table.add_row(*cells)
     console.stdout.print(table)
+    for name, why in kpis.notes.items():
+        console.stdout.print(f"{name}: undefined ({why})", markup=False)
 
 
 def _print_strategies() -> None:

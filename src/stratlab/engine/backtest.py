@@ -203,21 +203,7 @@ def run_backtest(
         stopped_early=k.STOP_REASONS[stop_reason] or None,
         stopped_at_bar=None if stop_reason == k.STOP_NONE else int(stopped_bar),
     )
-    result.kpis.update(headline_kpis(result))
     return result
 
 
-def headline_kpis(result: BacktestResult) -> dict[str, Any]:
-    """The figures every backtest reports; ``stratlab.metrics`` adds the full record."""
-    initial = result.config.initial_equity
-    final = result.final_equity
-    return {
-        "return_pct": (final / initial - 1.0) * 100.0,
-        "max_drawdown_pct": result.max_drawdown_fraction * 100.0,
-        "n_trades": result.n_trades,
-        "final_equity": final,
-        "stopped_early": result.stopped_early,
-    }
-
-
-__all__ = ["PerBarStops", "checked_signals", "headline_kpis", "pack_settings", "run_backtest"]
+__all__ = ["PerBarStops", "checked_signals", "pack_settings", "run_backtest"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -13,6 +13,7 @@ import pandas as pd
 from stratlab.data.candles import Candles
 from stratlab.engine import _kernel as k
 from stratlab.engine.config import BacktestConfig
+from stratlab.metrics import Kpis, compute_kpis
 
 FloatArray = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
@@ -43,8 +44,10 @@ class BacktestResult:
     ``equity`` (marked to each close, after that bar's fills and costs) and ``position`` (signed quantity held after
     the bar) have one value per simulated bar, aligned with ``timestamp_ms``; the kernel logs the position only where
     it changes (``position_changes``: bar, position) and ``position`` expands that log on demand. ``trade_rows`` is
-    the kernel's raw trade table; ``trades`` is the same as a DataFrame with times and names. ``kpis`` holds the
-    headline figures.
+    the kernel's raw trade table; ``trade_arrays`` names its columns and ``trades`` is the same as a DataFrame with
+    times and names. ``return_pct`` and ``max_drawdown_pct`` come straight from the kernel; ``kpis`` is the full
+    record of ``stratlab.metrics``, computed on first use (a few milliseconds) so search loops that need only the
+    headline figures do not pay for it.
     """
 
     candles: Candles
@@ -57,7 +60,6 @@ class BacktestResult:
     max_drawdown_fraction: float
     stopped_early: str | None
     stopped_at_bar: int | None
-    kpis: dict[str, Any] = field(default_factory=dict)
 
     @property
     def timestamp_ms(self) -> Int64Array:
@@ -76,6 +78,43 @@ class BacktestResult:
     @property
     def n_trades(self) -> int:
         return int(self.trade_rows.shape[0])
+
+    @property
+    def initial_equity(self) -> float:
+        return self.config.initial_equity
+
+    @property
+    def return_pct(self) -> float:
+        return (self.final_equity / self.config.initial_equity - 1.0) * 100.0
+
+    @property
+    def max_drawdown_pct(self) -> float:
+        return self.max_drawdown_fraction * 100.0
+
+    @cached_property
+    def kpis(self) -> Kpis:
+        """The full KPI record with the default ``KpiSettings`` (call ``compute_kpis`` for others)."""
+        return compute_kpis(self)
+
+    @cached_property
+    def trade_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The trade table as named column views (no copy, no DataFrame)."""
+        rows = self.trade_rows
+        names = {
+            "entry_bar": k.T_ENTRY_BAR,
+            "exit_bar": k.T_EXIT_BAR,
+            "side": k.T_SIDE,
+            "size": k.T_SIZE,
+            "entry_price": k.T_ENTRY_PRICE,
+            "exit_price": k.T_EXIT_PRICE,
+            "fees": k.T_FEES,
+            "slippage_cost": k.T_SLIPPAGE_COST,
+            "funding": k.T_FUNDING,
+            "pnl": k.T_PNL,
+            "exit_reason": k.T_EXIT_REASON,
+            "adds": k.T_ADDS,
+        }
+        return {name: rows[:, column] for name, column in names.items()}
 
     @property
     def final_equity(self) -> float:

@@ -75,8 +75,8 @@ def backtest_chart_data(result: BacktestResult, *, max_points: int = DEFAULT_MAX
         }
     )
     return BacktestChartData(
-        title=f"{candles.label} · {len(trades)} trades · return {result.kpis.get('return_pct', 0.0):.2f} % · "
-        f"max DD {result.kpis.get('max_drawdown_pct', 0.0):.2f} %",
+        title=f"{candles.label} · {len(trades)} trades · return {result.return_pct:.2f} % · "
+        f"max DD {result.max_drawdown_pct:.2f} %",
         time=pd.to_datetime(ts, unit="ms", utc=True),
         open=candles.open[start:end][reduce_first],
         high=np.maximum.reduceat(candles.high[start:end], starts),
