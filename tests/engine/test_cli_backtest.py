@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from stratlab.metrics import KPI_NAMES
 from tests.conftest import run_cli
 
 
@@ -28,6 +29,9 @@ def test_json_kpis_agree_with_the_trade_and_equity_files(demo_root: Path, tmp_pa
     payload = json.loads(result.stdout)
     assert payload["params"] == {"fast": 10, "slow": 50, "ma_type": "sma", "direction": "both"}
     kpis = payload["kpis"]
+    assert set(KPI_NAMES) <= set(kpis)  # the full record, not a summary
+    assert set(payload["monthly_returns_pct"]) == {"2025-02"}
+    assert payload["monthly_returns_pct"]["2025-02"] == pytest.approx(kpis["return_pct"], rel=1e-9)
     trades = pd.read_csv(out / "trades.csv")
     equity = pd.read_csv(out / "equity.csv")
     assert kpis["n_trades"] == len(trades) > 10
