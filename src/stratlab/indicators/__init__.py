@@ -1,6 +1,7 @@
 """Technical indicators as compiled kernels: moving averages, RSI, ATR, Bollinger, stochastic, MACD, VWAP,
 Donchian, volatility, ADX and a market-regime tag. Conventions in ``core``; formulas in docs/indicators.md."""
 
+from stratlab.indicators.cache import indicator_cache
 from stratlab.indicators.core import (
     REGIME_NAMES,
     REGIME_RANGE_HIGH_VOL,
@@ -46,6 +47,7 @@ __all__ = [
     "bollinger",
     "donchian",
     "ema",
+    "indicator_cache",
     "macd",
     "regime",
     "regime_warmup",

@@ -31,6 +31,7 @@ from stratlab.indicators._kernels import (
     REGIME_TREND_UP_LOW_VOL,
     REGIME_UNKNOWN,
 )
+from stratlab.indicators.cache import memoized
 
 FloatArray = npt.NDArray[np.float64]
 Int8Array = npt.NDArray[np.int8]
@@ -97,6 +98,7 @@ def _series(**arrays: npt.ArrayLike) -> list[FloatArray]:
 # moving averages -------------------------------------------------------------------------------------------
 
 
+@memoized
 def sma(values: npt.ArrayLike, period: int) -> FloatArray:
     """Simple moving average of the last ``period`` values. Warm-up: ``period - 1`` bars."""
     p = _period(period, "period")
@@ -104,6 +106,7 @@ def sma(values: npt.ArrayLike, period: int) -> FloatArray:
     return nb.sma_nb(x, p)
 
 
+@memoized
 def ema(values: npt.ArrayLike, period: int) -> FloatArray:
     """Exponential moving average, ``alpha = 2 / (period + 1)``, seeded with the SMA of the first ``period``
     values (TA-Lib's convention). Warm-up: ``period - 1`` bars."""
@@ -112,6 +115,7 @@ def ema(values: npt.ArrayLike, period: int) -> FloatArray:
     return nb.ema_nb(x, p)
 
 
+@memoized
 def wma(values: npt.ArrayLike, period: int) -> FloatArray:
     """Weighted moving average with linear weights 1..period, the newest bar heaviest. Warm-up: ``period - 1``."""
     p = _period(period, "period")
@@ -122,6 +126,7 @@ def wma(values: npt.ArrayLike, period: int) -> FloatArray:
 # oscillators and ranges ------------------------------------------------------------------------------------
 
 
+@memoized
 def rsi(close: npt.ArrayLike, period: int = 14) -> FloatArray:
     """Wilder's RSI in [0, 100] (TA-Lib ``RSI``). Warm-up: ``period`` bars. A window without any move gives 50."""
     p = _period(period, "period")
@@ -129,12 +134,14 @@ def rsi(close: npt.ArrayLike, period: int = 14) -> FloatArray:
     return nb.rsi_nb(c, p)
 
 
+@memoized
 def true_range(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike) -> FloatArray:
     """``max(high - low, |high - prev close|, |low - prev close|)``. Bar 0 (no previous close) is NaN."""
     h, lo, c = _series(high=high, low=low, close=close)
     return nb.true_range_nb(h, lo, c)
 
 
+@memoized
 def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14) -> FloatArray:
     """Wilder's average true range (TA-Lib ``ATR``): first value on bar ``period``, the mean TR of bars
     1..period, then ``(prev * (period - 1) + tr) / period``. Warm-up: ``period`` bars."""
@@ -144,6 +151,7 @@ def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: i
     return nb.wilder_nb(nb.true_range_nb(h, lo, c), p)
 
 
+@memoized
 def bollinger(
     close: npt.ArrayLike, period: int = 20, num_std: float = 2.0
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -155,6 +163,7 @@ def bollinger(
     return nb.bollinger_nb(c, p, k)
 
 
+@memoized
 def stochastic(
     high: npt.ArrayLike,
     low: npt.ArrayLike,
@@ -174,6 +183,7 @@ def stochastic(
     return nb.stochastic_nb(h, lo, c, kp, dp, sk)
 
 
+@memoized
 def macd(
     close: npt.ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -193,6 +203,7 @@ def macd(
     return line, signal_line, line - signal_line
 
 
+@memoized
 def rolling_vwap(
     high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, volume: npt.ArrayLike, period: int
 ) -> FloatArray:
@@ -203,6 +214,7 @@ def rolling_vwap(
     return nb.rolling_vwap_nb(h, lo, c, v, p)
 
 
+@memoized
 def donchian(high: npt.ArrayLike, low: npt.ArrayLike, period: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``(upper, lower, middle)``: highest high and lowest low of the last ``period`` bars *including* the
     current one, and their midpoint. Warm-up: ``period - 1`` bars. A breakout rule compares the close with the
@@ -212,6 +224,7 @@ def donchian(high: npt.ArrayLike, low: npt.ArrayLike, period: int) -> tuple[Floa
     return nb.donchian_nb(h, lo, p)
 
 
+@memoized
 def rolling_volatility(close: npt.ArrayLike, period: int) -> FloatArray:
     """Sample standard deviation (ddof=1) of the last ``period`` log returns, per bar, not annualised.
     Warm-up: ``period`` bars. A non-positive close is treated as a gap."""
@@ -220,6 +233,7 @@ def rolling_volatility(close: npt.ArrayLike, period: int) -> FloatArray:
     return nb.rolling_volatility_nb(c, p)
 
 
+@memoized
 def rolling_median(values: npt.ArrayLike, period: int) -> FloatArray:
     """Median of the last ``period`` values (mean of the two middle ones when ``period`` is even).
     Warm-up: ``period - 1`` bars."""
@@ -228,6 +242,7 @@ def rolling_median(values: npt.ArrayLike, period: int) -> FloatArray:
     return nb.rolling_median_nb(x, np.argsort(x), p)
 
 
+@memoized
 def adx(
     high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -250,6 +265,7 @@ def regime_warmup(trend_period: int = 50, adx_period: int = 14, vol_period: int 
     return max(tp - 1, 2 * ap - 1, vp + lb - 1)
 
 
+@memoized
 def regime(
     high: npt.ArrayLike,
     low: npt.ArrayLike,

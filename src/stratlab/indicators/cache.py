@@ -1,0 +1,119 @@
+"""Memoised indicators for search loops: the same indicator on the same candles is computed once per worker.
+
+An optimiser tries thousands of parameter sets, and most of them share indicator values (an SMA of period 50
+appears in many trials). Inside ``with indicator_cache():`` every decorated indicator remembers its results,
+keyed by its arguments; arrays are keyed by identity of their memory, which is only safe for arrays that cannot
+change, so only read-only arrays (as ``Candles`` holds) are cached and writable inputs bypass the cache. Results
+come back read-only, so a caller cannot corrupt what the next trial reads. Outside the block nothing is cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar, cast
+
+import numpy as np
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_BUDGET_BYTES = 256 * 1024 * 1024
+
+
+class _Store:
+    """An LRU of results bounded by their bytes."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.used = 0
+        self.entries: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        entry = self.entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.entries.move_to_end(key)
+        self.hits += 1
+        return entry[0]
+
+    def put(self, key: tuple[Any, ...], value: Any, size: int) -> None:
+        self.entries[key] = (value, size)
+        self.used += size
+        while self.used > self.budget and len(self.entries) > 1:
+            _, (_, dropped) = self.entries.popitem(last=False)
+            self.used -= dropped
+
+
+_local = threading.local()
+_UNCACHEABLE = object()
+
+
+def _active() -> _Store | None:
+    return cast(_Store | None, getattr(_local, "store", None))
+
+
+@contextlib.contextmanager
+def indicator_cache(budget_bytes: int = DEFAULT_BUDGET_BYTES) -> Iterator[_Store]:
+    """Cache decorated indicators in this thread until the block ends; yields the store (hits, misses, used)."""
+    previous = _active()
+    store = _Store(budget_bytes)
+    _local.store = store
+    try:
+        yield store
+    finally:
+        _local.store = previous
+
+
+def _key_part(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.flags.writeable:
+            return _UNCACHEABLE  # may change under us
+        return ("array", value.__array_interface__["data"][0], value.shape, value.strides, value.dtype.str)
+    if isinstance(value, int | float | str | bool | None):
+        return value
+    if isinstance(value, np.integer | np.floating):
+        return value.item()
+    return _UNCACHEABLE
+
+
+def _freeze(result: Any) -> tuple[Any, int]:
+    if isinstance(result, np.ndarray):
+        result.flags.writeable = False
+        return result, result.nbytes
+    if isinstance(result, tuple):
+        frozen = [_freeze(item) for item in result]
+        return tuple(item for item, _ in frozen), sum(size for _, size in frozen)
+    return result, 64
+
+
+def memoized(function: Callable[P, R]) -> Callable[P, R]:
+    """Make ``function`` use the active indicator cache (if any)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        store = _active()
+        if store is None:
+            return function(*args, **kwargs)
+        positional = [_key_part(a) for a in args]
+        named = [(k, _key_part(v)) for k, v in sorted(kwargs.items())]
+        if any(p is _UNCACHEABLE for p in positional) or any(p is _UNCACHEABLE for _, p in named):
+            return function(*args, **kwargs)
+        key = (function.__qualname__, *positional, *named)
+        cached = store.get(key)
+        if cached is not None:
+            return cast(R, cached)
+        result, size = _freeze(function(*args, **kwargs))
+        store.put(key, result, size)
+        return cast(R, result)
+
+    return wrapper
+
+
+__all__ = ["DEFAULT_BUDGET_BYTES", "indicator_cache", "memoized"]
