@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +85,13 @@ class Candles:
             volume=frame["volume"].to_numpy(dtype=np.float64),
             files=files,
         )
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the timestamps and OHLCV values: proof that two runs or a replay saw the same data."""
+        digest = hashlib.sha256()
+        for array in (self.timestamp_ms, self.open, self.high, self.low, self.close, self.volume):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
     def to_frame(self) -> pd.DataFrame:
         """A new DataFrame with the contract's columns (``timestamp_ms`` first), a RangeIndex and writable copies."""

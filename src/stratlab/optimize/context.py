@@ -1,0 +1,234 @@
+"""What a run is: the dataset, the split, the strategies, the search space, the budget and the selection rule.
+
+``RunRequest`` is what a user asks for (CLI flags, UI form), validated where it enters; ``RunContext`` is the request
+resolved against the data (bars, split indices, a fingerprint of the candles), written once to ``context.json``
+and read by every worker and report.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stratlab.data.candles import Candles
+from stratlab.data.dates import day_end_exclusive_ms, day_start_ms
+from stratlab.engine.config import BacktestConfig, describe_validation_error
+from stratlab.errors import ConfigError
+from stratlab.strategies import get_strategy, strategy_names
+
+SCHEMA_VERSION = 1
+SamplerName = Literal["tpe", "nsga2", "random", "qmc"]
+SPLIT_NAMES_2 = ("train", "test")
+SPLIT_NAMES_3 = ("train", "validation", "holdout")
+
+
+class CommonSpace(BaseModel):
+    """Ranges of the backtest settings searched next to each strategy's own parameters (None: not searched)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tp_pct: tuple[float, float] | None = (0.5, 8.0)
+    sl_pct: tuple[float, float] | None = (0.3, 5.0)
+    position_modes: tuple[Literal["none", "grid", "martingale"], ...] = ("none",)
+    grid_step_pct: tuple[float, float] = (0.3, 3.0)
+    grid_max_adds: tuple[int, int] = (1, 5)
+    grid_size_mult: tuple[float, float] = (1.0, 2.0)
+    martingale_mult: tuple[float, float] = (1.2, 3.0)
+    martingale_max_steps: tuple[int, int] = (1, 5)
+
+    @field_validator(
+        "tp_pct",
+        "sl_pct",
+        "grid_step_pct",
+        "grid_max_adds",
+        "grid_size_mult",
+        "martingale_mult",
+        "martingale_max_steps",
+    )
+    @classmethod
+    def _ordered_positive(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not (0 < value[0] <= value[1] and math.isfinite(value[1])):
+            raise ValueError(f"expected 0 < low <= high, got {value}")
+        return value
+
+    @field_validator("position_modes")
+    @classmethod
+    def _some_mode(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one position mode")
+        return tuple(dict.fromkeys(value))
+
+
+class RunRequest(BaseModel):
+    """A user's request for an optimisation run; every field is checked before anything is written."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    symbol: str
+    timeframe: str = "5m"
+    start: str | None = None
+    end: str | None = None
+    strategies: tuple[str, ...] = Field(default_factory=strategy_names)
+    max_trials: int = Field(default=200, ge=1, description="Completed trials per strategy (0 would be no search).")
+    time_budget_s: float = Field(default=0.0, ge=0, description="Wall-clock limit of the whole run; 0 = none.")
+    dd_threshold_pct: float = Field(default=20.0, ge=0, le=100, allow_inf_nan=False)
+    split: tuple[float, ...] = (0.75, 0.25)
+    sampler: SamplerName = "tpe"
+    seed: int = Field(default=0, ge=0)
+    storage: str | None = None
+    label: str = "run"
+    backtest: dict[str, Any] = Field(default_factory=dict, description="Fixed BacktestConfig fields.")
+    common: CommonSpace = Field(default_factory=CommonSpace)
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("choose at least one strategy")
+        for name in value:
+            get_strategy(name)  # raises ConfigError naming the unknown one
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("split")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(value) not in (2, 3) or any(not (0 < f < 1) for f in value) or abs(sum(value) - 1.0) > 1e-9:
+            raise ValueError(f"two or three fractions in (0, 1) that sum to 1, got {list(value)}")
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _safe_label(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value) or len(value) > 40:
+            raise ValueError(f"letters, digits, - and _ only (at most 40), got {value!r}")
+        return value
+
+    @field_validator("backtest")
+    @classmethod
+    def _valid_backtest(cls, value: dict[str, Any]) -> dict[str, Any]:
+        BacktestConfig.from_mapping(value)  # one-line ConfigError naming the bad field
+        return value
+
+    @model_validator(mode="after")
+    def _period(self) -> RunRequest:
+        if self.start is not None and self.end is not None:
+            if day_end_exclusive_ms(self.end, "end") <= day_start_ms(self.start, "start"):
+                raise ValueError(f"end {self.end} is before start {self.start}")
+        elif self.start is not None:
+            day_start_ms(self.start, "start")
+        elif self.end is not None:
+            day_end_exclusive_ms(self.end, "end")
+        return self
+
+    @classmethod
+    def parse(cls, **values: Any) -> RunRequest:
+        """Build and validate; a bad field is a one-line ``ConfigError``."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc).replace("backtest config", "run")) from None
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return SPLIT_NAMES_2 if len(self.split) == 2 else SPLIT_NAMES_3
+
+
+class SplitPart(BaseModel):
+    """One chronological part of the dataset: bars ``[start, end)`` of the loaded candles."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    start: int
+    end: int
+    first_bar_ms: int
+    last_bar_ms: int
+
+
+class RunContext(BaseModel):
+    """A run as its workers and reports see it: the request plus what was resolved from the data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    created_at: str
+    request: RunRequest
+    data_root: str
+    n_bars: int
+    first_bar_ms: int
+    last_bar_ms: int
+    fingerprint: str
+    parts: tuple[SplitPart, ...]
+    storage_url: str
+    package_version: str
+
+    def part(self, name: str) -> SplitPart:
+        for part in self.parts:
+            if part.name == name:
+                return part
+        raise ConfigError(f"run {self.run_id}: no split part named {name!r}")
+
+    @property
+    def selection_part(self) -> str:
+        """Where candidates are compared: test (two parts) or validation (three parts)."""
+        return self.parts[1].name
+
+
+def split_parts(candles: Candles, fractions: tuple[float, ...], warmup_bars: int) -> tuple[SplitPart, ...]:
+    """Chronological parts by fraction of bars; every part must have more bars than the warm-up needs."""
+    names = SPLIT_NAMES_2 if len(fractions) == 2 else SPLIT_NAMES_3
+    n = len(candles)
+    bounds = [0]
+    acc = 0.0
+    for fraction in fractions[:-1]:
+        acc += fraction
+        bounds.append(round(n * acc))
+    bounds.append(n)
+    parts = []
+    for name, start, end in zip(names, bounds[:-1], bounds[1:], strict=True):
+        # The first part warms up on its own first bars; later parts warm up on the bars before them.
+        needed = warmup_bars + 2 if name == "train" else 2
+        if end - start < needed:
+            raise ConfigError(
+                f"split: the {name} part has {end - start} bars; it needs at least {needed} "
+                f"(warm-up {warmup_bars} bars): choose a longer period or other fractions"
+            )
+        parts.append(
+            SplitPart(
+                name=name,
+                start=start,
+                end=end,
+                first_bar_ms=int(candles.timestamp_ms[start]),
+                last_bar_ms=int(candles.timestamp_ms[end - 1]),
+            )
+        )
+    return tuple(parts)
+
+
+def run_dir_name(run_id: str, label: str) -> str:
+    return f"{run_id}_{label}"
+
+
+def resolve_path_inside(root: Path, name: str) -> Path:
+    """``root / name`` if that stays inside ``root`` (no traversal through a run name), else a ``ConfigError``."""
+    candidate = (root / name).resolve()
+    if root.resolve() not in candidate.parents and candidate != root.resolve():
+        raise ConfigError(f"run directory {name!r} is outside {root}")
+    return candidate
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CommonSpace",
+    "RunContext",
+    "RunRequest",
+    "SplitPart",
+    "resolve_path_inside",
+    "run_dir_name",
+    "split_parts",
+]

@@ -1,0 +1,211 @@
+"""Rebuilding a run's report from its storage, at the end of a run or at any time (also mid-run).
+
+Per strategy: every trial (``trials.csv``); the Pareto front of the COMPLETE trials on train (``pareto.csv``); each
+front member backtested on the selection part, test or validation (``candidates_<part>.csv``); across strategies the
+champion (``stratlab.selection.choose_champion``), reported once on the untouched holdout when the run has one;
+``champion.json`` (the paper manifest) and ``report.json`` (the summary). Every file is written atomically, so a
+reader never sees half a report; a run without a qualifying candidate gets no champion.json, and report.json says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from stratlab import __version__
+from stratlab.atomic_io import write_text_atomic
+from stratlab.engine import BacktestResult
+from stratlab.optimize.context import RunContext
+from stratlab.optimize.evaluate import Evaluator, load_run_candles
+from stratlab.optimize.rundir import RunDir
+from stratlab.optimize.space import config_for, split_trial_params
+from stratlab.optimize.storage import open_storage
+from stratlab.optimize.worker import WORKER_ATTR, open_studies
+from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION
+from stratlab.selection import Candidate, choose_champion, pareto_front
+
+REPORT_SCHEMA_VERSION = 1
+KPI_COLUMNS = ("return_pct", "max_drawdown_pct", "sharpe", "sortino", "profit_factor", "win_rate_pct", "n_trades")
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _trial_row(strategy: str, trial: FrozenTrial) -> dict[str, Any]:
+    values = trial.values if trial.state == TrialState.COMPLETE and trial.values else [None, None]
+    duration = trial.duration.total_seconds() if trial.duration else None
+    return {
+        "strategy": strategy,
+        "trial": trial.number,
+        "state": trial.state.name,
+        "train_return_pct": values[0],
+        "train_max_drawdown_pct": values[1],
+        "n_trades": trial.user_attrs.get("n_trades"),
+        "duration_s": duration,
+        "worker": trial.user_attrs.get(WORKER_ATTR),
+        "params": json.dumps(trial.params, sort_keys=True),
+    }
+
+
+def _kpi_columns(prefix: str, result: BacktestResult) -> dict[str, Any]:
+    kpis = result.kpis
+    return {f"{prefix}_{name}": _finite(kpis[name]) for name in KPI_COLUMNS}
+
+
+def write_report(
+    run_dir: RunDir, *, storage_url: str | None = None, data_root: str | Path | None = None
+) -> dict[str, Any]:
+    """Rebuild every report file of ``run_dir`` from its storage; returns report.json's content."""
+    context = run_dir.load_context()
+    request = context.request
+    studies = open_studies(context, open_storage(storage_url or context.storage_url), seed=0)
+    evaluator = Evaluator(context, load_run_candles(context, data_root))
+    selection = context.selection_part
+
+    trial_rows: list[dict[str, Any]] = []
+    pareto_rows: list[dict[str, Any]] = []
+    candidate_rows: list[dict[str, Any]] = []
+    candidates: list[Candidate] = []
+    results: dict[tuple[str, int], dict[str, BacktestResult]] = {}
+    per_strategy: dict[str, dict[str, int]] = {}
+    for name, study in studies.items():
+        trials = study.get_trials(deepcopy=False)
+        trial_rows.extend(_trial_row(name, t) for t in trials)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
+        per_strategy[name] = {
+            state.name.lower(): sum(1 for t in trials if t.state == state)
+            for state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)
+        }
+        if not complete:
+            continue
+        front = pareto_front([t.values[0] for t in complete], [t.values[1] for t in complete])
+        for index in front:
+            trial = complete[int(index)]
+            params, searched = split_trial_params(trial.params, request.common)
+            train = evaluator.evaluate(name, params, searched, "train")
+            chosen = evaluator.evaluate(name, params, searched, selection)
+            results[(name, trial.number)] = {"train": train, selection: chosen}
+            shared = {"strategy": name, "trial": trial.number, "params": json.dumps(trial.params, sort_keys=True)}
+            pareto_rows.append(
+                {**shared, "train_return_pct": trial.values[0], "train_max_drawdown_pct": trial.values[1]}
+            )
+            candidate_rows.append({**shared, **_kpi_columns("train", train), **_kpi_columns(selection, chosen)})
+            candidates.append(
+                Candidate(
+                    strategy=name,
+                    trial=trial.number,
+                    params=dict(trial.params),
+                    train_return_pct=train.return_pct,
+                    train_drawdown_pct=train.max_drawdown_pct,
+                    selection_return_pct=chosen.return_pct,
+                    selection_drawdown_pct=chosen.max_drawdown_pct,
+                )
+            )
+
+    choice = choose_champion(candidates, request.dd_threshold_pct, selection_split=selection)
+    champion_summary: dict[str, Any] | None = None
+    if choice.champion is not None:
+        champ = choice.champion
+        params, searched = split_trial_params(champ.params, request.common)
+        by_part = dict(results[(champ.strategy, champ.trial)])
+        if len(context.parts) == 3:
+            # The holdout is looked at once, for the champion only: it played no part in any choice.
+            by_part["holdout"] = evaluator.evaluate(champ.strategy, params, searched, "holdout")
+        config = config_for(request.backtest, searched)
+        manifest = _manifest(context, champ, params, config.model_dump(), by_part, choice.reason)
+        write_text_atomic(run_dir.champion_path, json.dumps(manifest, indent=2, default=_finite) + "\n")
+        champion_summary = {
+            "strategy": champ.strategy,
+            "trial": champ.trial,
+            "params": params,
+            "backtest": config.model_dump(),
+            **{f"{part}_{k}": _finite(r.kpis[k]) for part, r in by_part.items() for k in KPI_COLUMNS},
+        }
+    else:
+        run_dir.champion_path.unlink(missing_ok=True)
+
+    trials_frame = pd.DataFrame(trial_rows, columns=list(_trial_row("x", _EMPTY_TRIAL).keys()))
+    write_text_atomic(run_dir.path / "trials.csv", _csv(trials_frame))
+    write_text_atomic(run_dir.path / "pareto.csv", _csv(pd.DataFrame(pareto_rows)))
+    write_text_atomic(run_dir.path / f"candidates_{selection}.csv", _csv(pd.DataFrame(candidate_rows)))
+    report = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "run_id": context.run_id,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "dataset": _dataset(context),
+        "strategies": per_strategy,
+        "max_trials": request.max_trials,
+        "dd_threshold_pct": request.dd_threshold_pct,
+        "selection_part": selection,
+        "n_candidates": choice.n_candidates,
+        "n_eligible": choice.n_eligible,
+        "champion": champion_summary,
+        "champion_reason": choice.reason,
+        "files": ["trials.csv", "pareto.csv", f"candidates_{selection}.csv"]
+        + (["champion.json"] if champion_summary else []),
+    }
+    write_text_atomic(run_dir.report_path, json.dumps(report, indent=2, default=_finite) + "\n")
+    run_dir.append_progress("report_written", champion=bool(champion_summary), candidates=choice.n_candidates)
+    return report
+
+
+def _dataset(context: RunContext) -> dict[str, Any]:
+    request = context.request
+    return {
+        "source": request.source,
+        "symbol": request.symbol,
+        "timeframe": request.timeframe,
+        "start": request.start,
+        "end": request.end,
+        "n_bars": context.n_bars,
+        "first_bar_ms": context.first_bar_ms,
+        "last_bar_ms": context.last_bar_ms,
+        "fingerprint": context.fingerprint,
+        "parts": [part.model_dump() for part in context.parts],
+    }
+
+
+def _manifest(
+    context: RunContext,
+    champion: Candidate,
+    params: dict[str, Any],
+    backtest: dict[str, Any],
+    by_part: dict[str, BacktestResult],
+    reason: str,
+) -> dict[str, Any]:
+    return {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "kind": MANIFEST_KIND,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "package_version": __version__,
+        "run_id": context.run_id,
+        "dataset": _dataset(context),
+        "strategy": champion.strategy,
+        "trial": champion.trial,
+        "params": params,
+        "backtest": backtest,
+        "kpis": {part: result.kpis.to_dict() for part, result in by_part.items()},
+        "selection": {"dd_threshold_pct": context.request.dd_threshold_pct, "reason": reason},
+    }
+
+
+_EMPTY_TRIAL = FrozenTrial(
+    number=0, state=TrialState.RUNNING, value=None, datetime_start=None, datetime_complete=None, params={},
+    distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0,
+)  # fmt: skip
+
+__all__ = ["write_report"]

@@ -1,0 +1,290 @@
+"""Creating a run and supervising its worker processes: status.json, progress.jsonl and the live terminal view.
+
+``create_run`` validates everything a run needs before it writes anything (strategies, period, split against the
+strategies' warm-up, threshold, storage reachable). ``start_run`` launches N worker processes (``stratlab run
+worker``), rewrites ``status.json`` about once a second from the storage, shows the live view, and on Ctrl+C writes
+``stop.flag`` so every worker finishes its current trial and stops; the report is rebuilt when they are done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from stratlab import __version__
+from stratlab.data.loader import load_ohlcv
+from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
+from stratlab.optimize.rundir import RunDir
+from stratlab.optimize.storage import default_storage_url, open_storage
+from stratlab.optimize.worker import open_studies
+from stratlab.selection import pareto_front
+from stratlab.strategies import get_strategy
+
+STATUS_EVERY_S = 1.0
+STOP_GRACE_S = 30.0
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    moment = now or dt.datetime.now(dt.UTC)
+    return moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _max_warmup(request: RunRequest) -> int:
+    """The longest warm-up any sampled parameter set of the run's strategies can need (their space's maxima)."""
+    longest = 0
+    for name in request.strategies:
+        strategy = get_strategy(name)
+        widest = {}
+        for spec in strategy.space.params:
+            high = getattr(spec, "high", None)
+            widest[spec.name] = high if high is not None else spec.default
+        try:
+            longest = max(longest, strategy.warmup_bars({**strategy.space.defaults(), **_numeric(widest)}))
+        except Exception:
+            longest = max(longest, strategy.warmup_bars(strategy.space.defaults()))
+    return longest
+
+
+def _numeric(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def create_run(request: RunRequest, *, data_root: Path | str, runs_root: Path | str) -> RunDir:
+    """Validate ``request`` against the data and the storage, then write the run directory."""
+    candles = load_ohlcv(
+        request.source, request.symbol, request.timeframe, request.start, request.end, data_root=data_root
+    )
+    parts = split_parts(candles, request.split, _max_warmup(request))
+    run_id = new_run_id()
+    run_dir = RunDir(Path(runs_root) / run_dir_name(run_id, request.label))
+    storage_url = request.storage or default_storage_url(run_dir.path)
+    open_storage(storage_url)  # refuse an unreachable storage before anything is written
+    context = RunContext(
+        run_id=run_id,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        request=request,
+        data_root=str(Path(data_root).resolve()),
+        n_bars=len(candles),
+        first_bar_ms=int(candles.timestamp_ms[0]),
+        last_bar_ms=int(candles.timestamp_ms[-1]),
+        fingerprint=candles.fingerprint(),
+        parts=parts,
+        storage_url=storage_url,
+        package_version=__version__,
+    )
+    run_dir.create(context)
+    run_dir.append_progress("run_created", run_id=run_id, strategies=list(request.strategies))
+    return run_dir
+
+
+# status -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyProgress:
+    strategy: str
+    complete: int
+    running: int
+    failed: int
+    pruned: int
+    best: list[dict[str, Any]]  # train Pareto points so far
+
+
+def study_progress(studies: dict[str, optuna.Study]) -> list[StudyProgress]:
+    out = []
+    for name, study in studies.items():
+        trials = study.get_trials(deepcopy=False)
+        states = [t.state for t in trials]
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        best: list[dict[str, Any]] = []
+        if complete:
+            returns = [t.values[0] for t in complete]
+            drawdowns = [t.values[1] for t in complete]
+            for i in pareto_front(returns, drawdowns)[:20]:
+                t = complete[int(i)]
+                best.append({"trial": t.number, "return_pct": t.values[0], "max_drawdown_pct": t.values[1]})
+        out.append(
+            StudyProgress(
+                strategy=name,
+                complete=len(complete),
+                running=states.count(TrialState.RUNNING),
+                failed=states.count(TrialState.FAIL),
+                pruned=states.count(TrialState.PRUNED),
+                best=best,
+            )
+        )
+    return out
+
+
+def build_status(
+    context: RunContext, progress: list[StudyProgress], *, state: str, started: float, rate: float, workers: int
+) -> dict[str, Any]:
+    budget = context.request.max_trials
+    total_budget = budget * len(progress)
+    done = sum(min(p.complete, budget) for p in progress)
+    remaining = max(total_budget - done, 0)
+    return {
+        "schema_version": 1,
+        "run_id": context.run_id,
+        "state": state,
+        "updated_at": time.time(),
+        "started_at": started,
+        "elapsed_s": round(time.time() - started, 3),
+        "workers": workers,
+        "trials_per_s": round(rate, 3),
+        "eta_s": round(remaining / rate, 1) if rate > 0 and state == "running" else None,
+        "completed": done,
+        "budget": total_budget,
+        "strategies": [
+            {
+                "strategy": p.strategy,
+                "completed": p.complete,
+                "running": p.running,
+                "failed": p.failed,
+                "pruned": p.pruned,
+                "budget": budget,
+                "pareto": p.best,
+            }
+            for p in progress
+        ],
+    }
+
+
+def _view(status: dict[str, Any]) -> Group:
+    bars = Progress(
+        TextColumn("{task.description:<20}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[extra]}")
+    )
+    for item in status["strategies"]:
+        best = max(item["pareto"], key=lambda p: p["return_pct"], default=None)
+        extra = f"best train {best['return_pct']:+.1f} % (DD {best['max_drawdown_pct']:.1f} %)" if best else ""
+        bars.add_task(
+            item["strategy"], total=item["budget"], completed=min(item["completed"], item["budget"]), extra=extra
+        )
+    bars.add_task("total", total=status["budget"], completed=status["completed"], extra="")
+    eta = status["eta_s"]
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row(
+        f"run {status['run_id']}",
+        f"{status['state']}",
+        f"{status['trials_per_s']:.1f} trials/s",
+        f"ETA {eta:.0f} s" if eta is not None else "",
+        f"{status['workers']} workers",
+    )
+    return Group(summary, bars)
+
+
+# supervising workers ----------------------------------------------------------------------------------------
+
+
+def _spawn_worker(
+    run_dir: RunDir, index: int, storage_url: str | None, data_root: str | None
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "stratlab",
+        "--quiet",
+        "run",
+        "worker",
+        "--run-dir",
+        str(run_dir.path),
+        "--index",
+        str(index),
+    ]
+    if storage_url:
+        command += ["--storage", storage_url]
+    if data_root:
+        command += ["--data-root", data_root]
+    log_file = (run_dir.workers_dir / f"worker-{index}.log").open("ab")
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+
+
+def start_run(
+    run_dir: RunDir,
+    *,
+    workers: int,
+    console: Console | None = None,
+    live: bool = True,
+    storage_url: str | None = None,
+    data_root: str | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the run with ``workers`` local processes; returns the final status."""
+    from stratlab.optimize.report import write_report
+
+    context = run_dir.load_context()
+    run_dir.clear_stop()
+    studies = open_studies(context, open_storage(storage_url or context.storage_url), seed=0)
+    started = time.time()
+    run_dir.append_progress("run_started", workers=workers)
+    processes = [_spawn_worker(run_dir, i, storage_url, data_root) for i in range(workers)]
+    previous_done, previous_time, rate = None, time.monotonic(), 0.0
+    interrupted = False
+    state = "running"
+
+    def snapshot() -> dict[str, Any]:
+        nonlocal previous_done, previous_time, rate
+        progress = study_progress(studies)
+        done = sum(p.complete for p in progress)
+        now = time.monotonic()
+        if previous_done is not None and now > previous_time:
+            instant = (done - previous_done) / (now - previous_time)
+            rate = instant if rate == 0.0 else 0.7 * rate + 0.3 * instant
+        previous_done, previous_time = done, now
+        status = build_status(context, progress, state=state, started=started, rate=rate, workers=len(processes))
+        run_dir.write_status(status)
+        return status
+
+    display = Live(console=console, refresh_per_second=4, transient=False) if live else None
+    try:
+        if display is not None:
+            display.start()
+        while any(p.poll() is None for p in processes):
+            status = snapshot()
+            if display is not None:
+                display.update(_view(status))
+            time.sleep(STATUS_EVERY_S)
+    except KeyboardInterrupt:
+        interrupted = True
+        run_dir.request_stop()
+        run_dir.append_progress("stop_requested", by="keyboard interrupt")
+        deadline = time.monotonic() + STOP_GRACE_S
+        while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for p in processes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+    finally:
+        for p in processes:
+            p.wait()
+        if display is not None:
+            display.stop()
+
+    failed_workers = [i for i, p in enumerate(processes) if p.returncode not in (0, None)]
+    state = "stopped" if interrupted or run_dir.stop_requested() else "finished"
+    if failed_workers and state == "finished":
+        state = "failed"
+    final = snapshot()
+    final["state"] = state
+    final["failed_workers"] = failed_workers
+    run_dir.write_status(final)
+    run_dir.append_progress("run_ended", state=state, failed_workers=failed_workers)
+    write_report(run_dir, storage_url=storage_url, data_root=data_root)
+    return final
+
+
+__all__ = ["build_status", "create_run", "new_run_id", "start_run", "study_progress"]
