@@ -109,10 +109,16 @@ def backtest(
     as_json: Annotated[bool, Opt("--json", help="Print the KPIs as JSON.")] = False,
     out: Annotated[Path | None, Opt("--out", help="Write trades.csv, equity.csv, chart.html, kpis.json here.")] = None,
     list_strategies: Annotated[bool, Opt("--list", help="List the strategies and their parameters.")] = False,
+    manifest: Annotated[
+        Path | None, Opt("--manifest", help="Replay a champion manifest and check its KPIs (exit 1 if they differ).")
+    ] = None,
 ) -> None:
     """Backtest one strategy with one parameter set and print its KPIs."""
     if list_strategies:
         _print_strategies()
+        return
+    if manifest is not None:
+        _replay(manifest, data_root, as_json)
         return
     if not strategy:
         raise ConfigError("--strategy: required (stratlab backtest --list shows the names)")
@@ -210,6 +216,39 @@ def _print_kpis(result: BacktestResult, strategy: str, params: dict[str, Any]) -
     console.stdout.print(table)
     for name, why in kpis.notes.items():
         console.stdout.print(f"{name}: undefined ({why})", markup=False)
+
+
+def _replay(path: Path, data_root: Path | None, as_json: bool) -> None:
+    from stratlab.report.manifest import replay_manifest
+
+    replays = replay_manifest(path, data_root)
+    differing = {r.part: r.mismatches for r in replays if r.mismatches}
+    if as_json:
+        payload = {
+            "manifest": str(path),
+            "identical": not differing,
+            "kpis": {r.part: _kpi_payload(r.result) for r in replays},
+            "mismatches": {part: {k: list(v) for k, v in m.items()} for part, m in differing.items()},
+        }
+        console.stdout.print_json(json.dumps(payload))
+    else:
+        table = Table(title=f"replay of {path}", title_justify="left")
+        table.add_column("KPI")
+        for r in replays:
+            table.add_column(f"{r.part} (manifest)", justify="right")
+            table.add_column(f"{r.part} (replay)", justify="right")
+        for name in KPI_NAMES:
+            row = [name]
+            for r in replays:
+                row += [_shown(r.expected.get(name)), _shown(r.result.kpis[name])]
+            table.add_row(*row)
+        console.stdout.print(table)
+        verdict = "identical KPIs" if not differing else f"KPIs differ in {', '.join(differing)}"
+        console.stdout.print(f"replay: {verdict}", markup=False)
+    if differing:
+        first_part, mismatches = next(iter(differing.items()))
+        name, (want, got) = next(iter(mismatches.items()))
+        raise ConfigError(f"{path}: replay differs on {first_part} {name}: manifest {want!r}, replay {got!r}")
 
 
 def _print_strategies() -> None:

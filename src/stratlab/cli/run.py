@@ -1,0 +1,304 @@
+"""``stratlab run ...`` and ``stratlab optimize``: create, start, watch, stop and report optimisation runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from stratlab.cli import console
+from stratlab.errors import ConfigError
+from stratlab.optimize.context import CommonSpace, RunRequest
+from stratlab.optimize.rundir import RunDir, list_runs
+from stratlab.settings import get_settings
+
+run_app = typer.Typer(help="Optimisation runs: new, start, status, stop, report, list, worker.", no_args_is_help=True)
+Opt = typer.Option
+
+RunDirOption = Annotated[Path, Opt("--run-dir", help="The run directory (runs/<run_id>_<label>).")]
+DataRootOption = Annotated[Path | None, Opt("--data-root", help="Store root (default: STRATLAB_DATA_ROOT).")]
+StorageOption = Annotated[str | None, Opt("--storage", help="Optuna storage URL (default: the run's own).")]
+
+
+def _range(text: str | None, name: str) -> tuple[float, float] | None:
+    if text is None or text.lower() in {"off", "none"}:
+        return None
+    try:
+        low, high = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"--{name}: expected LOW:HIGH (e.g. 0.5:8) or off, got {text!r}") from None
+    return low, high
+
+
+def _split(text: str, train_frac: float | None) -> tuple[float, ...]:
+    if train_frac is not None:
+        return (train_frac, round(1.0 - train_frac, 12))
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--split: expected fractions such as 0.75,0.25 or 0.6,0.15,0.25, got {text!r}") from None
+
+
+def _request(
+    *,
+    source: str,
+    symbol: str,
+    timeframe: str,
+    start: str | None,
+    end: str | None,
+    strategies: str | None,
+    max_trials: int,
+    time_budget: float,
+    dd_threshold: float,
+    train_frac: float | None,
+    split: str,
+    sampler: str,
+    seed: int,
+    storage: str | None,
+    label: str,
+    backtest: str,
+    tp_range: str | None,
+    sl_range: str | None,
+    modes: str,
+) -> RunRequest:
+    try:
+        fixed = json.loads(backtest)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--backtest: not valid JSON ({exc.msg}): {backtest!r}") from None
+    if not isinstance(fixed, dict):
+        raise ConfigError("--backtest: expected a JSON object of BacktestConfig fields")
+    common: dict[str, Any] = {
+        "tp_pct": _range(tp_range, "tp-range"),
+        "sl_pct": _range(sl_range, "sl-range"),
+        "position_modes": tuple(m.strip() for m in modes.split(",") if m.strip()),
+    }
+    try:
+        common_space = CommonSpace(**common)
+    except Exception as exc:
+        raise ConfigError(f"search ranges: {str(exc).splitlines()[-1].strip()}") from None
+    values: dict[str, Any] = {
+        "source": source,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "start": start,
+        "end": end,
+        "max_trials": max_trials,
+        "time_budget_s": time_budget,
+        "dd_threshold_pct": dd_threshold,
+        "split": _split(split, train_frac),
+        "sampler": sampler,
+        "seed": seed,
+        "storage": storage,
+        "label": label,
+        "backtest": fixed,
+        "common": common_space,
+    }
+    if strategies:
+        values["strategies"] = tuple(s.strip() for s in strategies.split(",") if s.strip())
+    return RunRequest.parse(**values)
+
+
+def _new(**options: Any) -> RunDir:
+    from stratlab.optimize.runner import create_run
+
+    data_root = options.pop("data_root")
+    settings = get_settings()
+    request = _request(**options)
+    return create_run(request, data_root=data_root or settings.data_root, runs_root=settings.runs_root)
+
+
+NEW_OPTIONS_DOC = "Create a run directory (context.json) and print its path; nothing runs yet."
+
+
+@run_app.command("new", help=NEW_OPTIONS_DOC)
+def run_new(
+    source: Annotated[str, Opt("--source", help="Data source, e.g. demo.")] = "demo",
+    symbol: Annotated[str, Opt("--symbol", help="Symbol, e.g. BTC.")] = "BTC",
+    timeframe: Annotated[str, Opt("--timeframe", help="Bar timeframe.")] = "5m",
+    start: Annotated[str | None, Opt("--start", help="First day, YYYY-MM-DD (UTC).")] = None,
+    end: Annotated[str | None, Opt("--end", help="Last day, YYYY-MM-DD (UTC, included).")] = None,
+    strategies: Annotated[str | None, Opt("--strategies", help="Comma-separated names (default: all).")] = None,
+    max_trials: Annotated[int, Opt("--max-trials", help="Completed trials per strategy.")] = 200,
+    time_budget: Annotated[float, Opt("--time-budget", help="Seconds for the whole run; 0 = no limit.")] = 0.0,
+    dd_threshold: Annotated[float, Opt("--dd-threshold", help="Champion: max test drawdown, %.")] = 20.0,
+    train_frac: Annotated[float | None, Opt("--train-frac", help="Two-way split: train fraction.")] = None,
+    split: Annotated[str, Opt("--split", help="Fractions: 0.75,0.25 or train,validation,holdout.")] = "0.75,0.25",
+    sampler: Annotated[str, Opt("--sampler", help="tpe | nsga2 | random | qmc.")] = "tpe",
+    seed: Annotated[int, Opt("--seed", help="Sampler seed.")] = 0,
+    storage: StorageOption = None,
+    label: Annotated[str, Opt("--label", help="Name part of the run directory.")] = "run",
+    backtest: Annotated[str, Opt("--backtest", help="Fixed BacktestConfig fields as JSON.")] = "{}",
+    tp_range: Annotated[str | None, Opt("--tp-range", help="Searched TP %, LOW:HIGH or off.")] = "0.5:8",
+    sl_range: Annotated[str | None, Opt("--sl-range", help="Searched SL %, LOW:HIGH or off.")] = "0.3:5",
+    modes: Annotated[str, Opt("--modes", help="Position modes searched: none,grid,martingale.")] = "none",
+    data_root: DataRootOption = None,
+) -> None:
+    run_dir = _new(**{k: v for k, v in locals().items()})
+    console.stdout.print(str(run_dir.path), markup=False)
+
+
+@run_app.command("start")
+def run_start(
+    run_dir: RunDirOption,
+    workers: Annotated[int, Opt("--workers", min=1, max=64, help="Worker processes on this machine.")] = 2,
+    storage: StorageOption = None,
+    data_root: DataRootOption = None,
+    live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,
+) -> None:
+    """Run (or resume) a run with N worker processes until its budget is spent; Ctrl+C stops it cleanly."""
+    from stratlab.optimize.runner import start_run
+
+    final = start_run(
+        RunDir(run_dir), workers=workers, console=console.stdout, live=live, storage_url=storage,
+        data_root=str(data_root) if data_root else None,
+    )  # fmt: skip
+    _print_outcome(RunDir(run_dir), final)
+
+
+@run_app.command("worker")
+def run_worker_command(
+    run_dir: RunDirOption,
+    index: Annotated[int, Opt("--index", help="Worker number (seeds its sampler).")] = 0,
+    storage: StorageOption = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """One worker process: joins the run's studies (from this or another machine) and works until done."""
+    from stratlab.optimize.worker import run_worker
+
+    summary = run_worker(run_dir, worker_index=index, storage_url=storage, data_root=data_root)
+    console.stdout.print(
+        f"worker {summary.worker}: {sum(summary.trials.values())} trials, stopped by {summary.stopped_by}",
+        markup=False,
+    )
+
+
+@run_app.command("stop")
+def run_stop(run_dir: RunDirOption) -> None:
+    """Ask every worker of the run to stop after its current trial (writes stop.flag)."""
+    target = RunDir(run_dir)
+    target.load_context()
+    target.request_stop()
+    target.append_progress("stop_requested", by="run stop")
+    console.stdout.print(f"stop requested: {target.stop_flag}", markup=False)
+
+
+@run_app.command("status")
+def run_status(
+    run_dir: RunDirOption, as_json: Annotated[bool, Opt("--json", help="Print status.json as is.")] = False
+) -> None:
+    """The run's current state as the supervisor last wrote it."""
+    target = RunDir(run_dir)
+    context = target.load_context()
+    status = target.read_status()
+    if status is None:
+        status = {"run_id": context.run_id, "state": "new", "completed": 0, "budget": None, "strategies": []}
+    if as_json:
+        console.stdout.print_json(json.dumps(status))
+        return
+    table = Table(title=f"run {context.run_id}: {status['state']}", title_justify="left")
+    for column in ("strategy", "completed", "running", "failed", "pruned", "best train return %"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for item in status.get("strategies", []):
+        best = max((p["return_pct"] for p in item.get("pareto", [])), default=None)
+        table.add_row(
+            item["strategy"], f"{item['completed']}/{item['budget']}", str(item["running"]), str(item["failed"]),
+            str(item["pruned"]), "-" if best is None else f"{best:+.2f}",
+        )  # fmt: skip
+    console.stdout.print(table)
+
+
+@run_app.command("report")
+def run_report(run_dir: RunDirOption, storage: StorageOption = None, data_root: DataRootOption = None) -> None:
+    """Rebuild report.json, the CSVs and champion.json from the storage (also while the run is going)."""
+    from stratlab.optimize.report import write_report
+
+    target = RunDir(run_dir)
+    report = write_report(target, storage_url=storage, data_root=data_root)
+    _print_champion(target, report)
+
+
+@run_app.command("list")
+def run_list() -> None:
+    """The run directories under STRATLAB_RUNS_ROOT (default runs/), newest first."""
+    table = Table(title=f"runs in {get_settings().runs_root}", title_justify="left")
+    for column in ("run", "dataset", "strategies", "state", "completed"):
+        table.add_column(column)
+    for run_dir in list_runs(get_settings().runs_root):
+        try:
+            context = run_dir.load_context()
+            status = run_dir.read_status() or {}
+        except Exception as exc:
+            table.add_row(run_dir.path.name, f"unreadable: {exc}", "", "", "")
+            continue
+        r = context.request
+        table.add_row(
+            run_dir.path.name, f"{r.source}/{r.symbol}/{r.timeframe}", ",".join(r.strategies),
+            str(status.get("state", "new")), f"{status.get('completed', 0)}/{status.get('budget', '-')}",
+        )  # fmt: skip
+    console.stdout.print(table)
+
+
+def _print_champion(run_dir: RunDir, report: dict[str, Any]) -> None:
+    champion = report.get("champion")
+    part = report.get("selection_part", "test")
+    if champion is None:
+        console.stdout.print(f"no champion: {report.get('champion_reason')}", markup=False)
+    else:
+        console.stdout.print(
+            f"champion: {champion['strategy']} trial {champion['trial']} {json.dumps(champion['params'])}\n"
+            f"  train return {champion['train_return_pct']:+.2f} %, DD {champion['train_max_drawdown_pct']:.2f} %; "
+            f"{part} return {champion[f'{part}_return_pct']:+.2f} %, DD {champion[f'{part}_max_drawdown_pct']:.2f} %\n"
+            f"  manifest: {run_dir.champion_path}",
+            markup=False,
+        )
+    console.stdout.print(f"run directory: {run_dir.path}", markup=False)
+
+
+def _print_outcome(run_dir: RunDir, final: dict[str, Any]) -> None:
+    console.stdout.print(
+        f"run {final['run_id']} {final['state']}: {final['completed']}/{final['budget']} trials in "
+        f"{final['elapsed_s']:.1f} s ({final['trials_per_s']:.1f} trials/s)",
+        markup=False,
+    )
+    report = json.loads(run_dir.report_path.read_text(encoding="utf-8"))
+    _print_champion(run_dir, report)
+
+
+def optimize(
+    source: Annotated[str, Opt("--source", help="Data source, e.g. demo.")] = "demo",
+    symbol: Annotated[str, Opt("--symbol", help="Symbol, e.g. BTC.")] = "BTC",
+    timeframe: Annotated[str, Opt("--timeframe", help="Bar timeframe.")] = "5m",
+    start: Annotated[str | None, Opt("--start", help="First day, YYYY-MM-DD (UTC).")] = None,
+    end: Annotated[str | None, Opt("--end", help="Last day, YYYY-MM-DD (UTC, included).")] = None,
+    strategies: Annotated[str | None, Opt("--strategies", help="Comma-separated names (default: all).")] = None,
+    max_trials: Annotated[int, Opt("--max-trials", help="Completed trials per strategy.")] = 200,
+    time_budget: Annotated[float, Opt("--time-budget", help="Seconds for the whole run; 0 = no limit.")] = 0.0,
+    dd_threshold: Annotated[float, Opt("--dd-threshold", help="Champion: max test drawdown, %.")] = 20.0,
+    train_frac: Annotated[float | None, Opt("--train-frac", help="Two-way split: train fraction.")] = None,
+    split: Annotated[str, Opt("--split", help="Fractions: 0.75,0.25 or train,validation,holdout.")] = "0.75,0.25",
+    sampler: Annotated[str, Opt("--sampler", help="tpe | nsga2 | random | qmc.")] = "tpe",
+    seed: Annotated[int, Opt("--seed", help="Sampler seed.")] = 0,
+    storage: StorageOption = None,
+    label: Annotated[str, Opt("--label", help="Name part of the run directory.")] = "run",
+    backtest: Annotated[str, Opt("--backtest", help="Fixed BacktestConfig fields as JSON.")] = "{}",
+    tp_range: Annotated[str | None, Opt("--tp-range", help="Searched TP %, LOW:HIGH or off.")] = "0.5:8",
+    sl_range: Annotated[str | None, Opt("--sl-range", help="Searched SL %, LOW:HIGH or off.")] = "0.3:5",
+    modes: Annotated[str, Opt("--modes", help="Position modes searched: none,grid,martingale.")] = "none",
+    data_root: DataRootOption = None,
+    workers: Annotated[int, Opt("--workers", min=1, max=64, help="Worker processes on this machine.")] = 2,
+    live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,
+) -> None:
+    """run new + run start in one: search, select the champion, write its manifest."""
+    options = {k: v for k, v in locals().items() if k not in {"workers", "live"}}
+    from stratlab.optimize.runner import start_run
+
+    run_dir = _new(**options)
+    console.stdout.print(f"run directory: {run_dir.path}", markup=False)
+    final = start_run(
+        run_dir, workers=workers, console=console.stdout, live=live,
+        data_root=str(data_root) if data_root else None,
+    )  # fmt: skip
+    _print_outcome(run_dir, final)
