@@ -24,8 +24,8 @@ demo: setup
 	$(BIN)/stratlab data demo
 	$(BIN)/stratlab data list
 	$(BIN)/stratlab data check --source demo --symbol BTC --timeframe 5m
-	$(BIN)/stratlab backtest --strategy range_breakout --source demo --symbol BTC --timeframe 5m \
-		--params '{"lookback": 96, "stop_atr": 2, "target_atr": 4}' --out runs/demo_backtest
+	$(BIN)/stratlab optimize --source demo --symbol BTC --timeframe 5m --max-trials 150 --workers 2 \
+		--dd-threshold 20 --label demo
 
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
