@@ -1,7 +1,7 @@
 """The one owner of Optuna storage URLs: what a URL means, and how each kind is opened so many workers can share it.
 
-- ``journal:///abs/path`` (or a path ending in ``.journal``): Optuna's append-only journal file, with a lock file
-  for concurrent processes on one machine.
+- ``journal:///abs/path`` (or a path ending in ``.journal``): Optuna's journal storage on an append-only file shared
+  by the processes of one machine (``optimize/journal.py``: flock, no fsync per write).
 - ``sqlite:///abs/path``: SQLite through SQLAlchemy in WAL mode with a long busy timeout, so eight workers writing at
   once wait for each other instead of failing with "database is locked".
 - any other SQLAlchemy URL (``postgresql+psycopg://user@host:port/db``): for workers on several machines; Optuna's
@@ -16,9 +16,9 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
 from stratlab.errors import ConfigError
+from stratlab.optimize.journal import FastJournalFile
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,7 @@ def open_storage(url: str) -> BaseStorage:
     """Open ``url`` for a worker, a report or the live view; a bad or unreachable URL is a one-line ConfigError."""
     try:
         if url.startswith(JOURNAL_SCHEME) or url.endswith(".journal"):
-            path = Path(url.removeprefix(JOURNAL_SCHEME))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            lock = JournalFileOpenLock(str(path))
-            return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+            return JournalStorage(FastJournalFile(Path(url.removeprefix(JOURNAL_SCHEME))))
         if url.startswith("sqlite:"):
             storage = RDBStorage(url, engine_kwargs=_sqlite_engine_kwargs())
             _enable_wal(storage)

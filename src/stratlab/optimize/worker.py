@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = (StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE)  # train return %, train max drawdown %
 PROGRESS_EVERY_S = 1.0
+ORPHAN_CHECK_S = 1.0
+COUNT_REFRESH_S = 2.0
 WORKER_ATTR = "worker"
 
 
@@ -103,6 +105,31 @@ def trial_counts(study: optuna.Study) -> tuple[int, int]:
     return complete, running
 
 
+class _Counts:
+    """Trial counts per study, read from the storage now and then and exactly near the budget."""
+
+    def __init__(self, margin: int) -> None:
+        self.margin = margin
+        self.cached: dict[str, tuple[int, int, float]] = {}
+        self.own: dict[str, int] = {}
+
+    def get(self, study: optuna.Study, name: str, budget: int) -> tuple[int, int]:
+        now = time.monotonic()
+        entry = self.cached.get(name)
+        if entry is not None:
+            complete, running, when = entry
+            estimate = complete + self.own.get(name, 0)
+            if now - when < COUNT_REFRESH_S and estimate + running + self.margin < budget:
+                return estimate, running
+        complete, running = trial_counts(study)
+        self.cached[name] = (complete, running, now)
+        self.own[name] = 0
+        return complete, running
+
+    def started(self, name: str) -> None:
+        self.own[name] = self.own.get(name, 0) + 1
+
+
 @dataclass
 class WorkerSummary:
     worker: str
@@ -138,8 +165,9 @@ def run_worker(
     train = context.part("train")
     budget_s = request.time_budget_s if time_budget_s is None else time_budget_s
     run_dir.append_progress("worker_started", worker=tag, index=worker_index, orphans_failed=summary.failed_orphans)
-    last_report = time.monotonic()
+    last_report = last_orphan_check = time.monotonic()
     exhausted: set[str] = set()
+    counts = _Counts(margin=4 * max(1, os.cpu_count() or 1))
 
     with indicator_cache():
         while True:
@@ -149,12 +177,14 @@ def run_worker(
             if budget_s and time.monotonic() - started >= budget_s:
                 summary.stopped_by = "time budget"
                 break
-            # Fair share: the open study with the fewest finished-or-running trials gets the next one.
+            # Fair share: the open study with the fewest finished-or-running trials gets the next one. Counting
+            # trials costs a storage read, so counts are refreshed every COUNT_REFRESH_S and every time, exactly,
+            # once a study is near its budget; in between this worker adds the trials it started itself.
             loads = {}
             for name, study in studies.items():
                 if name in exhausted:
                     continue
-                complete, running = trial_counts(study)
+                complete, running = counts.get(study, name, request.max_trials)
                 if complete + running >= request.max_trials:
                     if complete >= request.max_trials:
                         exhausted.add(name)
@@ -164,7 +194,12 @@ def run_worker(
                 if len(exhausted) == len(studies):
                     summary.stopped_by = "budget"
                     break
-                time.sleep(0.05)  # the last trials are running elsewhere; one may fail and need a rerun
+                # The last trials are running elsewhere. If their worker died they must be failed here, or this
+                # worker would wait for them forever; then their budget is rerun.
+                if time.monotonic() - last_orphan_check >= ORPHAN_CHECK_S:
+                    last_orphan_check = time.monotonic()
+                    summary.failed_orphans += fail_orphaned_trials(studies)
+                time.sleep(0.05)
                 continue
             name = min(loads, key=lambda n: (loads[n], n))
             study = studies[name]
@@ -182,6 +217,7 @@ def run_worker(
             result = evaluator.evaluate(strategy, params, searched, train.name)
             trial.set_user_attr("n_trades", result.n_trades)
             study.tell(trial, [result.return_pct, result.max_drawdown_pct])
+            counts.started(name)
             summary.trials[name] += 1
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY_S:
