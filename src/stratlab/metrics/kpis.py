@@ -9,8 +9,9 @@ Conventions (also in the README's KPI table):
   Sortino uses the root mean square of the negative daily returns over all days; CAGR = (final / initial) ^
   (periods / days) − 1; Calmar = CAGR / max drawdown of the per-bar equity (deeper than a daily one).
 - Percent fields are percents (2.5 means 2.5 %); money fields are in the quote currency of the candles.
-- A figure that is not defined for this run (a ratio over zero, no trades, a flat curve) is ``None`` and
-  ``notes[name]`` says why: never NaN or inf.
+- A ratio whose numerator and denominator are both zero (no trades, a flat curve) is 0.0: nothing happened.
+  A figure that is otherwise undefined (a non-zero amount over zero, no trades to average) is ``None``. Either way
+  ``notes[name]`` says why, and nothing is ever NaN or inf.
 """
 
 from __future__ import annotations
@@ -213,10 +214,8 @@ class _Undefined:
 
     def ratio(self, name: str, numerator: float, denominator: float, why: str) -> float | None:
         if denominator == 0.0 or not math.isfinite(denominator):
-            if numerator == 0.0:
-                return 0.0
             self.notes[name] = why
-            return None
+            return 0.0 if numerator == 0.0 else None
         return numerator / denominator
 
     def none(self, name: str, why: str) -> None:
