@@ -67,3 +67,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
         timeout=timeout,
         check=False,
     )
+
+
+# The throwaway PostgreSQL fixtures live beside their server helper; importing them here makes them available to
+# every test (postgres_server and postgres_url per process, fresh_postgres_url per test).
+from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: E402, F401
