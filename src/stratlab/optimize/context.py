@@ -76,6 +76,9 @@ class RunRequest(BaseModel):
     max_trials: int = Field(default=200, ge=1, description="Completed trials per strategy (0 would be no search).")
     time_budget_s: float = Field(default=0.0, ge=0, description="Wall-clock limit of the whole run; 0 = none.")
     dd_threshold_pct: float = Field(default=20.0, ge=0, le=100, allow_inf_nan=False)
+    min_train_trades: int = Field(
+        default=5, ge=0, description="Trials with fewer trades on train are never candidates (a flat line is no edge)."
+    )
     split: tuple[float, ...] = (0.75, 0.25)
     sampler: SamplerName = "tpe"
     seed: int = Field(default=0, ge=0)

@@ -86,6 +86,8 @@ def write_report(
         trials = study.get_trials(deepcopy=False)
         trial_rows.extend(_trial_row(name, t) for t in trials)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
+        # A trial that barely traded on train has a "drawdown" of nearly nothing and sits on the front for free.
+        complete = [t for t in complete if int(t.user_attrs.get("n_trades", 0)) >= request.min_train_trades]
         per_strategy[name] = {
             state.name.lower(): sum(1 for t in trials if t.state == state)
             for state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)

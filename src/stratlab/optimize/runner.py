@@ -253,7 +253,9 @@ def start_run(
     try:
         if display is not None:
             display.start()
-        while any(p.poll() is None for p in processes):
+        # Poll every process each turn (not any(), which stops at the first live one): a dead worker must be reaped,
+        # or it lingers as a zombie that still answers kill(pid, 0) and its trials look alive to the others.
+        while [p.poll() for p in processes].count(None):
             status = snapshot()
             if display is not None:
                 display.update(_view(status))
@@ -263,7 +265,7 @@ def start_run(
         run_dir.request_stop()
         run_dir.append_progress("stop_requested", by="keyboard interrupt")
         deadline = time.monotonic() + STOP_GRACE_S
-        while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
+        while [p.poll() for p in processes].count(None) and time.monotonic() < deadline:
             time.sleep(0.2)
         for p in processes:
             if p.poll() is None:

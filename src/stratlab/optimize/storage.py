@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,9 @@ def open_storage(url: str) -> BaseStorage:
             storage = RDBStorage(url, engine_kwargs=_sqlite_engine_kwargs())
             _enable_wal(storage)
             return storage
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=HEARTBEAT_GRACE_S)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat, stable for years
+            return RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=HEARTBEAT_GRACE_S)
     except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
         raise ConfigError(f"storage {redact(url)}: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # SQLAlchemy connection errors carry driver-specific types

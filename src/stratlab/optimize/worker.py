@@ -1,11 +1,12 @@
 """One worker process: loops trials (ask, backtest on train, tell) over the run's studies until the budget is spent,
 the time is up or ``stop.flag`` appears.
 
-Strategies share the workers fairly: each trial goes to the study with the fewest finished-or-running trials that is
-still under its budget. The budget counts COMPLETE trials per strategy; several workers may overshoot it by at most
-one trial each, never undershoot. Trials of a worker that died while running them are marked FAIL when any worker
-starts (same host: by process id; other hosts: Optuna's heartbeat on RDB storages), so nothing stays RUNNING forever
-and a resumed run never repeats or loses a finished trial.
+Strategies share the workers fairly: each trial goes to the study with the lowest trial number so far that is still
+under its budget. The budget counts COMPLETE trials per strategy and is met exactly: when several workers ask for the
+last trials at once, the lowest trial numbers go ahead and the others are pruned ("over budget"). Trials of a worker
+that died while running them are marked FAIL (same host: by process id, checked when a worker starts and while it
+waits; other hosts: Optuna's heartbeat on RDB storages), so nothing stays RUNNING forever and a resumed run never
+repeats or loses a finished trial.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 DIRECTIONS = (StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE)  # train return %, train max drawdown %
 PROGRESS_EVERY_S = 1.0
 ORPHAN_CHECK_S = 1.0
-COUNT_REFRESH_S = 2.0
+BLOCKED_WAIT_S = 0.2
 WORKER_ATTR = "worker"
 
 
@@ -80,7 +81,16 @@ def _alive_here(tag: object) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    """A process that has exited but was not reaped by its parent yet still answers kill(pid, 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] in {"Z", "X"}
 
 
 def fail_orphaned_trials(studies: dict[str, optuna.Study]) -> int:
@@ -91,8 +101,13 @@ def fail_orphaned_trials(studies: dict[str, optuna.Study]) -> int:
             optuna.storages.fail_stale_trials(study)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not _alive_here(trial.user_attrs.get(WORKER_ATTR, "")):
-                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-                study._storage.set_trial_user_attr(trial._trial_id, "failed_because", "its worker died")
+                # The reason first: a finished trial can no longer be annotated. Two workers may race to fail the
+                # same orphan; the loser's update is refused, which is fine.
+                try:
+                    study._storage.set_trial_user_attr(trial._trial_id, "failed_because", "its worker died")
+                    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+                    continue
                 failed += 1
     return failed
 
@@ -105,29 +120,12 @@ def trial_counts(study: optuna.Study) -> tuple[int, int]:
     return complete, running
 
 
-class _Counts:
-    """Trial counts per study, read from the storage now and then and exactly near the budget."""
-
-    def __init__(self, margin: int) -> None:
-        self.margin = margin
-        self.cached: dict[str, tuple[int, int, float]] = {}
-        self.own: dict[str, int] = {}
-
-    def get(self, study: optuna.Study, name: str, budget: int) -> tuple[int, int]:
-        now = time.monotonic()
-        entry = self.cached.get(name)
-        if entry is not None:
-            complete, running, when = entry
-            estimate = complete + self.own.get(name, 0)
-            if now - when < COUNT_REFRESH_S and estimate + running + self.margin < budget:
-                return estimate, running
-        complete, running = trial_counts(study)
-        self.cached[name] = (complete, running, now)
-        self.own[name] = 0
-        return complete, running
-
-    def started(self, name: str) -> None:
-        self.own[name] = self.own.get(name, 0) + 1
+def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
+    """True when trial ``number`` is beyond the budget once finished trials and lower-numbered running ones count."""
+    complete = study._storage.get_n_trials(study._study_id, state=TrialState.COMPLETE)
+    running = sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    ahead = sum(1 for n in running if n < number)
+    return complete + ahead >= budget
 
 
 @dataclass
@@ -167,7 +165,9 @@ def run_worker(
     run_dir.append_progress("worker_started", worker=tag, index=worker_index, orphans_failed=summary.failed_orphans)
     last_report = last_orphan_check = time.monotonic()
     exhausted: set[str] = set()
-    counts = _Counts(margin=4 * max(1, os.cpu_count() or 1))
+    blocked_until: dict[str, float] = {}
+    last_number: dict[str, int] = {}
+    budget = request.max_trials
 
     with indicator_cache():
         while True:
@@ -177,35 +177,42 @@ def run_worker(
             if budget_s and time.monotonic() - started >= budget_s:
                 summary.stopped_by = "time budget"
                 break
-            # Fair share: the open study with the fewest finished-or-running trials gets the next one. Counting
-            # trials costs a storage read, so counts are refreshed every COUNT_REFRESH_S and every time, exactly,
-            # once a study is near its budget; in between this worker adds the trials it started itself.
-            loads = {}
-            for name, study in studies.items():
-                if name in exhausted:
-                    continue
-                complete, running = counts.get(study, name, request.max_trials)
-                if complete + running >= request.max_trials:
-                    if complete >= request.max_trials:
-                        exhausted.add(name)
-                    continue
-                loads[name] = complete + running
-            if not loads:
+            # Fair share: the study with the lowest trial number so far gets the next trial. Trial numbers are
+            # global per study, so a number below the budget proves the budget is not spent without reading the
+            # storage; only at the end are trials counted.
+            now = time.monotonic()
+            open_names = [n for n in studies if n not in exhausted and blocked_until.get(n, 0.0) <= now]
+            if not open_names:
                 if len(exhausted) == len(studies):
                     summary.stopped_by = "budget"
                     break
                 # The last trials are running elsewhere. If their worker died they must be failed here, or this
                 # worker would wait for them forever; then their budget is rerun.
-                if time.monotonic() - last_orphan_check >= ORPHAN_CHECK_S:
-                    last_orphan_check = time.monotonic()
+                if now - last_orphan_check >= ORPHAN_CHECK_S:
+                    last_orphan_check = now
                     summary.failed_orphans += fail_orphaned_trials(studies)
                 time.sleep(0.05)
                 continue
-            name = min(loads, key=lambda n: (loads[n], n))
+            name = min(open_names, key=lambda n: (last_number.get(n, -1), n))
             study = studies[name]
             strategy = strategies[name]
+            if last_number.get(name, -1) + 1 >= budget:
+                complete, running = trial_counts(study)
+                if complete >= budget:
+                    exhausted.add(name)
+                    continue
+                if complete + running >= budget:
+                    blocked_until[name] = now + BLOCKED_WAIT_S
+                    continue
             trial = study.ask()
+            last_number[name] = trial.number
             trial.set_user_attr(WORKER_ATTR, tag)
+            if trial.number >= budget and _over_budget(study, trial.number, budget):
+                # Several workers asked for the last trials at once: the lowest trial numbers go ahead.
+                trial.set_user_attr("pruned_because", "over budget")
+                study.tell(trial, state=TrialState.PRUNED)
+                blocked_until[name] = now + BLOCKED_WAIT_S
+                continue
             params, searched = suggest(trial, strategy, request.common)
             broken = missing_constraint(strategy, params)
             if broken is not None:
@@ -217,7 +224,6 @@ def run_worker(
             result = evaluator.evaluate(strategy, params, searched, train.name)
             trial.set_user_attr("n_trades", result.n_trades)
             study.tell(trial, [result.return_pct, result.max_drawdown_pct])
-            counts.started(name)
             summary.trials[name] += 1
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY_S:
