@@ -115,15 +115,17 @@ def fail_orphaned_trials(studies: dict[str, optuna.Study]) -> int:
 def trial_counts(study: optuna.Study) -> tuple[int, int]:
     """(COMPLETE, RUNNING) trials of a study, counted by the storage."""
     storage, study_id = study._storage, study._study_id
+    running = storage.get_n_trials(study_id, state=TrialState.RUNNING)  # first: see _over_budget
     complete = storage.get_n_trials(study_id, state=TrialState.COMPLETE)
-    running = storage.get_n_trials(study_id, state=TrialState.RUNNING)
     return complete, running
 
 
 def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
     """True when trial ``number`` is beyond the budget once finished trials and lower-numbered running ones count."""
-    complete = study._storage.get_n_trials(study._study_id, state=TrialState.COMPLETE)
+    # Running first, then complete: a trial finishing between the two reads is counted twice (a harmless extra
+    # wait) rather than not at all (a trial over budget).
     running = sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    complete = study._storage.get_n_trials(study._study_id, state=TrialState.COMPLETE)
     ahead = sum(1 for n in running if n < number)
     return complete + ahead >= budget
 
