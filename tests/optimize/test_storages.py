@@ -59,7 +59,7 @@ def test_two_workers_on_postgresql_share_one_study(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        )  # fmt: skip
+        )
         for i in range(2)
     ]
     for worker in workers:
