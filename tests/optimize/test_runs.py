@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pandas as pd
 import pytest
 
@@ -67,6 +68,16 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
         assert done["trial"].is_unique
         assert report["strategies"][strategy]["complete"] == len(done)
     assert (trials["state"] != "RUNNING").all()
+    # status.json and every progress line follow their documented schemas.
+    schemas = Path(__file__).parents[2] / "docs" / "schemas"
+    jsonschema.validate(run_dir.read_status(), json.loads((schemas / "status.schema.json").read_text()))
+    line_schema = json.loads((schemas / "progress.schema.json").read_text())
+    events = run_dir.read_progress()
+    assert {"run_created", "run_started", "worker_started", "worker_finished", "run_ended"} <= {
+        e["event"] for e in events
+    }
+    for event in events:
+        jsonschema.validate(event, line_schema)
     # Pareto rows are non-dominated within their strategy on the train figures of trials.csv, among the trials
     # that traded at least min_train_trades (5) times on train.
     pareto = pd.read_csv(run_dir.path / "pareto.csv")
@@ -210,3 +221,31 @@ def test_bad_run_requests_are_refused_in_one_line_before_anything_is_written(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_three_way_split_chooses_on_validation_and_reports_the_holdout_once(demo_root: Path, tmp_path: Path) -> None:
+    from stratlab.optimize.context import RunRequest
+    from stratlab.optimize.report import write_report
+    from stratlab.optimize.runner import create_run
+    from stratlab.optimize.worker import run_worker
+
+    request = RunRequest.parse(
+        source="demo", symbol="BTC", start="2025-01-01", end="2025-02-28", strategies=("rsi_reversion",),
+        max_trials=30, split=(0.6, 0.15, 0.25), sampler="random", dd_threshold_pct=50.0,
+    )  # fmt: skip
+    run_dir = create_run(request, data_root=demo_root, runs_root=tmp_path / "runs")
+    parts = run_dir.load_context().parts
+    assert [p.name for p in parts] == ["train", "validation", "holdout"]
+    assert parts[0].end == parts[1].start and parts[1].end == parts[2].start
+    assert (parts[1].end - parts[1].start) == pytest.approx(0.15 * (parts[2].end - parts[0].start), abs=1)
+    run_worker(run_dir.path)
+    report = write_report(run_dir)
+    assert report["selection_part"] == "validation"
+    assert (run_dir.path / "candidates_validation.csv").exists()
+    if report["champion"] is None:
+        pytest.fail(f"no champion at a 50 % threshold: {report['champion_reason']}")
+    assert "validation" in report["champion_reason"]
+    manifest = json.loads(run_dir.champion_path.read_text())
+    assert set(manifest["kpis"]) == {"train", "validation", "holdout"}
+    candidates = pd.read_csv(run_dir.path / "candidates_validation.csv")
+    assert not any(column.startswith("holdout") for column in candidates.columns)  # never used to choose
