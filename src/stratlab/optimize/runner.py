@@ -275,6 +275,7 @@ def start_run(
             p.wait()
         if display is not None:
             display.stop()
+            display.console.line()  # the last frame may not end its line when output is not a terminal
 
     failed_workers = [i for i, p in enumerate(processes) if p.returncode not in (0, None)]
     state = "stopped" if interrupted or run_dir.stop_requested() else "finished"
