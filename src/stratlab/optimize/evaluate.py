@@ -50,16 +50,20 @@ class Evaluator:
         self.context = context
         self.candles = candles
         self.fixed = dict(context.request.backtest)
+        # Strategies are causal, so a part's signals need only the bars up to its end: cut once per part (views,
+        # made here so the indicator cache sees the same arrays every trial) and skip computing the future.
+        self._up_to_end = {part.name: candles.slice(0, part.end) for part in context.parts}
 
     def evaluate(
         self, strategy: Strategy | str, params: Mapping[str, Any], searched: Mapping[str, Any], part: str
     ) -> BacktestResult:
         chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
         window = self.context.part(part)
-        signals = chosen.signals(self.candles, params)
-        stops = chosen.stops(self.candles, params)
+        candles = self._up_to_end[part]
+        signals = chosen.signals(candles, params)
+        stops = chosen.stops(candles, params)
         config = config_for(self.fixed, searched)
-        return run_backtest(self.candles, signals, config, stops=stops, start=window.start, end=window.end)
+        return run_backtest(candles, signals, config, stops=stops, start=window.start, end=window.end)
 
 
 __all__ = ["Evaluator", "load_run_candles", "missing_constraint"]
