@@ -21,6 +21,25 @@ Opt = typer.Option
 RunDirOption = Annotated[Path, Opt("--run-dir", help="The run directory (runs/<run_id>_<label>).")]
 DataRootOption = Annotated[Path | None, Opt("--data-root", help="Store root (default: STRATLAB_DATA_ROOT).")]
 StorageOption = Annotated[str | None, Opt("--storage", help="Optuna storage URL (default: the run's own).")]
+# The options of `run new`, shared by `optimize` (which is new + start).
+SourceOption = Annotated[str, Opt("--source", help="Data source, e.g. demo.")]
+SymbolOption = Annotated[str, Opt("--symbol", help="Symbol, e.g. BTC.")]
+TimeframeOption = Annotated[str, Opt("--timeframe", help="Bar timeframe.")]
+StartOption = Annotated[str | None, Opt("--start", help="First day, YYYY-MM-DD (UTC).")]
+EndOption = Annotated[str | None, Opt("--end", help="Last day, YYYY-MM-DD (UTC, included).")]
+StrategiesOption = Annotated[str | None, Opt("--strategies", help="Comma-separated names (default: all).")]
+MaxTrialsOption = Annotated[int, Opt("--max-trials", help="Completed trials per strategy.")]
+TimeBudgetOption = Annotated[float, Opt("--time-budget", help="Seconds for the whole run; 0 = no limit.")]
+DdThresholdOption = Annotated[float, Opt("--dd-threshold", help="Champion: max test drawdown, %.")]
+TrainFracOption = Annotated[float | None, Opt("--train-frac", help="Two-way split: train fraction.")]
+SplitOption = Annotated[str, Opt("--split", help="Fractions: 0.75,0.25 or train,validation,holdout.")]
+SamplerOption = Annotated[str, Opt("--sampler", help="tpe | nsga2 | random | qmc.")]
+SeedOption = Annotated[int, Opt("--seed", help="Sampler seed.")]
+LabelOption = Annotated[str, Opt("--label", help="Name part of the run directory.")]
+BacktestOption = Annotated[str, Opt("--backtest", help="Fixed BacktestConfig fields as JSON.")]
+TpRangeOption = Annotated[str | None, Opt("--tp-range", help="Searched TP %, LOW:HIGH or off.")]
+SlRangeOption = Annotated[str | None, Opt("--sl-range", help="Searched SL %, LOW:HIGH or off.")]
+ModesOption = Annotated[str, Opt("--modes", help="Position modes searched: none,grid,martingale.")]
 
 
 def _range(text: str | None, name: str) -> tuple[float, float] | None:
@@ -115,25 +134,25 @@ NEW_OPTIONS_DOC = "Create a run directory (context.json) and print its path; not
 
 @run_app.command("new", help=NEW_OPTIONS_DOC)
 def run_new(
-    source: Annotated[str, Opt("--source", help="Data source, e.g. demo.")] = "demo",
-    symbol: Annotated[str, Opt("--symbol", help="Symbol, e.g. BTC.")] = "BTC",
-    timeframe: Annotated[str, Opt("--timeframe", help="Bar timeframe.")] = "5m",
-    start: Annotated[str | None, Opt("--start", help="First day, YYYY-MM-DD (UTC).")] = None,
-    end: Annotated[str | None, Opt("--end", help="Last day, YYYY-MM-DD (UTC, included).")] = None,
-    strategies: Annotated[str | None, Opt("--strategies", help="Comma-separated names (default: all).")] = None,
-    max_trials: Annotated[int, Opt("--max-trials", help="Completed trials per strategy.")] = 200,
-    time_budget: Annotated[float, Opt("--time-budget", help="Seconds for the whole run; 0 = no limit.")] = 0.0,
-    dd_threshold: Annotated[float, Opt("--dd-threshold", help="Champion: max test drawdown, %.")] = 20.0,
-    train_frac: Annotated[float | None, Opt("--train-frac", help="Two-way split: train fraction.")] = None,
-    split: Annotated[str, Opt("--split", help="Fractions: 0.75,0.25 or train,validation,holdout.")] = "0.75,0.25",
-    sampler: Annotated[str, Opt("--sampler", help="tpe | nsga2 | random | qmc.")] = "tpe",
-    seed: Annotated[int, Opt("--seed", help="Sampler seed.")] = 0,
+    source: SourceOption = "demo",
+    symbol: SymbolOption = "BTC",
+    timeframe: TimeframeOption = "5m",
+    start: StartOption = None,
+    end: EndOption = None,
+    strategies: StrategiesOption = None,
+    max_trials: MaxTrialsOption = 200,
+    time_budget: TimeBudgetOption = 0.0,
+    dd_threshold: DdThresholdOption = 20.0,
+    train_frac: TrainFracOption = None,
+    split: SplitOption = "0.75,0.25",
+    sampler: SamplerOption = "tpe",
+    seed: SeedOption = 0,
     storage: StorageOption = None,
-    label: Annotated[str, Opt("--label", help="Name part of the run directory.")] = "run",
-    backtest: Annotated[str, Opt("--backtest", help="Fixed BacktestConfig fields as JSON.")] = "{}",
-    tp_range: Annotated[str | None, Opt("--tp-range", help="Searched TP %, LOW:HIGH or off.")] = "0.5:8",
-    sl_range: Annotated[str | None, Opt("--sl-range", help="Searched SL %, LOW:HIGH or off.")] = "0.3:5",
-    modes: Annotated[str, Opt("--modes", help="Position modes searched: none,grid,martingale.")] = "none",
+    label: LabelOption = "run",
+    backtest: BacktestOption = "{}",
+    tp_range: TpRangeOption = "0.5:8",
+    sl_range: SlRangeOption = "0.3:5",
+    modes: ModesOption = "none",
     data_root: DataRootOption = None,
 ) -> None:
     run_dir = _new(**{k: v for k, v in locals().items()})
@@ -268,25 +287,25 @@ def _print_outcome(run_dir: RunDir, final: dict[str, Any]) -> None:
 
 
 def optimize(
-    source: Annotated[str, Opt("--source", help="Data source, e.g. demo.")] = "demo",
-    symbol: Annotated[str, Opt("--symbol", help="Symbol, e.g. BTC.")] = "BTC",
-    timeframe: Annotated[str, Opt("--timeframe", help="Bar timeframe.")] = "5m",
-    start: Annotated[str | None, Opt("--start", help="First day, YYYY-MM-DD (UTC).")] = None,
-    end: Annotated[str | None, Opt("--end", help="Last day, YYYY-MM-DD (UTC, included).")] = None,
-    strategies: Annotated[str | None, Opt("--strategies", help="Comma-separated names (default: all).")] = None,
-    max_trials: Annotated[int, Opt("--max-trials", help="Completed trials per strategy.")] = 200,
-    time_budget: Annotated[float, Opt("--time-budget", help="Seconds for the whole run; 0 = no limit.")] = 0.0,
-    dd_threshold: Annotated[float, Opt("--dd-threshold", help="Champion: max test drawdown, %.")] = 20.0,
-    train_frac: Annotated[float | None, Opt("--train-frac", help="Two-way split: train fraction.")] = None,
-    split: Annotated[str, Opt("--split", help="Fractions: 0.75,0.25 or train,validation,holdout.")] = "0.75,0.25",
-    sampler: Annotated[str, Opt("--sampler", help="tpe | nsga2 | random | qmc.")] = "tpe",
-    seed: Annotated[int, Opt("--seed", help="Sampler seed.")] = 0,
+    source: SourceOption = "demo",
+    symbol: SymbolOption = "BTC",
+    timeframe: TimeframeOption = "5m",
+    start: StartOption = None,
+    end: EndOption = None,
+    strategies: StrategiesOption = None,
+    max_trials: MaxTrialsOption = 200,
+    time_budget: TimeBudgetOption = 0.0,
+    dd_threshold: DdThresholdOption = 20.0,
+    train_frac: TrainFracOption = None,
+    split: SplitOption = "0.75,0.25",
+    sampler: SamplerOption = "tpe",
+    seed: SeedOption = 0,
     storage: StorageOption = None,
-    label: Annotated[str, Opt("--label", help="Name part of the run directory.")] = "run",
-    backtest: Annotated[str, Opt("--backtest", help="Fixed BacktestConfig fields as JSON.")] = "{}",
-    tp_range: Annotated[str | None, Opt("--tp-range", help="Searched TP %, LOW:HIGH or off.")] = "0.5:8",
-    sl_range: Annotated[str | None, Opt("--sl-range", help="Searched SL %, LOW:HIGH or off.")] = "0.3:5",
-    modes: Annotated[str, Opt("--modes", help="Position modes searched: none,grid,martingale.")] = "none",
+    label: LabelOption = "run",
+    backtest: BacktestOption = "{}",
+    tp_range: TpRangeOption = "0.5:8",
+    sl_range: SlRangeOption = "0.3:5",
+    modes: ModesOption = "none",
     data_root: DataRootOption = None,
     workers: Annotated[int, Opt("--workers", min=1, max=64, help="Worker processes on this machine.")] = 2,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,

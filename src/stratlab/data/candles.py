@@ -12,6 +12,15 @@ import pandas as pd
 from stratlab.data.timeframes import Timeframe, parse_timeframe
 
 OHLCV_COLUMNS: tuple[str, ...] = ("timestamp_ms", "open", "high", "low", "close", "volume")
+
+
+def ohlcv_frame(timestamp_ms: npt.ArrayLike, values: npt.NDArray[np.float64]) -> pd.DataFrame:
+    """A store-shaped frame from bar open times and an ``(n, 5)`` array of open, high, low, close, volume."""
+    return pd.DataFrame(
+        {"timestamp_ms": timestamp_ms, **{name: values[:, i] for i, name in enumerate(OHLCV_COLUMNS[1:])}}
+    )
+
+
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 FloatArray = npt.NDArray[np.float64]

@@ -38,7 +38,7 @@ class FastJournalFile(BaseJournalBackend):
             # A reader asking for older lines than it has seen (a fresh storage object): start over.
             self._lines_read, self._offset = 0, 0
         logs: list[dict[str, Any]] = []
-        if log_number_from >= self._lines_read and os.stat(self.path).st_size == self._offset:
+        if log_number_from >= self._lines_read and self.path.stat().st_size == self._offset:
             return logs  # nothing new: most reads in a worker's loop end here without opening the file
         with self.path.open("rb") as handle:
             fcntl.flock(handle, fcntl.LOCK_SH)

@@ -32,6 +32,10 @@ from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION
 from stratlab.selection import Candidate, choose_champion, pareto_front
 
 REPORT_SCHEMA_VERSION = 1
+TRIAL_COLUMNS = (
+    "strategy", "trial", "state", "train_return_pct", "train_max_drawdown_pct", "n_trades", "duration_s", "worker",
+    "params",
+)  # fmt: skip
 KPI_COLUMNS = ("return_pct", "max_drawdown_pct", "sharpe", "sortino", "profit_factor", "win_rate_pct", "n_trades")
 
 
@@ -140,7 +144,7 @@ def write_report(
     else:
         run_dir.champion_path.unlink(missing_ok=True)
 
-    trials_frame = pd.DataFrame(trial_rows, columns=list(_trial_row("x", _EMPTY_TRIAL).keys()))
+    trials_frame = pd.DataFrame(trial_rows, columns=list(TRIAL_COLUMNS))
     write_text_atomic(run_dir.path / "trials.csv", _csv(trials_frame))
     write_text_atomic(run_dir.path / "pareto.csv", _csv(pd.DataFrame(pareto_rows)))
     write_text_atomic(run_dir.path / f"candidates_{selection}.csv", _csv(pd.DataFrame(candidate_rows)))
@@ -204,10 +208,5 @@ def _manifest(
         "selection": {"dd_threshold_pct": context.request.dd_threshold_pct, "reason": reason},
     }
 
-
-_EMPTY_TRIAL = FrozenTrial(
-    number=0, state=TrialState.RUNNING, value=None, datetime_start=None, datetime_complete=None, params={},
-    distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0,
-)  # fmt: skip
 
 __all__ = ["write_report"]

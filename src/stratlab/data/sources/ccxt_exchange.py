@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
+from stratlab.data.candles import ohlcv_frame
 from stratlab.data.dates import format_ms
 from stratlab.data.sources.http_retry import TransientError, is_retryable_status, one_line, parse_retry_after
 from stratlab.data.timeframes import Timeframe
@@ -233,16 +234,7 @@ def ohlcv_rows_to_frame(rows: Any, *, context: str) -> pd.DataFrame:
             values[index] = [np.nan if v is None else float(v) for v in row[1:6]]
         except (TypeError, ValueError):
             raise DownloadError(f"{context}: candle {index} has a non-numeric field: {one_line(repr(row))!r}") from None
-    return pd.DataFrame(
-        {
-            "timestamp_ms": stamps,
-            "open": values[:, 0],
-            "high": values[:, 1],
-            "low": values[:, 2],
-            "close": values[:, 3],
-            "volume": values[:, 4],
-        }
-    )
+    return ohlcv_frame(stamps, values)
 
 
 __all__ = [

@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from stratlab.data.candles import ohlcv_frame
 from stratlab.data.dates import format_ms
 from stratlab.data.sources.http_retry import TokenBucket, one_line, send_once
 from stratlab.data.timeframes import Timeframe
@@ -182,16 +183,7 @@ def parse_candles(items: list[Any], *, coin: str, interval: str, context: str) -
             raise DownloadError(
                 f"{context}: candle {row} has a non-numeric field: {one_line(json.dumps(item))!r}"
             ) from None
-    return pd.DataFrame(
-        {
-            "timestamp_ms": stamps,
-            "open": values[:, 0],
-            "high": values[:, 1],
-            "low": values[:, 2],
-            "close": values[:, 3],
-            "volume": values[:, 4],
-        }
-    )
+    return ohlcv_frame(stamps, values)
 
 
 __all__ = [
