@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stratlab.indicators import bollinger, indicator_cache, rsi, sma
+from stratlab.indicators import bollinger, donchian, indicator_cache, rsi, sma, stochastic
 
 
 def read_only(n: int, seed: int = 0) -> np.ndarray:
@@ -16,19 +16,41 @@ def read_only(n: int, seed: int = 0) -> np.ndarray:
 
 def test_a_repeated_call_is_served_from_the_cache_and_equals_a_fresh_one() -> None:
     close = read_only(5_000)
-    fresh_sma, fresh_bands = sma(close, 20), bollinger(close, 20, 2.0)
+    high, low = read_only(5_000, seed=1) + 1.0, read_only(5_000, seed=2) - 1.0
+    high.flags.writeable = low.flags.writeable = False
+    fresh_sma, fresh_channel = sma(close, 20), donchian(high, low, 20)
     with indicator_cache() as store:
         first = sma(close, 20)
         second = sma(close, 20)
-        bands = bollinger(close, 20, 2.0)
-        bands_again = bollinger(close, 20, 2.0)
+        channel = donchian(high, low, 20)
+        channel_again = donchian(high, low, 20)
         other = sma(close, 21)
-    assert second is first and bands_again[1] is bands[1]
+    assert second is first and channel_again[1] is channel[1]
     assert (store.hits, store.misses) == (2, 3)
     np.testing.assert_array_equal(first, fresh_sma)
-    for cached, fresh in zip(bands, fresh_bands, strict=True):
+    for cached, fresh in zip(channel, fresh_channel, strict=True):
         np.testing.assert_array_equal(cached, fresh)
     assert not np.array_equal(other, first, equal_nan=True)
+
+
+def test_staged_indicators_share_their_stages_across_parameters() -> None:
+    """Bollinger bands of any width reuse one (mean, deviation) per period; stochastics reuse raw %K per look-back
+    and smoothed %K per (look-back, smoothing). Values equal an uncached computation exactly."""
+    close = read_only(5_000)
+    high, low = read_only(5_000, seed=1) + 1.0, read_only(5_000, seed=2) - 1.0
+    high.flags.writeable = low.flags.writeable = False
+    widths = (1.0, 1.5, 2.0, 3.25)
+    fresh_bands = [bollinger(close, 30, w) for w in widths]
+    fresh_stochastics = [stochastic(high, low, close, 14, d, 3) for d in (2, 3, 5)]
+    with indicator_cache() as store:
+        bands = [bollinger(close, 30, w) for w in widths]
+        assert (store.hits, store.misses) == (3, 1)
+        stochastics = [stochastic(high, low, close, 14, d, 3) for d in (2, 3, 5)]
+        assert (store.hits, store.misses) == (3 + 2, 1 + 3 + 2)  # one raw %K and one smoothed %K, three %D
+    assert all(b[0] is bands[0][0] for b in bands)
+    for got, want in zip([*bands, *stochastics], [*fresh_bands, *fresh_stochastics], strict=True):
+        for cached, fresh in zip(got, want, strict=True):
+            np.testing.assert_array_equal(cached, fresh)
 
 
 def test_cached_results_are_read_only() -> None:

@@ -380,19 +380,6 @@ def rsi_nb(close: FloatArray, period: int) -> FloatArray:
 
 
 @njit(cache=True)
-def bollinger_nb(close: FloatArray, period: int, num_std: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """SMA ± ``num_std`` population standard deviations (ddof=0) of the same window (TA-Lib ``BBANDS``)."""
-    middle, m2 = rolling_moments_nb(close, period)
-    upper = np.full(close.size, np.nan)
-    lower = np.full(close.size, np.nan)
-    for i in range(close.size):
-        width = num_std * math.sqrt(m2[i] / period)
-        upper[i] = middle[i] + width
-        lower[i] = middle[i] - width
-    return middle, upper, lower
-
-
-@njit(cache=True)
 def stochastic_nb(
     high: FloatArray, low: FloatArray, close: FloatArray, k_period: int, d_period: int, smooth_k: int
 ) -> tuple[FloatArray, FloatArray]:
@@ -402,6 +389,13 @@ def stochastic_nb(
     A window with ``HH == LL`` gives raw %K 50 (TA-Lib gives 0): the close is at once the top and the bottom
     of the range, and 50 does not fake an oversold reading.
     """
+    slow_k = sma_nb(raw_stochastic_nb(high, low, close, k_period), smooth_k)
+    return slow_k, sma_nb(slow_k, d_period)
+
+
+@njit(cache=True)
+def raw_stochastic_nb(high: FloatArray, low: FloatArray, close: FloatArray, k_period: int) -> FloatArray:
+    """Raw %K ``100 (c - LL) / (HH - LL)`` over the last ``k_period`` bars, 50 where ``HH == LL``."""
     highest, lowest, _ = donchian_nb(high, low, k_period)
     raw = np.full(close.size, np.nan)
     for i in range(close.size):
@@ -411,8 +405,7 @@ def stochastic_nb(
         if math.isfinite(hh) and math.isfinite(c):
             spread = hh - ll
             raw[i] = 100.0 * (c - ll) / spread if spread != 0.0 else 50.0
-    slow_k = sma_nb(raw, smooth_k)
-    return slow_k, sma_nb(slow_k, d_period)
+    return raw
 
 
 @njit(cache=True)
@@ -569,10 +562,10 @@ __all__ = [
     "REGIME_TREND_UP_LOW_VOL",
     "REGIME_UNKNOWN",
     "adx_nb",
-    "bollinger_nb",
     "donchian_nb",
     "ema_nb",
     "finite_runs_nb",
+    "raw_stochastic_nb",
     "regime_codes_nb",
     "rolling_median_nb",
     "rolling_moments_nb",

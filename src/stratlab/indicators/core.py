@@ -151,7 +151,6 @@ def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: i
     return nb.wilder_nb(nb.true_range_nb(h, lo, c), p)
 
 
-@memoized
 def bollinger(
     close: npt.ArrayLike, period: int = 20, num_std: float = 2.0
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -160,7 +159,16 @@ def bollinger(
     p = _period(period, "period")
     k = _number(num_std, "num_std", 0.0)
     (c,) = _series(close=close)
-    return nb.bollinger_nb(c, p, k)
+    # The bands of any width come from one cached (mean, deviation) per period: a search varies the width freely.
+    middle, deviation = _mean_and_deviation(c, p)
+    width = k * deviation
+    return middle, _read_only(middle + width), _read_only(middle - width)
+
+
+@memoized
+def _mean_and_deviation(close: FloatArray, period: int) -> tuple[FloatArray, FloatArray]:
+    mean, m2 = nb.rolling_moments_nb(close, period)
+    return mean, np.sqrt(m2 / period)
 
 
 @memoized
@@ -180,7 +188,19 @@ def stochastic(
     dp = _period(d_period, "d_period")
     sk = _period(smooth_k, "smooth_k")
     h, lo, c = _series(high=high, low=low, close=close)
-    return nb.stochastic_nb(h, lo, c, kp, dp, sk)
+    # Staged like nb.stochastic_nb, each stage cached on its own: a search shares raw %K across smoothings.
+    slow_k = _smoothed_k(h, lo, c, kp, sk)
+    return slow_k, nb.sma_nb(slow_k, dp)
+
+
+@memoized
+def _raw_k(high: FloatArray, low: FloatArray, close: FloatArray, k_period: int) -> FloatArray:
+    return _read_only(nb.raw_stochastic_nb(high, low, close, k_period))
+
+
+@memoized
+def _smoothed_k(high: FloatArray, low: FloatArray, close: FloatArray, k_period: int, smooth_k: int) -> FloatArray:
+    return _read_only(nb.sma_nb(_raw_k(high, low, close, k_period), smooth_k))
 
 
 @memoized

@@ -9,6 +9,10 @@ or power loss, which a research run survives by re-running the trials it lost.
 
 Reads are incremental: each process remembers how far it has read (line count and byte offset), so following the
 journal costs only the new lines.
+
+``TrialBatchingJournalStorage`` cuts the number of appends per trial from about ten to three: a trial's parameter
+and user-attribute writes are held back and appended together with the next write or before the next read, and a
+new trial can carry its user attributes (the worker's tag) from its first line.
 """
 
 from __future__ import annotations
@@ -16,11 +20,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
+from optuna.storages.journal._storage import JournalOperation
+from optuna.trial import FrozenTrial
 
 
 class FastJournalFile(BaseJournalBackend):
@@ -85,4 +94,71 @@ class FastJournalFile(BaseJournalBackend):
         os.ftruncate(fd, size - window + cut + 1 if cut >= 0 else size - window)
 
 
-__all__ = ["FastJournalFile"]
+class TrialBatchingJournalStorage(JournalStorage):
+    """Optuna's journal storage, with a trial's parameter and user-attribute writes appended in one go.
+
+    Sampling a parameter or setting a user attribute does not read the journal, so those writes can wait: they are
+    appended with the next write (the trial's result) or just before the next read, in their original order. No
+    reader can tell the difference except by timing, and a worker that dies loses only writes of a trial that
+    was still RUNNING, which is failed as an orphan anyway. Validation of a held write (a trial finished meanwhile)
+    surfaces at that later call.
+
+    ``new_trial_user_attrs`` are written with every new trial's creation line, so a trial is never RUNNING in the
+    journal without them (the worker tag that lets another worker fail it if its worker dies).
+    """
+
+    def __init__(self, backend: BaseJournalBackend, new_trial_user_attrs: Mapping[str, Any] | None = None) -> None:
+        self._held: list[dict[str, Any]] = []
+        self.new_trial_user_attrs = dict(new_trial_user_attrs or {})
+        super().__init__(backend)
+
+    def _log(self, op_code: int, extra_fields: dict[str, Any]) -> dict[str, Any]:
+        return {"op_code": op_code, "worker_id": self._replay_result.worker_id, **extra_fields}
+
+    def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
+        held, self._held = self._held, []
+        self._backend.append_logs([*held, self._log(op_code, extra_fields)])
+
+    def _sync_with_backend(self) -> None:
+        self.flush()
+        super()._sync_with_backend()
+
+    def flush(self) -> None:
+        """Append the held writes now (also done before every read and with every other write)."""
+        if self._held:
+            held, self._held = self._held, []
+            self._backend.append_logs(held)
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is not None or not self.new_trial_user_attrs:
+            return super().create_new_trial(study_id, template_trial)
+        log = {
+            "study_id": study_id,
+            "datetime_start": datetime.now(tz=UTC).isoformat(timespec="microseconds"),
+            "user_attrs": dict(self.new_trial_user_attrs),
+        }
+        with self._thread_lock:
+            self._write_log(JournalOperation.CREATE_TRIAL, log)
+            self._sync_with_backend()
+            return self._replay_result._last_created_trial_id_by_this_process
+
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution: BaseDistribution
+    ) -> None:
+        log = {
+            "trial_id": trial_id,
+            "param_name": param_name,
+            "param_value_internal": param_value_internal,
+            "distribution": distribution_to_json(distribution),
+        }
+        with self._thread_lock:
+            self._held.append(self._log(JournalOperation.SET_TRIAL_PARAM, log))
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        with self._thread_lock:
+            self._held.append(
+                self._log(JournalOperation.SET_TRIAL_USER_ATTR, {"trial_id": trial_id, "user_attr": {key: value}})
+            )
+
+
+__all__ = ["FastJournalFile", "TrialBatchingJournalStorage"]

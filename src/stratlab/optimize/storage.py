@@ -1,7 +1,7 @@
 """The one owner of Optuna storage URLs: what a URL means, and how each kind is opened so many workers can share it.
 
 - ``journal:///abs/path`` (or a path ending in ``.journal``): Optuna's journal storage on an append-only file shared
-  by the processes of one machine (``optimize/journal.py``: flock, no fsync per write).
+  by the processes of one machine (``optimize/journal.py``: flock, no fsync per write, a trial's writes batched).
 - ``sqlite:///abs/path``: SQLite through SQLAlchemy in WAL mode with a long busy timeout, so eight workers writing at
   once wait for each other instead of failing with "database is locked".
 - any other SQLAlchemy URL (``postgresql+psycopg://user@host:port/db``): for workers on several machines; Optuna's
@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 
 from stratlab.errors import ConfigError
-from stratlab.optimize.journal import FastJournalFile
+from stratlab.optimize.journal import FastJournalFile, TrialBatchingJournalStorage
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,15 @@ def _enable_wal(storage: RDBStorage) -> None:
     engine.dispose()  # connections opened before the listener existed are dropped
 
 
-def open_storage(url: str) -> BaseStorage:
-    """Open ``url`` for a worker, a report or the live view; a bad or unreachable URL is a one-line ConfigError."""
+def open_storage(url: str, new_trial_user_attrs: Mapping[str, Any] | None = None) -> BaseStorage:
+    """Open ``url`` for a worker, a report or the live view; a bad or unreachable URL is a one-line ConfigError.
+
+    ``new_trial_user_attrs``: written with each new trial where the storage can do that in the same write (the
+    journal); elsewhere the caller sets them right after creating the trial."""
     try:
         if url.startswith(JOURNAL_SCHEME) or url.endswith(".journal"):
-            return JournalStorage(FastJournalFile(Path(url.removeprefix(JOURNAL_SCHEME))))
+            backend = FastJournalFile(Path(url.removeprefix(JOURNAL_SCHEME)))
+            return TrialBatchingJournalStorage(backend, new_trial_user_attrs)
         if url.startswith("sqlite:"):
             storage = RDBStorage(url, engine_kwargs=_sqlite_engine_kwargs())
             _enable_wal(storage)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from stratlab.strategies._kernels import cross_nb
 from stratlab.strategies.base import LONG, SHORT, FloatArray, Int8Array
 
 BoolArray = npt.NDArray[np.bool_]
@@ -22,10 +23,8 @@ BoolArray = npt.NDArray[np.bool_]
 TIE_TOLERANCE = 1e-9
 
 
-def _difference(a: FloatArray, b: FloatArray, scale: float | None) -> tuple[FloatArray, FloatArray]:
-    """``a - b`` and the tie tolerance per bar: relative to the larger magnitude, or to a fixed ``scale``."""
-    size = np.maximum(np.abs(a), np.abs(b)) if scale is None else np.full(a.shape, scale)
-    return a - b, TIE_TOLERANCE * size
+def _as_float(values: FloatArray) -> FloatArray:
+    return np.ascontiguousarray(values, dtype=np.float64)
 
 
 def cross_above(a: FloatArray, b: FloatArray, scale: float | None = None) -> BoolArray:
@@ -34,18 +33,18 @@ def cross_above(a: FloatArray, b: FloatArray, scale: float | None = None) -> Boo
     ``scale``: the magnitude the tolerance is relative to (100 for an oscillator in [0, 100]); by default the
     larger of ``|a|`` and ``|b|`` on each bar, which suits prices.
     """
-    diff, tol = _difference(a, b, scale)
-    out = np.zeros(a.shape, dtype=np.bool_)
-    out[1:] = (diff[:-1] <= tol[:-1]) & (diff[1:] > tol[1:])
-    return out
+    return cross_nb(_as_float(a), _as_float(b), _scale(scale), 1.0, TIE_TOLERANCE)
 
 
 def cross_below(a: FloatArray, b: FloatArray, scale: float | None = None) -> BoolArray:
     """True on bar i when ``a[i-1] >= b[i-1]`` and ``a[i] < b[i]`` (never on bar 0), ties within the tolerance."""
-    diff, tol = _difference(a, b, scale)
-    out = np.zeros(a.shape, dtype=np.bool_)
-    out[1:] = (diff[:-1] >= -tol[:-1]) & (diff[1:] < -tol[1:])
-    return out
+    return cross_nb(_as_float(a), _as_float(b), _scale(scale), -1.0, TIE_TOLERANCE)
+
+
+def _scale(scale: float | None) -> float:
+    if scale is not None and not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    return 0.0 if scale is None else float(scale)
 
 
 def to_events(long: BoolArray, short: BoolArray) -> Int8Array:
