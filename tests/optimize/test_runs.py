@@ -70,7 +70,12 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
     assert (trials["state"] != "RUNNING").all()
     # status.json and every progress line follow their documented schemas.
     schemas = Path(__file__).parents[2] / "docs" / "schemas"
-    jsonschema.validate(run_dir.read_status(), json.loads((schemas / "status.schema.json").read_text()))
+    status = run_dir.read_status()
+    assert status is not None
+    jsonschema.validate(status, json.loads((schemas / "status.schema.json").read_text()))
+    # The final rate is the run's mean: every completed trial over the elapsed time (the supervisor's clock starts
+    # a moment after started_at, so allow a little).
+    assert status["trials_per_s"] == pytest.approx(status["completed"] / status["elapsed_s"], rel=0.1)
     line_schema = json.loads((schemas / "progress.schema.json").read_text())
     events = run_dir.read_progress()
     assert {"run_created", "run_started", "worker_started", "worker_finished", "run_ended"} <= {

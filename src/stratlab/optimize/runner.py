@@ -233,15 +233,19 @@ def start_run(
     run_dir.append_progress("run_started", workers=workers)
     processes = [_spawn_worker(run_dir, i, storage_url, data_root) for i in range(workers)]
     previous_done, previous_time, rate = None, time.monotonic(), 0.0
+    done_before, started_monotonic = sum(p.complete for p in study_progress(studies)), time.monotonic()
     interrupted = False
     state = "running"
 
-    def snapshot() -> dict[str, Any]:
+    def snapshot(final: bool = False) -> dict[str, Any]:
         nonlocal previous_done, previous_time, rate
         progress = study_progress(studies)
         done = sum(p.complete for p in progress)
         now = time.monotonic()
-        if previous_done is not None and now > previous_time:
+        if final:
+            # The run's mean over this start, not the smoothed recent rate (which decays once workers stop).
+            rate = (done - done_before) / max(now - started_monotonic, 1e-9)
+        elif previous_done is not None and now > previous_time:
             instant = (done - previous_done) / (now - previous_time)
             rate = instant if rate == 0.0 else 0.7 * rate + 0.3 * instant
         previous_done, previous_time = done, now
@@ -281,7 +285,7 @@ def start_run(
     state = "stopped" if interrupted or run_dir.stop_requested() else "finished"
     if failed_workers and state == "finished":
         state = "failed"
-    final = snapshot()
+    final = snapshot(final=True)
     final["state"] = state
     final["failed_workers"] = failed_workers
     run_dir.write_status(final)

@@ -28,6 +28,7 @@ from stratlab.indicators import indicator_cache
 from stratlab.optimize.context import RunContext
 from stratlab.optimize.evaluate import Evaluator, load_run_candles, missing_constraint
 from stratlab.optimize.rundir import RunDir
+from stratlab.optimize.sampling import make_sampler
 from stratlab.optimize.space import suggest
 from stratlab.optimize.storage import open_storage
 from stratlab.strategies import Strategy, get_strategy
@@ -39,18 +40,6 @@ PROGRESS_EVERY_S = 1.0
 ORPHAN_CHECK_S = 1.0
 BLOCKED_WAIT_S = 0.2
 WORKER_ATTR = "worker"
-
-
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
-    raise ValueError(f"unknown sampler {name!r}")
 
 
 def open_studies(context: RunContext, storage: BaseStorage, seed: int) -> dict[str, optuna.Study]:
