@@ -34,7 +34,7 @@ class UniformSampler(optuna.samplers.RandomSampler):
                 value = min(max(round(value) if is_int else value, low), high)
                 return int(value) if is_int else float(value)
             if step is not None:
-                steps = int(round((high - low) / step))
+                steps = round((high - low) / step)
                 value = low + step * int(rng.randint(steps + 1))
                 return int(value) if is_int else float(min(value, high))
             return float(rng.uniform(low, high))
