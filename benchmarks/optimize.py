@@ -5,8 +5,9 @@ space, train part = the first 75 % of the bars:
 
 1. Whole runs: ``create_run`` then ``start_run(workers=2, live=False)`` for each sampler (random, tpe, nsga2, qmc)
    on the default journal storage, and for random on SQLite (``sqlite:///<run dir>/optuna.db``), all with the same
-   trial budget per strategy. Trials per second = completed trials (``status.json``) over the worker phase: from the
-   ``run_started`` event to the last ``worker_finished`` event in ``progress.jsonl``, so start-up (interpreter,
+   trial budget per strategy, plus one longer random run on the journal (the throughput target's run: its start-up
+   is the same two seconds, so a short run would mostly measure start-up). Trials per second = completed trials
+   (``status.json``) over the worker phase: from the ``run_started`` event to the last ``worker_finished`` event in ``progress.jsonl``, so start-up (interpreter,
    imports, opening the storage, loading the candles) counts and the supervisor's one-second polling and the report
    do not. The report step is skipped altogether: it is not part of what is measured and it would only lengthen
    the script. Also shown: start-up (``run_started`` to the first ``worker_started``: spawn, imports, storage,
@@ -52,7 +53,10 @@ import pandas as pd
 
 WORKERS = 2
 SAMPLERS = ("random", "tpe", "nsga2", "qmc")
-BUDGET = {"full": 100, "quick": 20}  # completed trials per strategy, five strategies
+BUDGET = {"full": 200, "quick": 20}  # completed trials per strategy, five strategies
+# The throughput target is judged on a longer random run, so that the fixed start-up (interpreters, imports, loading
+# the candles: about two seconds) does not dominate a run of a few seconds.
+THROUGHPUT_BUDGET = {"full": 1000, "quick": 100}
 PEER_TRIALS = {"full": 10, "quick": 3}  # completed backtesting.py trials
 FEE_BPS = 4.5  # the engine's default taker fee, given to backtesting.py too
 
@@ -528,6 +532,7 @@ def main() -> None:
 
         configs = [(sampler, "journal") for sampler in SAMPLERS] + [("random", "sqlite")]
         runs = [whole_run(sampler, storage, budget, data_root, runs_root) for sampler, storage in configs]
+        long_run = whole_run("random", "journal", THROUGHPUT_BUDGET[mode], data_root, runs_root)
         profiles = [profile_worker(sampler, storage, budget // 2, data_root, runs_root) for sampler, storage in configs]
         peer = straightforward(data_root, peer_trials)
 
@@ -535,7 +540,8 @@ def main() -> None:
     print()
     print(
         f"1. whole runs, start_run with {WORKERS} workers, {budget} completed trials per strategy "
-        f"({budget * len(names)} in all); wall = run_started .. last worker_finished (report skipped);"
+        f"({budget * len(names)} in all; the last row {long_run.budget}); wall = run_started .. last worker_finished "
+        f"(report skipped);"
     )
     print("   trials/s = trials / wall; steady = summed over workers, from each one's first progress line to its end")
     width = max(len(r.name) for r in runs) + 2
@@ -543,7 +549,7 @@ def main() -> None:
         f"{'sampler, storage':<{width}}{'trials':>8}{'wall s':>9}{'start-up s':>12}{'trials/s':>10}"
         f"{'steady':>9}   notes"
     )
-    for r in runs:
+    for r in (*runs, long_run):
         notes = [f"state {r.state}"] + [f"{r.pruned} pruned"] * bool(r.pruned) + [f"{r.failed} failed"] * bool(r.failed)
         print(
             f"{r.name:<{width}}{r.completed:>8,}{r.wall_s:>9.1f}{r.startup_s:>12.1f}{r.rate:>10.1f}"
@@ -585,23 +591,27 @@ def main() -> None:
     )
     print(f"   ratios, ours ({WORKERS} workers, wall trials/s) over it; per core = (ours / {WORKERS}) / (theirs / 1)")
     by_name = {r.name: r for r in runs}
-    for sampler in ("random", "tpe"):
-        ours = by_name[f"{sampler}, journal"].rate
-        over = ours / peer.rate
+    for label, run in (
+        (f"random, {budget}", by_name["random, journal"]),
+        (f"random, {long_run.budget}", long_run),
+        (f"tpe, {budget}", by_name["tpe, journal"]),
+    ):
+        over = run.rate / peer.rate
         print(
-            f"   {sampler + ', journal':<16}{ours:>8.1f} trials/s   {over:>7,.0f}x   per core {over / WORKERS:>6,.0f}x"
-            f"   target >= {TARGET_VS_PEER:,.0f}x: {verdict(over, TARGET_VS_PEER)}"
+            f"   {label + ' per strategy':<22}{run.rate:>8.1f} trials/s   {over:>7,.0f}x   per core "
+            f"{over / WORKERS:>6,.0f}x   target >= {TARGET_VS_PEER:,.0f}x: {verdict(over, TARGET_VS_PEER)}"
         )
 
     # 4.
-    journal_runs = [r for r in runs if r.storage == "journal"]
-    cheapest = max(journal_runs, key=lambda r: r.rate)
+    cheapest = max((r for r in runs if r.storage == "journal"), key=lambda r: r.rate)
     journal, sqlite = by_name["random, journal"], by_name["random, sqlite"]
     faster = "journal" if journal.rate >= sqlite.rate else "sqlite"
     print()
     print(
         f"target: >= {TARGET_RATE:,.0f} trials/s in all on {WORKERS} cores with the cheapest sampler "
-        f"(the fastest measured here, {cheapest.sampler}): {cheapest.rate:.1f}/s, {verdict(cheapest.rate, TARGET_RATE)}"
+        f"(the fastest at {budget} per strategy: {cheapest.sampler}, {cheapest.rate:.1f}/s); on the "
+        f"{long_run.budget}-per-strategy random run {long_run.rate:.1f}/s (steady {long_run.steady_rate:.1f}/s): "
+        f"{verdict(long_run.rate, TARGET_RATE)}"
     )
     print(
         f"storage: random on journal {journal.rate:.1f}/s vs sqlite {sqlite.rate:.1f}/s: {faster} measured faster "
