@@ -3,16 +3,17 @@
 On the demo market (12 months of 5m BTC, built into a temp data root first), all five strategies, default search
 space, train part = the first 75 % of the bars:
 
-1. Whole runs: ``create_run`` then ``start_run(workers=2, live=False)`` for each sampler (random, tpe, nsga2, qmc)
-   on the default journal storage, and for random on SQLite (``sqlite:///<run dir>/optuna.db``), all with the same
-   trial budget per strategy, plus one longer random run on the journal (the throughput target's run: its start-up
-   is the same two seconds, so a short run would mostly measure start-up). Trials per second = completed trials
-   (``status.json``) over the worker phase: from the ``run_started`` event to the last ``worker_finished`` event in ``progress.jsonl``, so start-up (interpreter,
-   imports, opening the storage, loading the candles) counts and the supervisor's one-second polling and the report
-   do not. The report step is skipped altogether: it is not part of what is measured and it would only lengthen
-   the script. Also shown: start-up (``run_started`` to the first ``worker_started``: spawn, imports, storage,
-   candles) and the steady rate, summed over workers, from each worker's first ``worker_progress`` line (written
-   after the trial that crosses its first second, so the kernels' first loads are behind it) to its end.
+1. Whole runs: ``create_run`` then ``start_run(workers=2, live=False)`` for each sampler (random, tpe, nsga2, qmc) on
+   the default journal storage, and for random on SQLite (``sqlite:///<run dir>/optuna.db``), all with the same trial
+   budget per strategy, plus one longer random run on the journal (the throughput target's run: its start-up is the
+   same two seconds, so a short run would mostly measure start-up). Trials per second = completed trials
+   (``status.json``) over the worker phase: from the ``run_started`` event to the last ``worker_finished`` event in
+   ``progress.jsonl``, so start-up (interpreter, imports, opening the storage, loading the candles) counts and the
+   supervisor's one-second polling and the report do not. The report step is skipped altogether: it is not part of
+   what is measured and it would only lengthen the script. Also shown: start-up (``run_started`` to the first
+   ``worker_started``: spawn, imports, storage, candles) and the steady rate, summed over workers, from each worker's
+   first ``worker_progress`` line (written after the trial that crosses its first second, so the kernels' first loads
+   are behind it) to its end.
 2. Where a trial's time goes: one worker in this process (``run_worker``), half the budget of part 1 per strategy
    (the trials one of its two workers ran; a tpe history half as long), after an untimed warm-up run that loads
    the compiled kernels. Manual timers are put at the call sites from this script (monkeypatched, restored after);
