@@ -31,7 +31,7 @@ test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 ui: setup
-	@echo "The Streamlit UI is not part of this release yet."; exit 1
+	$(BIN)/stratlab ui
 
 bench: $(BENCH_STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -17,6 +17,7 @@ from stratlab.cli import (
 from stratlab.cli.backtest import backtest
 from stratlab.cli.data import data_app
 from stratlab.cli.run import optimize, run_app
+from stratlab.cli.ui import ui
 from stratlab.errors import StratlabError
 from stratlab.logging_setup import configure_logging
 from stratlab.settings import get_settings
@@ -34,6 +35,7 @@ app.add_typer(data_app, name="data")
 app.command("backtest")(backtest)
 app.add_typer(run_app, name="run")
 app.command("optimize")(optimize)
+app.command("ui")(ui)
 
 
 def _version(value: bool) -> None:

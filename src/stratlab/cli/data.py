@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from stratlab.cli import console
 from stratlab.data.dates import format_ms
-from stratlab.data.gaps import Gap, find_gaps
-from stratlab.data.store import MarketStore, SeriesKey, read_parquet_frame
+from stratlab.data.inspect import inspect_series
+from stratlab.data.store import MarketStore, SeriesKey
 from stratlab.data.timeframes import parse_timeframe
-from stratlab.data.validate import Problem, find_problems
-from stratlab.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -27,50 +23,6 @@ DataRootOption = Annotated[
     Path | None,
     typer.Option("--data-root", help="Store root (default: STRATLAB_DATA_ROOT or data/market_data)."),
 ]
-
-
-@dataclass(frozen=True)
-class SeriesReport:
-    """What ``data list`` and ``data check`` know about one stored series."""
-
-    key: SeriesKey
-    bars: int
-    first_ms: int | None
-    last_ms: int | None
-    gaps: list[Gap]
-    problems: list[Problem]
-
-    @property
-    def missing_bars(self) -> int:
-        return sum(g.missing_bars for g in self.gaps)
-
-
-def inspect_series(store: MarketStore, key: SeriesKey) -> SeriesReport:
-    """Read every month file of a series, collecting all problems instead of stopping at the first."""
-    tf = parse_timeframe(key.timeframe)
-    problems: list[Problem] = []
-    stamps: list[np.ndarray] = []
-    for month_file in store.month_files(key.source, key.symbol, tf):
-        path = str(month_file.path)
-        try:
-            frame = read_parquet_frame(month_file.path)
-        except DataError as exc:
-            problems.append(Problem(path, "unreadable", str(exc).removeprefix(f"{path}: ")))
-            continue
-        file_problems = find_problems(frame, path, tf, month_file.window_ms)
-        problems.extend(file_problems)
-        if not any(p.rule in {"missing_columns", "wrong_dtype"} for p in file_problems):
-            stamps.append(frame["timestamp_ms"].to_numpy(dtype=np.int64))
-    ts = np.unique(np.concatenate(stamps)) if stamps else np.empty(0, dtype=np.int64)
-    ts = ts[tf.on_grid(ts)]  # off-grid bars are already reported; they would make every gap wrong
-    return SeriesReport(
-        key=key,
-        bars=int(ts.size),
-        first_ms=int(ts[0]) if ts.size else None,
-        last_ms=int(ts[-1]) if ts.size else None,
-        gaps=find_gaps(ts, tf),
-        problems=problems,
-    )
 
 
 def _when(ts_ms: int | None) -> str:
@@ -159,4 +111,4 @@ def demo_command(
     console.stdout.print(str(summary), markup=False)
 
 
-__all__ = ["data_app", "inspect_series"]
+__all__ = ["data_app"]

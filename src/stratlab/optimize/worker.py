@@ -31,6 +31,7 @@ from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.sampling import make_sampler
 from stratlab.optimize.space import suggest
 from stratlab.optimize.storage import open_storage
+from stratlab.processes import pid_alive
 from stratlab.strategies import Strategy, get_strategy
 
 log = logging.getLogger(__name__)
@@ -65,22 +66,7 @@ def _alive_here(tag: object) -> bool:
     host, _, pid = str(tag).rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another machine's worker: its heartbeat (RDB storages) decides
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(int(pid))
-
-
-def _is_zombie(pid: int) -> bool:
-    """A process that has exited but was not reaped by its parent yet still answers kill(pid, 0)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return False
-    return fields[0] in {"Z", "X"}
+    return pid_alive(int(pid))
 
 
 def fail_orphaned_trials(studies: dict[str, optuna.Study]) -> int:

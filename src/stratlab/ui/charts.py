@@ -1,0 +1,148 @@
+"""Plotly figures of the UI, built from plain frames (no Streamlit here). Large series are thinned for display
+only: candles merge into buckets (first open, max high, min low, last close), nothing is computed from them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from stratlab.data.candles import Candles
+
+MAX_CANDLES = 2_000
+
+
+def candles_figure(candles: Candles, title: str, max_points: int = MAX_CANDLES) -> go.Figure:
+    """A candlestick chart of ``candles``, merged into at most ``max_points`` buckets."""
+    n = len(candles)
+    size = max(1, -(-n // max_points))
+    starts = np.arange(0, n, size)
+    high = np.maximum.reduceat(candles.high, starts) if n else candles.high
+    low = np.minimum.reduceat(candles.low, starts) if n else candles.low
+    last = np.minimum(starts + size, n) - 1
+    figure = go.Figure(
+        go.Candlestick(
+            x=pd.to_datetime(candles.timestamp_ms[starts], unit="ms", utc=True),
+            open=candles.open[starts], high=high, low=low, close=candles.close[last], name=title,
+        )
+    )  # fmt: skip
+    note = f" (each candle = {size} bars)" if size > 1 else ""
+    figure.update_layout(title=f"{title}{note}", xaxis_rangeslider_visible=False, height=420, margin={"t": 40})
+    return figure
+
+
+def _hover(frame: pd.DataFrame) -> list[str]:
+    texts = []
+    for row in frame.itertuples():
+        params = json.loads(str(row.params)) if isinstance(row.params, str) else {}
+        listed = "<br>".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items())
+        texts.append(f"<b>{row.strategy} #{row.trial}</b><br>{listed}")
+    return texts
+
+
+def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str, int] | None) -> go.Figure:
+    """Train front (left) and the same candidates on the selection part (right), per strategy; champion starred."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("train", selection), horizontal_spacing=0.08)
+    for strategy, group in candidates.groupby("strategy", sort=True):
+        hover = _hover(group)
+        for col, part in ((1, "train"), (2, selection)):
+            figure.add_trace(
+                go.Scatter(
+                    x=group[f"{part}_max_drawdown_pct"], y=group[f"{part}_return_pct"], mode="markers",
+                    name=str(strategy), legendgroup=str(strategy), showlegend=col == 1, text=hover,
+                    hovertemplate="%{text}<br>DD %{x:.2f} %<br>return %{y:.2f} %<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+    if champion is not None:
+        chosen = candidates[(candidates["strategy"] == champion[0]) & (candidates["trial"] == champion[1])]
+        for col, part in ((1, "train"), (2, selection)):
+            figure.add_trace(
+                go.Scatter(
+                    x=chosen[f"{part}_max_drawdown_pct"], y=chosen[f"{part}_return_pct"], mode="markers",
+                    marker={"symbol": "star", "size": 18, "color": "gold", "line": {"width": 1, "color": "black"}},
+                    name="champion", legendgroup="champion", showlegend=col == 1, text=_hover(chosen),
+                    hovertemplate="%{text}<br>DD %{x:.2f} %<br>return %{y:.2f} %<extra>champion</extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+    for col in (1, 2):
+        figure.update_xaxes(title_text="max drawdown %", row=1, col=col)
+        figure.update_yaxes(title_text="return %", row=1, col=col)
+    figure.update_layout(height=460, margin={"t": 40})
+    return figure
+
+
+def monthly_figure(monthly: pd.DataFrame) -> go.Figure:
+    """Heat map of monthly returns (rows years, columns months), red to green around zero."""
+    months = [m for m in range(1, 13) if m in monthly.columns]
+    values = monthly[months].to_numpy(dtype=float)
+    limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    figure = go.Figure(
+        go.Heatmap(
+            z=values, x=[names[m - 1] for m in months], y=[str(y) for y in monthly.index], colorscale="RdYlGn",
+            zmin=-limit, zmax=limit, text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:+.1f}%")(values),
+            texttemplate="%{text}", hovertemplate="%{y} %{x}: %{z:.2f} %<extra></extra>",
+        )
+    )  # fmt: skip
+    figure.update_layout(height=120 + 40 * len(monthly), margin={"t": 30})
+    return figure
+
+
+def importance_figure(importances: dict[str, float], title: str) -> go.Figure:
+    names = list(importances)[::-1]
+    figure = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h"))
+    figure.update_layout(title=title, height=120 + 28 * len(names), margin={"t": 40}, xaxis_title="importance")
+    return figure
+
+
+def history_figure(trials: pd.DataFrame) -> go.Figure:
+    """Train return of every completed trial by trial number, and the best so far, per strategy."""
+    figure = go.Figure()
+    complete = trials[trials["state"] == "COMPLETE"].sort_values("trial")
+    for strategy, group in complete.groupby("strategy", sort=True):
+        figure.add_trace(
+            go.Scatter(
+                x=group["trial"], y=group["train_return_pct"], mode="markers", name=f"{strategy}",
+                marker={"size": 4, "opacity": 0.5}, legendgroup=str(strategy),
+            )
+        )  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=group["trial"], y=group["train_return_pct"].cummax(), mode="lines", name=f"{strategy} best",
+                legendgroup=str(strategy),
+            )
+        )  # fmt: skip
+    figure.update_layout(height=420, margin={"t": 30}, xaxis_title="trial", yaxis_title="train return %")
+    return figure
+
+
+def compare_figure(fronts: dict[str, pd.DataFrame], selection: dict[str, str]) -> go.Figure:
+    """The candidates of several runs on their selection part, one colour per run."""
+    figure = go.Figure()
+    for name, frame in fronts.items():
+        part = selection[name]
+        figure.add_trace(
+            go.Scatter(
+                x=frame[f"{part}_max_drawdown_pct"], y=frame[f"{part}_return_pct"], mode="markers", name=name,
+                text=_hover(frame), hovertemplate="%{text}<br>DD %{x:.2f} %<br>return %{y:.2f} %<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        height=420, margin={"t": 30}, xaxis_title="max drawdown % (selection part)", yaxis_title="return %"
+    )
+    return figure
+
+
+__all__ = [
+    "candles_figure",
+    "compare_figure",
+    "history_figure",
+    "importance_figure",
+    "monthly_figure",
+    "pareto_figure",
+]

@@ -1,0 +1,392 @@
+"""Fixtures for tests that drive the Streamlit UI in a real browser.
+
+``ui_server``: ``stratlab ui`` as a real process on a free port of 127.0.0.1, with its own empty data root, runs root
+and log folder, stopped (its whole process group, and whatever it spawned) after the test.
+``browser_page``: a page of Debian's chromium (``/usr/bin/chromium``, installed with apt-get when missing and running
+as root, else the test is skipped; on CI it fails instead) driven by Playwright's sync API, with a fresh profile.
+Nothing here touches the network beyond 127.0.0.1: Playwright's own browser downloads are never used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page, Playwright
+
+HOST = "127.0.0.1"
+CHROMIUM = Path("/usr/bin/chromium")
+# Documented in DEVELOPERS.md ("Browser test"); keep both in step.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+)
+VIEWPORT = {"width": 1440, "height": 1000}
+DEFAULT_TIMEOUT_MS = 30_000
+# Screenshots and other evidence of the browser tests (gitignored).
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Shared by every process on the machine (xdist workers included), so only one of them runs apt at a time.
+INSTALL_LOCK = Path(tempfile.gettempdir()) / "stratlab-chromium-install.lock"
+INSTALL_TIMEOUT_S = 900
+SERVER_START_TIMEOUT_S = 60
+SERVER_STOP_TIMEOUT_S = 15
+START_ATTEMPTS = 5
+LOG_TAIL_LINES = 40
+
+
+class BrowserUnavailableError(RuntimeError):
+    """No chromium or no Playwright here and they could not be provided: an environment problem, not a failure."""
+
+
+class UIServerStartError(RuntimeError):
+    """``stratlab ui`` did not answer its health check; the message carries the server's output tail."""
+
+
+def _running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"true", "1"}
+
+
+# -- chromium ---------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _machine_lock() -> Iterator[None]:
+    with INSTALL_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_install_step(cmd: Sequence[str]) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        done = subprocess.run(
+            cmd,
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            timeout=INSTALL_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BrowserUnavailableError(f"{shlex.join(cmd)} could not run: {exc}") from exc
+    if done.returncode != 0:
+        raise BrowserUnavailableError(
+            f"{shlex.join(cmd)} exited {done.returncode}:\n{_tail(done.stdout + done.stderr)}"
+        )
+
+
+def _chromium_present() -> bool:
+    return os.access(CHROMIUM, os.X_OK)
+
+
+def ensure_chromium() -> Path:
+    """Debian's chromium, installing the distribution's ``chromium`` package when it is missing."""
+    if _chromium_present():
+        return CHROMIUM
+    if not _running_as_root() or shutil.which("apt-get") is None:
+        raise BrowserUnavailableError(f"{CHROMIUM} not found, and installing it needs root and apt-get")
+    with _machine_lock():
+        # Another worker may have finished the install while this one waited for the lock.
+        if _chromium_present():
+            return CHROMIUM
+        # Wait for dpkg's own lock instead of failing if something else on the machine is using apt right now.
+        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
+        _run_install_step([*apt, "update"])
+        # With recommends: they bring the fonts the screenshots need.
+        _run_install_step([*apt, "install", "-y", "chromium"])
+    if not _chromium_present():
+        raise BrowserUnavailableError(f"apt-get install chromium succeeded but {CHROMIUM} is still not there")
+    return CHROMIUM
+
+
+def require_chromium() -> Path:
+    """Chromium (installed if need be) and Playwright; skip when impossible, fail on CI."""
+    try:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError as exc:
+            raise BrowserUnavailableError(f"the playwright package is not installed ({exc}); pip install -e '.[dev]'") from exc
+        return ensure_chromium()
+    except BrowserUnavailableError as exc:
+        # On CI a missing browser must fail the run, or the browser tests would silently stop running there.
+        if _on_ci():
+            pytest.fail(f"chromium is required on CI but unavailable: {exc}", pytrace=False)
+        pytest.skip(f"the browser test cannot run here (not on CI, so skipped): {exc}")
+
+
+# -- the stratlab ui server -------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _stratlab_executable() -> str:
+    # The console script of the interpreter running the tests (the project's venv), else whatever is on PATH.
+    beside = Path(sys.executable).parent / "stratlab"
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("stratlab")
+    if found is None:
+        raise UIServerStartError(f"no stratlab console script next to {sys.executable} or on PATH")
+    return found
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return bool(response.read().strip() == b"ok")
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _pids_marked_with(marker: str) -> list[int]:
+    """Processes whose command line or environment mentions ``marker`` (a folder unique to one server)."""
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    needle = marker.encode()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if needle in (entry / "cmdline").read_bytes() or needle in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class UIServer:
+    """``stratlab ui`` on ``url``; everything it writes stays under ``base``."""
+
+    base: Path
+    url: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def data_root(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def runs_root(self) -> Path:
+        return self.base / "runs"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.base / "logs"
+
+    @property
+    def output_file(self) -> Path:
+        """The server's stdout and stderr."""
+        return self.base / "server-output.log"
+
+    def output_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            return _tail(self.output_file.read_text(errors="replace"), lines)
+        except OSError:
+            return ""
+
+    def env(self) -> dict[str, str]:
+        # The developer's own STRATLAB_* settings (storage URL, roots) must not leak into the server.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STRATLAB_")}
+        env.update(
+            STRATLAB_DATA_ROOT=str(self.data_root),
+            STRATLAB_RUNS_ROOT=str(self.runs_root),
+            STRATLAB_LOG_DIR=str(self.log_dir),
+            STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+            STREAMLIT_SERVER_HEADLESS="true",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def command(self, port: int) -> list[str]:
+        return [
+            _stratlab_executable(),
+            "ui",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--data-root",
+            str(self.data_root),
+            "--runs-root",
+            str(self.runs_root),
+        ]
+
+    def start(self) -> None:
+        for folder in (self.data_root, self.runs_root, self.log_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            port = free_port()
+            self.url = f"http://{HOST}:{port}"
+            with self.output_file.open("wb") as output:
+                # Own session: stop() signals the whole group (streamlit and anything it forks), never the tests.
+                self.process = subprocess.Popen(
+                    self.command(port),
+                    cwd=self.base,
+                    env=self.env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while time.monotonic() < deadline:
+                if _healthy(self.url):
+                    return
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.2)
+            code = self.process.poll()
+            self.stop()
+            tail = self.output_tail()
+            if code is not None and "already in use" in tail and attempt < START_ATTEMPTS:
+                # Someone took the port between our probe and streamlit's bind: try another one.
+                continue
+            state = f"exited {code}" if code is not None else f"no health answer within {SERVER_START_TIMEOUT_S} s"
+            raise UIServerStartError(
+                f"{shlex.join(self.command(port))} {state}.\nits output ends with:\n{tail or '<empty>'}"
+            )
+
+    def stop(self) -> None:
+        """Idempotent: SIGTERM to the server's process group, SIGKILL if it lingers, then to anything it left."""
+        process, self.process = self.process, None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=SERVER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=SERVER_STOP_TIMEOUT_S)
+            # Whatever is still in the group (it was created for the server alone).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        # Optimisation runners the app started in a session of their own: found by the server's unique folder.
+        for pid in _pids_marked_with(f"{self.base}{os.sep}"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    # Fixture teardowns below look at the outcome of the test's call phase to save evidence of a failure.
+    report: pytest.TestReport = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    reports = request.node.stash.get(_REPORTS, {})
+    return any(report.failed for report in reports.values())
+
+
+@pytest.fixture
+def ui_artifacts() -> Path:
+    """tests/ui/artifacts/: screenshots and other evidence a browser test leaves for a human to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def ui_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[UIServer]:
+    """``stratlab ui`` on a free port with empty data/runs/log folders of its own; yields once it is healthy."""
+    server = UIServer(base=tmp_path / "ui-server")
+    server.base.mkdir()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        if _failed(request) and server.output_file.exists():
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(server.output_file, ARTIFACTS / f"{request.node.name}-server-output.log")
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> Path:
+    """/usr/bin/chromium, installed with apt-get if missing and we are root; otherwise skip (fail on CI)."""
+    return require_chromium()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver(chromium_executable: Path) -> Iterator[Playwright]:
+    """Playwright's sync API, one driver per test process."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def browser_context(playwright_driver: Playwright, chromium_executable: Path, tmp_path: Path) -> Iterator[BrowserContext]:
+    """Headless chromium with a fresh profile of its own (a persistent context, so the profile dir is ours)."""
+    context = playwright_driver.chromium.launch_persistent_context(
+        user_data_dir=str(tmp_path / "chromium-profile"),
+        executable_path=str(chromium_executable),
+        headless=True,
+        args=list(CHROMIUM_ARGS),
+        accept_downloads=True,
+        viewport=VIEWPORT,  # type: ignore[arg-type]
+    )
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def browser_page(browser_context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The context's page; a failed test leaves a screenshot of it in tests/ui/artifacts/<test>-failure.png."""
+    page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
+    yield page
+    if _failed(request):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)

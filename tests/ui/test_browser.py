@@ -1,0 +1,228 @@
+"""End to end in a real browser: a user with no data creates the demo market, launches a small run, watches it
+finish and downloads the champion's paper manifest, all through ``stratlab ui``.
+
+Screenshots land in tests/ui/artifacts/ (gitignored) for a human to look at; see DEVELOPERS.md, "Browser test".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, read_manifest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+    from tests.ui.conftest import UIServer
+
+STRATEGIES = ("bollinger_breakout", "ma_cross", "range_breakout", "rsi_reversion", "stochastic")
+# The demo market covers 2025; two months keep the run to a few seconds.
+START, END = "2025-01-01", "2025-02-28"
+# Every candidate's test drawdown is below 100 %, so the run always has a champion (and so a manifest to download).
+DD_THRESHOLD = "100"
+MAX_TRIALS = "8"
+WORKERS = "2"
+LABEL = "browser-e2e"
+# Fields of the paper manifest as stratlab.optimize.report._manifest writes them.
+MANIFEST_FIELDS = {
+    "schema_version", "kind", "created_at", "package_version", "run_id", "dataset", "strategy", "trial", "params",
+    "backtest", "kpis", "selection",
+}  # fmt: skip
+SCREENSHOTS = ("01-data.png", "01b-data-demo.png", "02-launch.png", "03-monitor.png", "04-analyze.png", "05-analyze-champion.png")
+DEMO_TIMEOUT_S = 60
+RUN_TIMEOUT_S = 120
+REPORT_TIMEOUT_S = 60
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------------
+
+
+def wait_idle(page: Page, timeout_ms: float = 30_000) -> None:
+    """Streamlit finished the script run: its "Running..." status widget is gone."""
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+
+
+def assert_no_exception(page: Page, where: str) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    if boxes.count():
+        texts = "\n---\n".join(t.strip() for t in boxes.all_text_contents())
+        pytest.fail(f"{where}: Streamlit shows {boxes.count()} exception box(es):\n{texts}", pytrace=False)
+
+
+def shoot(page: Page, artifacts: Path, name: str) -> None:
+    page.screenshot(path=str(artifacts / name), full_page=True)
+
+
+def heading(page: Page, title: str) -> Locator:
+    return page.get_by_role("heading", name=title, exact=True)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` (a combobox whose options open in a listbox)."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    assert box.input_value() == option, f"selectbox {label!r} shows {box.input_value()!r}, not {option!r}"
+
+
+def type_into(page: Page, label: str, value: str) -> None:
+    """Fill the text or number input labelled ``label``; Tab commits it (Enter would submit the form)."""
+    field = page.locator(f'input[aria-label="{label}"]')
+    field.fill(value)
+    field.press("Tab")
+    assert field.input_value() == value, f"input {label!r} shows {field.input_value()!r}, not {value!r}"
+
+
+def wait_for_file(path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout_s:.0f} s")
+        time.sleep(0.25)
+
+
+# -- the flow ---------------------------------------------------------------------------------------------------------
+
+
+def create_demo_market(page: Page, server: UIServer, artifacts: Path) -> None:
+    page.goto(f"{server.url}/")
+    heading(page, "Data").wait_for()
+    page.get_by_text("No market data yet").wait_for()
+    wait_idle(page)
+    assert_no_exception(page, "Data page (no data)")
+    shoot(page, artifacts, "01-data.png")
+
+    page.get_by_role("button", name="Create the demo market").click()
+    # The demo is written in the background; the page shows the series once it is there (after a Refresh if the
+    # page does not refresh itself).
+    series = page.get_by_role("combobox", name="Series", exact=True)
+    refresh = page.get_by_role("button", name="Refresh", exact=True)
+    deadline = time.monotonic() + DEMO_TIMEOUT_S
+    while not series.is_visible():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the demo market did not show up on the Data page within {DEMO_TIMEOUT_S} s", pytrace=False)
+        assert_no_exception(page, "Data page (creating the demo market)")
+        if refresh.is_visible():
+            refresh.click()
+        page.wait_for_timeout(500)
+    wait_idle(page)
+    assert series.input_value() == "demo / BTC / 5m"
+    # The series table lists both demo symbols (st.dataframe keeps an accessible grid next to its canvas).
+    table = page.get_by_test_id("stDataFrame")
+    table.wait_for()
+    for symbol in ("BTC", "ETH"):
+        assert table.get_by_role("gridcell", name=symbol, exact=True).count() >= 1, f"{symbol} not in the table"
+    page.get_by_test_id("stPlotlyChart").first.wait_for()
+    assert_no_exception(page, "Data page (demo market)")
+    shoot(page, artifacts, "01b-data-demo.png")
+
+
+def launch_run(page: Page, server: UIServer, artifacts: Path) -> Path:
+    page.get_by_role("link", name="Launch", exact=True).click()
+    heading(page, "Launch").wait_for()
+    wait_idle(page)
+    assert_no_exception(page, "Launch page")
+    choose(page, "Source", "demo")
+    choose(page, "Symbol", "BTC")
+    choose(page, "Timeframe", "5m")
+    type_into(page, "Start", START)
+    type_into(page, "End", END)
+    for name in STRATEGIES:
+        assert page.get_by_role("switch", name=name, exact=True).is_checked(), f"strategy {name} is not on"
+    type_into(page, "DD threshold X (test, %)", DD_THRESHOLD)
+    type_into(page, "Max trials per strategy", MAX_TRIALS)
+    type_into(page, "Worker processes", WORKERS)
+    type_into(page, "Label", LABEL)
+    shoot(page, artifacts, "02-launch.png")
+
+    page.get_by_role("button", name="Launch", exact=True).click()
+    refused = page.get_by_text("Cannot launch:")
+    heading(page, "Monitor").or_(refused).first.wait_for()
+    if refused.is_visible():
+        pytest.fail(f"the Launch page refused the run: {refused.first.inner_text()}", pytrace=False)
+    runs = sorted(p for p in server.runs_root.iterdir() if p.is_dir())
+    assert len(runs) == 1, f"expected one run directory in {server.runs_root}, found {[p.name for p in runs]}"
+    return runs[0]
+
+
+def watch_run(page: Page, run_dir: Path, artifacts: Path) -> None:
+    heading(page, "Monitor").wait_for()
+    run_box = page.get_by_role("combobox", name="Run", exact=True)
+    run_box.wait_for()
+    assert run_dir.name in run_box.input_value(), f"Monitor shows run {run_box.input_value()!r}, not {run_dir.name}"
+    ended = page.get_by_text(re.compile(r"State:\s*(finished|stopped|failed)"))
+    ended.first.wait_for(timeout=RUN_TIMEOUT_S * 1000)
+    state = ended.first.inner_text()
+    assert "finished" in state, f"the run ended as {state!r}; its status: {(run_dir / 'status.json').read_text()}"
+    wait_idle(page)
+    assert_no_exception(page, "Monitor page")
+    assert page.get_by_test_id("stProgress").count() >= len(STRATEGIES) + 1, "a progress bar per strategy + total"
+    shoot(page, artifacts, "03-monitor.png")
+
+
+def analyze_and_download(page: Page, server: UIServer, run_dir: Path, artifacts: Path) -> Path:
+    # "finished" comes a moment before the report (champion.json) is written.
+    wait_for_file(run_dir / "report.json", REPORT_TIMEOUT_S)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert (run_dir / "champion.json").exists(), f"the run has no champion: {report.get('champion_reason')}"
+
+    page.goto(f"{server.url}/analyze?run={run_dir.name}")
+    heading(page, "Analyze").wait_for()
+    button = page.get_by_role("button", name="Download paper manifest (JSON)")
+    button.wait_for(timeout=60_000)
+    wait_idle(page, timeout_ms=60_000)
+    assert_no_exception(page, "Analyze page")
+    for tab in ("Pareto", "Candidates", "Champion", "Charts", "Trades", "Monthly", "Importance", "History", "Compare"):
+        assert page.get_by_role("tab", name=tab, exact=True).count() == 1, f"no tab {tab!r} on Analyze"
+    shoot(page, artifacts, "04-analyze.png")
+    page.get_by_role("tab", name="Champion", exact=True).click()
+    assert_no_exception(page, "Analyze page, Champion tab")
+    shoot(page, artifacts, "05-analyze-champion.png")
+
+    with page.expect_download() as caught:
+        button.click()
+    download = caught.value
+    assert download.failure() is None, f"the download failed: {download.failure()}"
+    assert download.suggested_filename == "champion.json"
+    saved = artifacts / "champion.json"
+    download.save_as(saved)
+    return saved
+
+
+def check_manifest(saved: Path, run_dir: Path) -> None:
+    on_disk = (run_dir / "champion.json").read_bytes()
+    got = saved.read_bytes()
+    manifest = json.loads(got)
+    assert got == on_disk or manifest == json.loads(on_disk), "the download differs from the run's champion.json"
+    read_manifest(saved)  # the reader `stratlab backtest --manifest` uses accepts it
+    assert MANIFEST_FIELDS <= manifest.keys(), f"manifest lacks {sorted(MANIFEST_FIELDS - manifest.keys())}"
+    assert manifest["kind"] == MANIFEST_KIND
+    assert manifest["schema_version"] == MANIFEST_SCHEMA_VERSION
+    assert manifest["strategy"] in STRATEGIES
+    assert isinstance(manifest["params"], dict)
+    assert manifest["params"]
+    assert {"train", "test"} <= manifest["kpis"].keys()
+    dataset = manifest["dataset"]
+    assert (dataset["source"], dataset["symbol"], dataset["timeframe"]) == ("demo", "BTC", "5m")
+    assert (dataset["start"], dataset["end"]) == (START, END)
+    assert manifest["selection"]["dd_threshold_pct"] == float(DD_THRESHOLD)
+    context = json.loads((run_dir / "context.json").read_text())
+    assert manifest["run_id"] == context["run_id"]
+
+
+def test_demo_launch_monitor_analyze_download(ui_server: UIServer, browser_page: Page, ui_artifacts: Path) -> None:
+    for name in SCREENSHOTS:
+        (ui_artifacts / name).unlink(missing_ok=True)
+    create_demo_market(browser_page, ui_server, ui_artifacts)
+    run_dir = launch_run(browser_page, ui_server, ui_artifacts)
+    watch_run(browser_page, run_dir, ui_artifacts)
+    saved = analyze_and_download(browser_page, ui_server, run_dir, ui_artifacts)
+    check_manifest(saved, run_dir)
