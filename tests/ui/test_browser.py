@@ -6,6 +6,7 @@ Screenshots land in tests/ui/artifacts/ (gitignored) for a human to look at; see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, read_manifest
 
@@ -51,10 +53,14 @@ def wait_idle(page: Page, timeout_ms: float = 30_000) -> None:
 
 
 def assert_no_exception(page: Page, where: str) -> None:
-    boxes = page.locator('[data-testid="stException"]')
+    """No exception box (st.exception, an uncaught error in a page) and no "Script execution error" dialog."""
+    boxes = page.get_by_test_id("stException")
     if boxes.count():
         texts = "\n---\n".join(t.strip() for t in boxes.all_text_contents())
         pytest.fail(f"{where}: Streamlit shows {boxes.count()} exception box(es):\n{texts}", pytrace=False)
+    dialog = page.get_by_role("dialog").filter(has_text="Script execution error")
+    if dialog.count():
+        pytest.fail(f"{where}: Streamlit shows a script error:\n{dialog.first.inner_text()}", pytrace=False)
 
 
 def shoot(page: Page, artifacts: Path, name: str) -> None:
@@ -73,12 +79,23 @@ def choose(page: Page, label: str, option: str) -> None:
     assert box.input_value() == option, f"selectbox {label!r} shows {box.input_value()!r}, not {option!r}"
 
 
-def type_into(page: Page, label: str, value: str) -> None:
+def type_into(page: Page, label: str, value: str, *, number: bool = False) -> None:
     """Fill the text or number input labelled ``label``; Tab commits it (Enter would submit the form)."""
     field = page.locator(f'input[aria-label="{label}"]')
     field.fill(value)
     field.press("Tab")
-    assert field.input_value() == value, f"input {label!r} shows {field.input_value()!r}, not {value!r}"
+    shown = field.input_value()
+    # A number input reformats what was typed ("100" -> "100.00") once it loses focus.
+    same = float(shown) == float(value) if number else shown == value
+    assert same, f"input {label!r} shows {shown!r}, not {value!r}"
+
+
+def table_rows(page: Page) -> list[list[str]]:
+    """Cell texts of every st.dataframe's rows, index first (glide-data-grid keeps an accessible table in its
+    canvas; only the rows in view are rendered, plenty for a few series)."""
+    cells = page.get_by_test_id("stDataFrame").locator("table[role=grid] tbody tr")
+    cells.first.locator("td").first.wait_for(state="attached")
+    return [row.locator("td").all_text_contents() for row in cells.all()]
 
 
 def wait_for_file(path: Path, timeout_s: float) -> None:
@@ -111,15 +128,15 @@ def create_demo_market(page: Page, server: UIServer, artifacts: Path) -> None:
             pytest.fail(f"the demo market did not show up on the Data page within {DEMO_TIMEOUT_S} s", pytrace=False)
         assert_no_exception(page, "Data page (creating the demo market)")
         if refresh.is_visible():
-            refresh.click()
+            # The page may re-render under the click (the demo just landed): then the next round sees the series.
+            with contextlib.suppress(PlaywrightTimeoutError):
+                refresh.click(timeout=2_000)
         page.wait_for_timeout(500)
     wait_idle(page)
     assert series.input_value() == "demo / BTC / 5m"
-    # The series table lists both demo symbols (st.dataframe keeps an accessible grid next to its canvas).
-    table = page.get_by_test_id("stDataFrame")
-    table.wait_for()
+    rows = table_rows(page)
     for symbol in ("BTC", "ETH"):
-        assert table.get_by_role("gridcell", name=symbol, exact=True).count() >= 1, f"{symbol} not in the table"
+        assert any(row[1:4] == ["demo", symbol, "5m"] for row in rows), f"no demo {symbol} 5m in the table: {rows}"
     page.get_by_test_id("stPlotlyChart").first.wait_for()
     assert_no_exception(page, "Data page (demo market)")
     shoot(page, artifacts, "01b-data-demo.png")
@@ -137,9 +154,9 @@ def launch_run(page: Page, server: UIServer, artifacts: Path) -> Path:
     type_into(page, "End", END)
     for name in STRATEGIES:
         assert page.get_by_role("switch", name=name, exact=True).is_checked(), f"strategy {name} is not on"
-    type_into(page, "DD threshold X (test, %)", DD_THRESHOLD)
-    type_into(page, "Max trials per strategy", MAX_TRIALS)
-    type_into(page, "Worker processes", WORKERS)
+    type_into(page, "DD threshold X (test, %)", DD_THRESHOLD, number=True)
+    type_into(page, "Max trials per strategy", MAX_TRIALS, number=True)
+    type_into(page, "Worker processes", WORKERS, number=True)
     type_into(page, "Label", LABEL)
     shoot(page, artifacts, "02-launch.png")
 

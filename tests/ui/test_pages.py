@@ -1,0 +1,231 @@
+"""Every page of the UI through Streamlit's AppTest: widgets present, validation shown inline, launches and jobs
+that create real run directories and real data, and damaged or foreign runs shown as messages, not tracebacks."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from stratlab.optimize.rundir import RunDir
+from stratlab.strategies import strategy_names
+from tests.conftest import run_cli
+
+APP = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "app.py"
+PERIOD = ["--start", "2025-01-01", "--end", "2025-01-20"]
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("store") / "market_data"
+    result = run_cli("data", "demo", "--data-root", str(root))
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def finished_runs(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """Two small finished runs (so Compare has something), made by the CLI a user would run."""
+    runs_root = tmp_path_factory.mktemp("runs")
+    for label, strategies in (("first", "ma_cross,stochastic"), ("second", "ma_cross")):
+        result = run_cli(
+            "optimize", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", strategies,
+            "--max-trials", "12", "--workers", "1", "--no-live", "--sampler", "random", "--dd-threshold", "100",
+            "--data-root", str(demo_root), "--label", label, env={"STRATLAB_RUNS_ROOT": str(runs_root)},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    return runs_root, sorted((p.name for p in runs_root.iterdir() if p.is_dir()), reverse=True)
+
+
+def app(
+    monkeypatch: pytest.MonkeyPatch, data_root: Path, runs_root: Path, page: str, run: str | None = None
+) -> AppTest:
+    monkeypatch.setenv("STRATLAB_DATA_ROOT", str(data_root))
+    monkeypatch.setenv("STRATLAB_RUNS_ROOT", str(runs_root))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if run is not None:
+        at.query_params["run"] = run
+    at.run()
+    if page != "data":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [w.value for w in at.warning]
+    return "\n".join([*parts, *(i.value for i in at.info)])
+
+
+def test_data_page_without_data_offers_the_demo_market_and_the_click_builds_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data_root, runs_root = tmp_path / "market_data", tmp_path / "runs"
+    at = app(monkeypatch, data_root, runs_root, "data")
+    assert [t.value for t in at.title] == ["Data"]
+    assert any("No market data yet" in i.value for i in at.info)
+    assert {b.label for b in at.button} >= {"Create the demo market", "Refresh"}
+    assert {t.label for t in at.text_input} >= {"Source", "Symbol", "Timeframe", "Start", "End"}
+    next(b for b in at.button if b.label == "Create the demo market").click().run()
+    assert not at.exception
+    # A real background job: its file says when it ended; the demo market is then in the store.
+    job_files = list((runs_root / "_jobs").glob("*.json"))
+    assert len(job_files) == 1
+    deadline = time.monotonic() + 90
+    while json.loads(job_files[0].read_text())["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    job = json.loads(job_files[0].read_text())
+    assert (job["state"], job["exit_code"]) == ("finished", 0)
+    at.run()
+    table = at.dataframe[0].value
+    assert {"BTC", "ETH"} <= set(table["symbol"]) and set(table["source"]) == {"demo"}
+    assert (table["bars"] > 100_000).all() and (table["gaps"] == 0).all()
+    assert at.selectbox[0].label == "Series" and "demo / BTC / 5m" in at.selectbox[0].options
+
+
+def test_launch_page_has_every_setting_and_refuses_bad_input_inline(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, tmp_path: Path
+) -> None:
+    runs_root = tmp_path / "runs"
+    at = app(monkeypatch, demo_root, runs_root, "launch")
+    assert [t.value for t in at.title] == ["Launch"]
+    assert {s.label for s in at.selectbox} >= {"Source", "Timeframe", "Symbol", "Position mode", "Sampler"}
+    assert [t.label for t in at.toggle] == list(strategy_names()) and all(t.value for t in at.toggle)
+    numbers = {n.label: n.value for n in at.number_input}
+    assert numbers["Fee (bps)"] == 4.5 and numbers["DD threshold X (test, %)"] == 20.0
+    assert {"Initial equity", "Slippage (bps)", "Max trials per strategy", "Time budget (s, 0 = off)"} <= set(numbers)
+    assert "Worker processes" in numbers
+
+    def launch_with(**fields: str) -> AppTest:
+        for label, value in fields.items():
+            next(t for t in at.text_input if t.label == label).set_value(value)
+        at.button(key="FormSubmitter:launch-Launch").click().run()
+        assert not at.exception
+        return at
+
+    for fields, expected in (
+        ({"Start": "2025-03-01", "End": "2025-02-01"}, "before start"),
+        ({"Start": "2025-01-01", "End": "2025-01-20", "TP range (%)": "abc"}, "TP range"),
+        ({"TP range (%)": "0.5-8", "Label": "has space"}, "label"),
+        ({"Label": "ok", "Storage URL (optional)": "postgresql+psycopg://nobody@127.0.0.1:1/none"}, "storage"),
+    ):
+        launch_with(**fields)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and errors[0].startswith("Cannot launch:") and expected in errors[0], errors
+        assert not runs_root.exists() or not any(runs_root.iterdir())  # nothing written
+
+
+def test_a_valid_launch_creates_the_run_and_starts_its_runner(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, tmp_path: Path
+) -> None:
+    runs_root = tmp_path / "runs"
+    at = app(monkeypatch, demo_root, runs_root, "launch")
+    for label, value in (("Start", "2025-01-01"), ("End", "2025-01-15"), ("Label", "fromui")):
+        next(t for t in at.text_input if t.label == label).set_value(value)
+    for toggle in at.toggle:
+        toggle.set_value(toggle.label == "ma_cross")
+    next(n for n in at.number_input if n.label == "Max trials per strategy").set_value(6)
+    next(n for n in at.number_input if n.label == "Worker processes").set_value(1)
+    next(s for s in at.selectbox if s.label == "Sampler").set_value("random")
+    at.button(key="FormSubmitter:launch-Launch").click().run()
+    assert not at.exception and not at.error
+    runs = [p for p in runs_root.iterdir() if p.name.endswith("_fromui")]
+    assert len(runs) == 1
+    run_dir = RunDir(runs[0])
+    context = run_dir.load_context()
+    assert context.request.strategies == ("ma_cross",) and context.request.max_trials == 6
+    # The runner is a separate process: the run finishes on its own, with or without this page.
+    deadline = time.monotonic() + 120
+    while not run_dir.report_path.exists() and time.monotonic() < deadline:  # the report comes last
+        time.sleep(0.5)
+    assert (run_dir.read_status() or {}).get("state") == "finished"
+    assert json.loads(run_dir.report_path.read_text())["strategies"]["ma_cross"]["complete"] == 6
+
+
+def test_monitor_shows_a_finished_run_with_progress_and_best_points(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, finished_runs: tuple[Path, list[str]]
+) -> None:
+    runs_root, names = finished_runs
+    at = app(monkeypatch, demo_root, runs_root, "monitor", run=names[-1])
+    assert [t.value for t in at.title] == ["Monitor"]
+    assert at.selectbox[0].label == "Run" and at.selectbox[0].value == names[-1]
+    assert "State: finished" in texts(at)
+    labels = [m.label for m in at.metric]
+    assert {"Trials/s", "ETA"} <= set(labels)
+    assert any("total: 24/24" in p.text for p in at.get("progress")) or "24" in texts(at)
+    assert not [b for b in at.button if b.label == "Stop run"]  # nothing to stop
+    best = at.dataframe[0].value
+    assert set(best["strategy"]) <= {"ma_cross", "stochastic"} and len(best) >= 1
+
+
+def test_analyze_shows_every_section_and_offers_the_manifest(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, finished_runs: tuple[Path, list[str]]
+) -> None:
+    runs_root, names = finished_runs
+    at = app(monkeypatch, demo_root, runs_root, "analyze", run=names[-1])
+    assert [t.value for t in at.title] == ["Analyze"]
+    tabs = [t.label for t in at.tabs]
+    assert tabs == [
+        "Pareto",
+        "Candidates",
+        "Champion",
+        "Charts",
+        "Trades",
+        "Monthly",
+        "Importance",
+        "History",
+        "Compare",
+    ]
+    report = json.loads((runs_root / names[-1] / "report.json").read_text())
+    downloads = at.get("download_button")
+    if report["champion"] is None:
+        assert not downloads and any("No champion" in w.value for w in at.warning)
+    else:
+        assert len(downloads) == 1 and downloads[0].proto.label == "Download paper manifest (JSON)"
+        assert any(str(report["champion"]["trial"]) in s.value for s in at.subheader)
+    assert len(at.get("plotly_chart")) >= 3  # Pareto, history and (with a champion) the backtest and months
+    assert not at.error
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("status", "status.json: unreadable"),
+        ("report", "report.json: unreadable"),
+        ("schema", "schema version 0"),
+        ("traversal", "is not under"),
+    ],
+)
+def test_damaged_or_foreign_runs_are_messages_not_tracebacks(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, finished_runs: tuple[Path, list[str]], tmp_path: Path,
+    damage: str, expected: str,
+) -> None:  # fmt: skip
+    source_root, names = finished_runs
+    runs_root = tmp_path / "runs"
+    target = runs_root / names[0]
+    target.parent.mkdir()
+    import shutil
+
+    shutil.copytree(source_root / names[0], target)
+    run = names[0]
+    if damage == "status":
+        (target / "status.json").write_text('{"state": "runn')  # a writer died mid-file
+    elif damage == "report":
+        (target / "report.json").write_text("")
+    elif damage == "schema":
+        context = json.loads((target / "context.json").read_text())
+        context["schema_version"] = 0
+        (target / "context.json").write_text(json.dumps(context))
+    else:
+        run = "../../etc"
+    for page in ("monitor", "analyze"):
+        at = app(monkeypatch, demo_root, runs_root, page, run=run)
+        shown = (
+            texts(at)
+            + "\n".join(s.label for s in at.selectbox)
+            + "".join(str(s.format_func(o)) for s in at.selectbox for o in s.options)
+        )
+        assert expected in shown, (page, shown)
