@@ -1,5 +1,10 @@
 """What the Analyze page computes from a run: the champion's backtests (replayed from its manifest) and how much
-each parameter mattered (Optuna's fANOVA on the train return of the completed trials)."""
+each parameter mattered for the train return of the completed trials.
+
+Importance is Optuna's mean-decrease-in-impurity evaluator: a random forest fitted on (parameters -> train return),
+each parameter scored by how much its splits reduce the variance. fANOVA decomposes the variance of the same kind of
+forest more finely, but took over three minutes on a 1,000-trial study where this takes under half a second.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ def champion_replays(run_dir: RunDir, data_root: Path | None = None) -> list[Rep
 
 
 def parameter_importance(run_dir: RunDir, strategy: str) -> dict[str, float]:
-    """fANOVA importance of each searched parameter for the train return, most important first.
+    """Random-forest importance of each searched parameter for the train return, most important first.
 
     Raises DataError when there is too little to say (fewer than ``MIN_TRIALS_FOR_IMPORTANCE`` completed trials,
     or a single parameter)."""
@@ -38,7 +43,7 @@ def parameter_importance(run_dir: RunDir, strategy: str) -> dict[str, float]:
         raise DataError(
             f"{strategy}: {len(complete)} completed trials; importance needs at least {MIN_TRIALS_FOR_IMPORTANCE}"
         )
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    evaluator = optuna.importance.MeanDecreaseImpurityImportanceEvaluator(seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # conditional parameters (grid/martingale) are simply left out
         try:
