@@ -8,6 +8,7 @@ does), without building a search-space transform for every single value, which c
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import optuna
@@ -49,7 +50,9 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "random":
         return UniformSampler(seed=seed)
     if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3
+            return optuna.samplers.QMCSampler(seed=seed, scramble=True)
     raise ValueError(f"unknown sampler {name!r}")
 
 
