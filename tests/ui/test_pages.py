@@ -134,6 +134,8 @@ def test_a_valid_launch_creates_the_run_and_starts_its_runner(
     assert not at.exception and not at.error
     runs = [p for p in runs_root.iterdir() if p.name.endswith("_fromui")]
     assert len(runs) == 1
+    # The launch lands on Monitor, on this run (also in the URL, so a refresh stays there).
+    assert [t.value for t in at.title] == ["Monitor"] and at.query_params["run"] == runs[0].name
     run_dir = RunDir(runs[0])
     context = run_dir.load_context()
     assert context.request.strategies == ("ma_cross",) and context.request.max_trials == 6
@@ -197,6 +199,7 @@ def test_analyze_shows_every_section_and_offers_the_manifest(
         ("report", "report.json: unreadable"),
         ("schema", "schema version 0"),
         ("traversal", "is not under"),
+        ("data", "cannot be replayed"),
     ],
 )
 def test_damaged_or_foreign_runs_are_messages_not_tracebacks(
@@ -219,10 +222,11 @@ def test_damaged_or_foreign_runs_are_messages_not_tracebacks(
         context = json.loads((target / "context.json").read_text())
         context["schema_version"] = 0
         (target / "context.json").write_text(json.dumps(context))
-    else:
+    elif damage == "traversal":
         run = "../../etc"
-    for page in ("monitor", "analyze"):
-        at = app(monkeypatch, demo_root, runs_root, page, run=run)
+    data_root = tmp_path / "deleted" if damage == "data" else demo_root
+    for page in ("analyze",) if damage == "data" else ("monitor", "analyze"):
+        at = app(monkeypatch, data_root, runs_root, page, run=run)
         shown = (
             texts(at)
             + "\n".join(s.label for s in at.selectbox)
