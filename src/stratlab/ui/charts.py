@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from stratlab.data.candles import Candles
 
 MAX_CANDLES = 2_000
+MAX_HISTORY_POINTS = 400
 
 
 def candles_figure(candles: Candles, title: str, max_points: int = MAX_CANDLES) -> go.Figure:
@@ -100,21 +101,25 @@ def importance_figure(importances: dict[str, float], title: str) -> go.Figure:
     return figure
 
 
-def history_figure(trials: pd.DataFrame) -> go.Figure:
-    """Train return of every completed trial by trial number, and the best so far, per strategy."""
+def history_figure(trials: pd.DataFrame, max_points: int = MAX_HISTORY_POINTS) -> go.Figure:
+    """Train return of the completed trials by trial number (an even sample of at most ``max_points`` per strategy)
+    and the best so far (every step where it improves, so the line is exact), per strategy."""
     figure = go.Figure()
     complete = trials[trials["state"] == "COMPLETE"].sort_values("trial")
     for strategy, group in complete.groupby("strategy", sort=True):
+        shown = group.iloc[:: max(1, -(-len(group) // max_points))]
+        best = group["train_return_pct"].cummax()
+        steps = group[best.ne(best.shift())]
         figure.add_trace(
             go.Scatter(
-                x=group["trial"], y=group["train_return_pct"], mode="markers", name=f"{strategy}",
+                x=shown["trial"], y=shown["train_return_pct"], mode="markers", name=f"{strategy}",
                 marker={"size": 4, "opacity": 0.5}, legendgroup=str(strategy),
             )
         )  # fmt: skip
         figure.add_trace(
             go.Scatter(
-                x=group["trial"], y=group["train_return_pct"].cummax(), mode="lines", name=f"{strategy} best",
-                legendgroup=str(strategy),
+                x=[*steps["trial"], group["trial"].iloc[-1]], y=[*best[steps.index], best.iloc[-1]],
+                mode="lines", line_shape="hv", name=f"{strategy} best", legendgroup=str(strategy),
             )
         )  # fmt: skip
     figure.update_layout(height=420, margin={"t": 30}, xaxis_title="trial", yaxis_title="train return %")

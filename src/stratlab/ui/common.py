@@ -55,13 +55,15 @@ def pick_run(runs_root: Path, key: str, label: str = "Run") -> str | None:
     if not names:
         st.info(f"No runs yet under {runs_root}. Start one on the Launch page.")
         return None
-    wanted = st.query_params.get("run")
+    # The URL names the run (a refresh or a shared link keeps it); moving between pages keeps the session's choice.
+    wanted = st.query_params.get("run") or st.session_state.get("chosen_run")
     index = names.index(wanted) if wanted in names else 0
     if wanted and wanted not in names:
         st.warning(f"Run {wanted!r} is not under {runs_root}; showing the newest instead.")
     chosen = st.selectbox(
         label, names, index=index, key=key, format_func=lambda name: describe_run(runs_root, name).label
     )
+    st.session_state["chosen_run"] = chosen
     if chosen != st.query_params.get("run"):
         st.query_params["run"] = chosen
     return chosen

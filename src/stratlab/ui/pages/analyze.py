@@ -18,6 +18,8 @@ from stratlab.ui.charts import compare_figure, history_figure, importance_figure
 from stratlab.ui.common import pick_run, results_of, roots, show_problems
 from stratlab.ui.runs import files_signature, open_run, run_names
 
+CHART_POINTS = 1_500  # about one per screen pixel: more only slows the browser down
+
 st.title("Analyze")
 data_root, runs_root = roots()
 name = pick_run(runs_root, key="analyze_run")
@@ -63,36 +65,42 @@ def importance(
 
 
 signature = files_signature(runs_root, name)
-tabs = st.tabs(["Pareto", "Candidates", "Champion", "Charts", "Trades", "Monthly", "Importance", "History", "Compare"])
+# Lazy tabs: only the open one runs, so a page with big charts sends one of them, not all nine.
+tabs = st.tabs(
+    ["Pareto", "Candidates", "Champion", "Charts", "Trades", "Monthly", "Importance", "History", "Compare"],
+    key="analyze_section", on_change="rerun",
+)  # fmt: skip
 candidates = results.candidates if results.candidates is not None else pd.DataFrame()
 champion_key = (champion["strategy"], int(champion["trial"])) if champion else None
 
 with tabs[0]:
-    if candidates.empty:
-        st.info("No candidate: no strategy has a completed trial with enough trades on train.")
-    else:
-        st.plotly_chart(pareto_figure(candidates, selection, champion_key), width="stretch")
-        st.caption(f"Each strategy's train Pareto front (left) and the same trials on {selection} (right).")
+    if tabs[0].open:
+        if candidates.empty:
+            st.info("No candidate: no strategy has a completed trial with enough trades on train.")
+        else:
+            st.plotly_chart(pareto_figure(candidates, selection, champion_key), width="stretch")
+            st.caption(f"Each strategy's train Pareto front (left) and the same trials on {selection} (right).")
 
 with tabs[1]:
-    if not candidates.empty:
+    if tabs[1].open and not candidates.empty:
         st.dataframe(candidates, hide_index=True, width="stretch")
 
 with tabs[2]:
-    if champion is None:
-        st.info(report.get("champion_reason", "no champion"))
-    else:
-        st.subheader(f"{champion['strategy']} · trial {champion['trial']}")
-        parts = [p.name for p in context.parts]
-        cols = st.columns(len(parts))
-        for col, part in zip(cols, parts, strict=True):
-            if f"{part}_return_pct" in champion:
-                col.metric(
-                    f"{part} return", f"{champion[f'{part}_return_pct']:+.2f} %",
-                    f"max DD {champion[f'{part}_max_drawdown_pct']:.2f} %", delta_color="off",
-                )  # fmt: skip
-        st.json({"params": champion["params"], "backtest": champion["backtest"]}, expanded=False)
-        st.caption(report.get("champion_reason", ""))
+    if tabs[2].open:
+        if champion is None:
+            st.info(report.get("champion_reason", "no champion"))
+        else:
+            st.subheader(f"{champion['strategy']} · trial {champion['trial']}")
+            parts = [p.name for p in context.parts]
+            cols = st.columns(len(parts))
+            for col, part in zip(cols, parts, strict=True):
+                if f"{part}_return_pct" in champion:
+                    col.metric(
+                        f"{part} return", f"{champion[f'{part}_return_pct']:+.2f} %",
+                        f"max DD {champion[f'{part}_max_drawdown_pct']:.2f} %", delta_color="off",
+                    )  # fmt: skip
+            st.json({"params": champion["params"], "backtest": champion["backtest"]}, expanded=False)
+            st.caption(report.get("champion_reason", ""))
 
 replayed: list[Replay] = []
 if champion is not None:
@@ -103,20 +111,21 @@ if champion is not None:
 by_part = {r.part: r for r in replayed}
 
 with tabs[3]:
-    if by_part:
+    if tabs[3].open and by_part:
         part = st.radio("Part", list(by_part), horizontal=True, key="chart_part")
-        st.plotly_chart(backtest_figure(backtest_chart_data(by_part[part].result)), width="stretch")
+        chart = backtest_chart_data(by_part[part].result, max_points=CHART_POINTS)
+        st.plotly_chart(backtest_figure(chart), width="stretch")
         mismatched = {r.part: r.mismatches for r in replayed if r.mismatches}
         if mismatched:
             st.error(f"The replay differs from the manifest: {json.dumps(mismatched, default=str)[:300]}")
 
 with tabs[4]:
-    if by_part:
+    if tabs[4].open and by_part:
         part = st.radio("Part", list(by_part), horizontal=True, key="trades_part")
         st.dataframe(by_part[part].result.trades, hide_index=True, width="stretch")
 
 with tabs[5]:
-    if by_part:
+    if tabs[5].open and by_part:
         part = st.radio("Part", list(by_part), horizontal=True, key="monthly_part")
         table = monthly_returns(by_part[part].result)
         if table.empty:
@@ -125,45 +134,47 @@ with tabs[5]:
             st.plotly_chart(monthly_figure(table), width="stretch")
 
 with tabs[6]:
-    strategy = st.selectbox("Strategy", list(context.request.strategies), key="importance_strategy")
-    try:
-        values = importance(str(runs_root), name, strategy, signature)
-        st.plotly_chart(
-            importance_figure(values, f"{strategy}: what drives the train return (fANOVA)"), width="stretch"
-        )
-    except (StratlabError, OSError) as exc:
-        st.info(str(exc))
+    if tabs[6].open:
+        strategy = st.selectbox("Strategy", list(context.request.strategies), key="importance_strategy")
+        try:
+            values = importance(str(runs_root), name, strategy, signature)
+            st.plotly_chart(
+                importance_figure(values, f"{strategy}: what drives the train return (fANOVA)"), width="stretch"
+            )
+        except (StratlabError, OSError) as exc:
+            st.info(str(exc))
 
 with tabs[7]:
-    if results.trials is not None and not results.trials.empty:
+    if tabs[7].open and results.trials is not None and not results.trials.empty:
         st.plotly_chart(history_figure(results.trials), width="stretch")
 
 with tabs[8]:
-    others = [n for n in run_names(runs_root) if n != name]
-    if not others:
-        st.info("Only one run so far: launch another to compare.")
-    else:
-        other = st.selectbox("Compare with", others, key="compare_with")
-        theirs = results_of(runs_root, other)
-        show_problems(theirs)
-        fronts: dict[str, pd.DataFrame] = {}
-        their_parts: dict[str, str] = {}
-        summary = []
-        for run_name, res in ((name, results), (other, theirs)):
-            champ = (res.report or {}).get("champion")
-            part = res.selection_part
-            summary.append(
-                {
-                    "run": run_name,
-                    "strategies": ", ".join(res.context.request.strategies) if res.context else "-",
-                    "trials": (res.status or {}).get("completed"),
-                    "champion": f"{champ['strategy']} #{champ['trial']}" if champ else "none",
-                    f"champion return % ({part})": champ.get(f"{part}_return_pct") if champ else None,
-                    f"champion max DD % ({part})": champ.get(f"{part}_max_drawdown_pct") if champ else None,
-                }
-            )
-            if res.candidates is not None and not res.candidates.empty:
-                fronts[run_name], their_parts[run_name] = res.candidates, part
-        st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
-        if fronts:
-            st.plotly_chart(compare_figure(fronts, their_parts), width="stretch")
+    if tabs[8].open:
+        others = [n for n in run_names(runs_root) if n != name]
+        if not others:
+            st.info("Only one run so far: launch another to compare.")
+        else:
+            other = st.selectbox("Compare with", others, key="compare_with")
+            theirs = results_of(runs_root, other)
+            show_problems(theirs)
+            fronts: dict[str, pd.DataFrame] = {}
+            their_parts: dict[str, str] = {}
+            summary = []
+            for run_name, res in ((name, results), (other, theirs)):
+                champ = (res.report or {}).get("champion")
+                part = res.selection_part
+                summary.append(
+                    {
+                        "run": run_name,
+                        "strategies": ", ".join(res.context.request.strategies) if res.context else "-",
+                        "trials": (res.status or {}).get("completed"),
+                        "champion": f"{champ['strategy']} #{champ['trial']}" if champ else "none",
+                        f"champion return % ({part})": champ.get(f"{part}_return_pct") if champ else None,
+                        f"champion max DD % ({part})": champ.get(f"{part}_max_drawdown_pct") if champ else None,
+                    }
+                )
+                if res.candidates is not None and not res.candidates.empty:
+                    fronts[run_name], their_parts[run_name] = res.candidates, part
+            st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
+            if fronts:
+                st.plotly_chart(compare_figure(fronts, their_parts), width="stretch")
