@@ -50,7 +50,7 @@ def app(
         at.query_params["run"] = run
     at.run()
     if page != "data":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+VIEWS = Path(__file__).parent / "views"  # not "pages/": Streamlit would list that folder a second time
 
 st.set_page_config(page_title="stratlab", page_icon="📈", layout="wide")
 navigation = st.navigation(
     [
-        st.Page(PAGES / "data.py", title="Data", url_path="data", default=True),
-        st.Page(PAGES / "launch.py", title="Launch", url_path="launch"),
-        st.Page(PAGES / "monitor.py", title="Monitor", url_path="monitor"),
-        st.Page(PAGES / "analyze.py", title="Analyze", url_path="analyze"),
+        st.Page(VIEWS / "data.py", title="Data", url_path="data", default=True),
+        st.Page(VIEWS / "launch.py", title="Launch", url_path="launch"),
+        st.Page(VIEWS / "monitor.py", title="Monitor", url_path="monitor"),
+        st.Page(VIEWS / "analyze.py", title="Analyze", url_path="analyze"),
     ]
 )
 navigation.run()

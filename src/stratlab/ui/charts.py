@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from stratlab.data.candles import Candles
 
 MAX_CANDLES = 2_000
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 MAX_HISTORY_POINTS = 400
 
 
@@ -46,13 +47,17 @@ def _hover(frame: pd.DataFrame) -> list[str]:
 
 def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str, int] | None) -> go.Figure:
     """Train front (left) and the same candidates on the selection part (right), per strategy; champion starred."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("train", selection), horizontal_spacing=0.08)
-    for strategy, group in candidates.groupby("strategy", sort=True):
+    figure = make_subplots(
+        rows=1, cols=2, subplot_titles=("train", selection), horizontal_spacing=0.1, shared_yaxes=False
+    )  # fmt: skip
+    for index, (strategy, group) in enumerate(candidates.groupby("strategy", sort=True)):
         hover = _hover(group)
+        colour = PALETTE[index % len(PALETTE)]  # the same colour for a strategy in both panels
         for col, part in ((1, "train"), (2, selection)):
             figure.add_trace(
                 go.Scatter(
                     x=group[f"{part}_max_drawdown_pct"], y=group[f"{part}_return_pct"], mode="markers",
+                    marker={"color": colour, "size": 8},
                     name=str(strategy), legendgroup=str(strategy), showlegend=col == 1, text=hover,
                     hovertemplate="%{text}<br>DD %{x:.2f} %<br>return %{y:.2f} %<extra></extra>",
                 ),
@@ -72,7 +77,7 @@ def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str,
             )  # fmt: skip
     for col in (1, 2):
         figure.update_xaxes(title_text="max drawdown %", row=1, col=col)
-        figure.update_yaxes(title_text="return %", row=1, col=col)
+    figure.update_yaxes(title_text="return %", row=1, col=1)
     figure.update_layout(height=460, margin={"t": 40})
     return figure
 
@@ -106,20 +111,22 @@ def history_figure(trials: pd.DataFrame, max_points: int = MAX_HISTORY_POINTS) -
     and the best so far (every step where it improves, so the line is exact), per strategy."""
     figure = go.Figure()
     complete = trials[trials["state"] == "COMPLETE"].sort_values("trial")
-    for strategy, group in complete.groupby("strategy", sort=True):
+    for index, (strategy, group) in enumerate(complete.groupby("strategy", sort=True)):
+        colour = PALETTE[index % len(PALETTE)]
         shown = group.iloc[:: max(1, -(-len(group) // max_points))]
         best = group["train_return_pct"].cummax()
         steps = group[best.ne(best.shift())]
         figure.add_trace(
             go.Scatter(
                 x=shown["trial"], y=shown["train_return_pct"], mode="markers", name=f"{strategy}",
-                marker={"size": 4, "opacity": 0.5}, legendgroup=str(strategy),
+                marker={"size": 4, "opacity": 0.5, "color": colour}, legendgroup=str(strategy),
             )
         )  # fmt: skip
         figure.add_trace(
             go.Scatter(
                 x=[*steps["trial"], group["trial"].iloc[-1]], y=[*best[steps.index], best.iloc[-1]],
-                mode="lines", line_shape="hv", name=f"{strategy} best", legendgroup=str(strategy),
+                mode="lines", line_shape="hv", line={"color": colour}, name=f"{strategy} best",
+                legendgroup=str(strategy),
             )
         )  # fmt: skip
     figure.update_layout(height=420, margin={"t": 30}, xaxis_title="trial", yaxis_title="train return %")
@@ -129,11 +136,12 @@ def history_figure(trials: pd.DataFrame, max_points: int = MAX_HISTORY_POINTS) -
 def compare_figure(fronts: dict[str, pd.DataFrame], selection: dict[str, str]) -> go.Figure:
     """The candidates of several runs on their selection part, one colour per run."""
     figure = go.Figure()
-    for name, frame in fronts.items():
+    for index, (name, frame) in enumerate(fronts.items()):
         part = selection[name]
         figure.add_trace(
             go.Scatter(
                 x=frame[f"{part}_max_drawdown_pct"], y=frame[f"{part}_return_pct"], mode="markers", name=name,
+                marker={"color": PALETTE[index % len(PALETTE)], "size": 8},
                 text=_hover(frame), hovertemplate="%{text}<br>DD %{x:.2f} %<br>return %{y:.2f} %<extra></extra>",
             )
         )  # fmt: skip

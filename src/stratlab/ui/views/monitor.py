@@ -72,7 +72,7 @@ def live(name: str) -> None:
     with st.expander("Event log"):
         st.code("\n".join(json.dumps(e) for e in results.events) or "(empty)", language=None)
     if results.report is not None and state != "running":
-        st.page_link("pages/analyze.py", label="Analyze this run", query_params={"run": name})
+        st.page_link("views/analyze.py", label="Analyze this run", query_params={"run": name})
     if state in {"running", "created"} and st.button("Stop run"):
         try:
             run_dir = open_run(runs_root, name)

@@ -25,7 +25,7 @@ store = MarketStore(data_root)
 sources = store.sources()
 if not sources:
     st.info("No market data yet: create the demo market on the Data page first.")
-    st.page_link("pages/data.py", label="Go to Data")
+    st.page_link("views/data.py", label="Go to Data")
     st.stop()
 
 
@@ -120,4 +120,4 @@ if submitted:
     except (StratlabError, ValueError) as exc:
         st.error(f"Cannot launch: {str(exc).splitlines()[0]}")
     else:
-        st.switch_page("pages/monitor.py", query_params={"run": run_dir.path.name})
+        st.switch_page("views/monitor.py", query_params={"run": run_dir.path.name})
