@@ -139,7 +139,9 @@ def require_chromium() -> Path:
         try:
             import playwright.sync_api  # noqa: F401
         except ImportError as exc:
-            raise BrowserUnavailableError(f"the playwright package is not installed ({exc}); pip install -e '.[dev]'") from exc
+            raise BrowserUnavailableError(
+                f"the playwright package is not installed ({exc}); make setup installs it"
+            ) from exc
         return ensure_chromium()
     except BrowserUnavailableError as exc:
         # On CI a missing browser must fail the run, or the browser tests would silently stop running there.
@@ -298,10 +300,8 @@ class UIServer:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=SERVER_STOP_TIMEOUT_S)
-            # Whatever is still in the group (it was created for the server alone).
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-        # Optimisation runners the app started in a session of their own: found by the server's unique folder.
+        # Whatever outlived the group, e.g. optimisation runners the app started in sessions of their own: they all
+        # carry the server's unique folder in their environment (STRATLAB_*_ROOT) or command line.
         for pid in _pids_marked_with(f"{self.base}{os.sep}"):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
@@ -364,7 +364,9 @@ def playwright_driver(chromium_executable: Path) -> Iterator[Playwright]:
 
 
 @pytest.fixture
-def browser_context(playwright_driver: Playwright, chromium_executable: Path, tmp_path: Path) -> Iterator[BrowserContext]:
+def browser_context(
+    playwright_driver: Playwright, chromium_executable: Path, tmp_path: Path
+) -> Iterator[BrowserContext]:
     """Headless chromium with a fresh profile of its own (a persistent context, so the profile dir is ours)."""
     context = playwright_driver.chromium.launch_persistent_context(
         user_data_dir=str(tmp_path / "chromium-profile"),

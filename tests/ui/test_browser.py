@@ -6,15 +6,12 @@ Screenshots land in tests/ui/artifacts/ (gitignored) for a human to look at; see
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, read_manifest
 
@@ -23,6 +20,7 @@ if TYPE_CHECKING:
 
     from tests.ui.conftest import UIServer
 
+PAGES = ("Data", "Launch", "Monitor", "Analyze")
 STRATEGIES = ("bollinger_breakout", "ma_cross", "range_breakout", "rsi_reversion", "stochastic")
 # The demo market covers 2025; two months keep the run to a few seconds.
 START, END = "2025-01-01", "2025-02-28"
@@ -36,7 +34,15 @@ MANIFEST_FIELDS = {
     "schema_version", "kind", "created_at", "package_version", "run_id", "dataset", "strategy", "trial", "params",
     "backtest", "kpis", "selection",
 }  # fmt: skip
-SCREENSHOTS = ("01-data.png", "01b-data-demo.png", "02-launch.png", "03-monitor.png", "04-analyze.png", "05-analyze-champion.png")
+SCREENSHOTS = (
+    "01-data.png",
+    "01b-data-demo.png",
+    "02-launch.png",
+    "03-monitor.png",
+    "04-analyze.png",
+    "05-analyze-champion.png",
+)
+MAX_SHOT_HEIGHT = 8000
 DEMO_TIMEOUT_S = 60
 RUN_TIMEOUT_S = 120
 REPORT_TIMEOUT_S = 60
@@ -64,7 +70,24 @@ def assert_no_exception(page: Page, where: str) -> None:
 
 
 def shoot(page: Page, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / name), full_page=True)
+    """The whole page. Streamlit scrolls inside its main section, not the document, so a full-page screenshot alone
+    would stop at the window's edge: the window grows to the section's height for the shot."""
+    size = page.viewport_size
+    assert size is not None
+    height = int(page.get_by_test_id("stMain").evaluate("e => e.scrollHeight"))
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), MAX_SHOT_HEIGHT)})
+    try:
+        page.wait_for_timeout(300)  # charts re-layout to the new window
+        page.screenshot(path=str(artifacts / name), full_page=True)
+    finally:
+        page.set_viewport_size(size)
+
+
+def assert_navigation(page: Page, where: str) -> None:
+    """The sidebar lists the app's four pages, in order (not Streamlit's guess from the pages folder's files)."""
+    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    links.first.wait_for()
+    assert links.all_inner_texts() == list(PAGES), f"{where}: sidebar shows {links.all_inner_texts()}"
 
 
 def heading(page: Page, title: str) -> Locator:
@@ -91,52 +114,43 @@ def type_into(page: Page, label: str, value: str, *, number: bool = False) -> No
 
 
 def table_rows(page: Page) -> list[list[str]]:
-    """Cell texts of every st.dataframe's rows, index first (glide-data-grid keeps an accessible table in its
-    canvas; only the rows in view are rendered, plenty for a few series)."""
+    """Cell texts of every st.dataframe's rows (glide-data-grid keeps an accessible table inside its canvas; only
+    the rows in view are rendered, plenty for a few series)."""
     cells = page.get_by_test_id("stDataFrame").locator("table[role=grid] tbody tr")
     cells.first.locator("td").first.wait_for(state="attached")
     return [row.locator("td").all_text_contents() for row in cells.all()]
-
-
-def wait_for_file(path: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} did not appear within {timeout_s:.0f} s")
-        time.sleep(0.25)
 
 
 # -- the flow ---------------------------------------------------------------------------------------------------------
 
 
 def create_demo_market(page: Page, server: UIServer, artifacts: Path) -> None:
+    # Imported here: without playwright the fixtures skip the test (or fail it on CI) instead of collection failing.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     page.goto(f"{server.url}/")
     heading(page, "Data").wait_for()
     page.get_by_text("No market data yet").wait_for()
     wait_idle(page)
     assert_no_exception(page, "Data page (no data)")
+    assert_navigation(page, "Data page")
     shoot(page, artifacts, "01-data.png")
 
     page.get_by_role("button", name="Create the demo market").click()
-    # The demo is written in the background; the page shows the series once it is there (after a Refresh if the
-    # page does not refresh itself).
+    # The demo is written by a background job (~5 s); the page shows the series once it is there.
     series = page.get_by_role("combobox", name="Series", exact=True)
-    refresh = page.get_by_role("button", name="Refresh", exact=True)
-    deadline = time.monotonic() + DEMO_TIMEOUT_S
-    while not series.is_visible():
-        if time.monotonic() > deadline:
-            pytest.fail(f"the demo market did not show up on the Data page within {DEMO_TIMEOUT_S} s", pytrace=False)
+    try:
+        series.wait_for(timeout=DEMO_TIMEOUT_S * 1000)
+    except PlaywrightTimeoutError:
+        # The page is meant to show the new data by itself once the job ends; the Refresh button is the fallback.
         assert_no_exception(page, "Data page (creating the demo market)")
-        if refresh.is_visible():
-            # The page may re-render under the click (the demo just landed): then the next round sees the series.
-            with contextlib.suppress(PlaywrightTimeoutError):
-                refresh.click(timeout=2_000)
-        page.wait_for_timeout(500)
+        page.get_by_role("button", name="Refresh", exact=True).click()
+        series.wait_for(timeout=15_000)
     wait_idle(page)
     assert series.input_value() == "demo / BTC / 5m"
     rows = table_rows(page)
     for symbol in ("BTC", "ETH"):
-        assert any(row[1:4] == ["demo", symbol, "5m"] for row in rows), f"no demo {symbol} 5m in the table: {rows}"
+        assert any({"demo", symbol, "5m"} <= set(row) for row in rows), f"no demo {symbol} 5m in the table: {rows}"
     page.get_by_test_id("stPlotlyChart").first.wait_for()
     assert_no_exception(page, "Data page (demo market)")
     shoot(page, artifacts, "01b-data-demo.png")
@@ -147,6 +161,7 @@ def launch_run(page: Page, server: UIServer, artifacts: Path) -> Path:
     heading(page, "Launch").wait_for()
     wait_idle(page)
     assert_no_exception(page, "Launch page")
+    assert_navigation(page, "Launch page")
     choose(page, "Source", "demo")
     choose(page, "Symbol", "BTC")
     choose(page, "Timeframe", "5m")
@@ -165,8 +180,10 @@ def launch_run(page: Page, server: UIServer, artifacts: Path) -> Path:
     heading(page, "Monitor").or_(refused).first.wait_for()
     if refused.is_visible():
         pytest.fail(f"the Launch page refused the run: {refused.first.inner_text()}", pytrace=False)
-    runs = sorted(p for p in server.runs_root.iterdir() if p.is_dir())
+    # A run directory is one with a context.json (the app keeps its own folders, e.g. for jobs, there too).
+    runs = sorted(p.parent for p in server.runs_root.glob("*/context.json"))
     assert len(runs) == 1, f"expected one run directory in {server.runs_root}, found {[p.name for p in runs]}"
+    assert runs[0].name.endswith(LABEL), f"the run directory {runs[0].name} does not carry the label {LABEL!r}"
     return runs[0]
 
 
@@ -179,24 +196,27 @@ def watch_run(page: Page, run_dir: Path, artifacts: Path) -> None:
     ended.first.wait_for(timeout=RUN_TIMEOUT_S * 1000)
     state = ended.first.inner_text()
     assert "finished" in state, f"the run ended as {state!r}; its status: {(run_dir / 'status.json').read_text()}"
+    # "finished" comes a moment before the report (champion.json) is written; Monitor links to Analyze once it is.
+    page.get_by_role("link", name="Analyze this run").wait_for(timeout=REPORT_TIMEOUT_S * 1000)
     wait_idle(page)
     assert_no_exception(page, "Monitor page")
+    assert_navigation(page, "Monitor page")
     assert page.get_by_test_id("stProgress").count() >= len(STRATEGIES) + 1, "a progress bar per strategy + total"
     shoot(page, artifacts, "03-monitor.png")
 
 
-def analyze_and_download(page: Page, server: UIServer, run_dir: Path, artifacts: Path) -> Path:
-    # "finished" comes a moment before the report (champion.json) is written.
-    wait_for_file(run_dir / "report.json", REPORT_TIMEOUT_S)
+def analyze_and_download(page: Page, run_dir: Path, artifacts: Path) -> Path:
+    page.get_by_role("link", name="Analyze this run").click()
     report = json.loads((run_dir / "report.json").read_text())
     assert (run_dir / "champion.json").exists(), f"the run has no champion: {report.get('champion_reason')}"
-
-    page.goto(f"{server.url}/analyze?run={run_dir.name}")
     heading(page, "Analyze").wait_for()
+    run_box = page.get_by_role("combobox", name="Run", exact=True)
+    assert run_dir.name in run_box.input_value(), f"Analyze shows run {run_box.input_value()!r}, not {run_dir.name}"
     button = page.get_by_role("button", name="Download paper manifest (JSON)")
     button.wait_for(timeout=60_000)
     wait_idle(page, timeout_ms=60_000)
     assert_no_exception(page, "Analyze page")
+    assert_navigation(page, "Analyze page")
     for tab in ("Pareto", "Candidates", "Champion", "Charts", "Trades", "Monthly", "Importance", "History", "Compare"):
         assert page.get_by_role("tab", name=tab, exact=True).count() == 1, f"no tab {tab!r} on Analyze"
     shoot(page, artifacts, "04-analyze.png")
@@ -220,7 +240,7 @@ def check_manifest(saved: Path, run_dir: Path) -> None:
     manifest = json.loads(got)
     assert got == on_disk or manifest == json.loads(on_disk), "the download differs from the run's champion.json"
     read_manifest(saved)  # the reader `stratlab backtest --manifest` uses accepts it
-    assert MANIFEST_FIELDS <= manifest.keys(), f"manifest lacks {sorted(MANIFEST_FIELDS - manifest.keys())}"
+    assert manifest.keys() >= MANIFEST_FIELDS, f"manifest lacks {sorted(MANIFEST_FIELDS - manifest.keys())}"
     assert manifest["kind"] == MANIFEST_KIND
     assert manifest["schema_version"] == MANIFEST_SCHEMA_VERSION
     assert manifest["strategy"] in STRATEGIES
@@ -241,5 +261,20 @@ def test_demo_launch_monitor_analyze_download(ui_server: UIServer, browser_page:
     create_demo_market(browser_page, ui_server, ui_artifacts)
     run_dir = launch_run(browser_page, ui_server, ui_artifacts)
     watch_run(browser_page, run_dir, ui_artifacts)
-    saved = analyze_and_download(browser_page, ui_server, run_dir, ui_artifacts)
+    saved = analyze_and_download(browser_page, run_dir, ui_artifacts)
     check_manifest(saved, run_dir)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app bug: the page scripts live in a folder named pages/ next to app.py, so on a fresh server Streamlit "
+    "runs a deep-linked page file alone (its v1 multipage mode), without app.py's st.navigation and page config; "
+    "renaming src/stratlab/ui/pages/ (e.g. to views/) fixes it, and then this marker must go",
+)
+def test_deep_link_as_first_visit_keeps_navigation(ui_server: UIServer, browser_page: Page) -> None:
+    """A bookmark to a page, opened before anyone visited the app's root, shows the app's own sidebar and layout."""
+    browser_page.goto(f"{ui_server.url}/analyze")
+    heading(browser_page, "Analyze").wait_for()
+    wait_idle(browser_page)
+    assert_no_exception(browser_page, "/analyze as the first visit")
+    assert_navigation(browser_page, "/analyze as the first visit")

@@ -57,8 +57,9 @@ with st.form("launch"):
     end = period[1].text_input("End", placeholder="YYYY-MM-DD (optional)")
 
     st.subheader("Strategies")
-    toggles = st.columns(len(strategy_names()))
-    chosen = [name for column, name in zip(toggles, strategy_names(), strict=True) if column.toggle(name, value=True)]
+    names = strategy_names()
+    toggles = st.columns(3)  # three to a row, so long names are not cut
+    chosen = [name for i, name in enumerate(names) if toggles[i % 3].toggle(name, value=True)]
 
     st.subheader("Backtest")
     money = st.columns(3)
