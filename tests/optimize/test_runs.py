@@ -254,3 +254,25 @@ def test_a_three_way_split_chooses_on_validation_and_reports_the_holdout_once(de
     assert set(manifest["kpis"]) == {"train", "validation", "holdout"}
     candidates = pd.read_csv(run_dir.path / "candidates_validation.csv")
     assert not any(column.startswith("holdout") for column in candidates.columns)  # never used to choose
+
+
+def test_the_live_view_shows_every_strategy_the_total_rate_eta_and_the_best_traded_point(
+    demo_root: Path, tmp_path: Path
+) -> None:
+    run_dir = new_run(demo_root, tmp_path, max_trials=12)
+    result = run_cli("run", "start", "--run-dir", str(run_dir.path), "--workers", "2", "--data-root", str(demo_root))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"run {run_dir.load_context().run_id}" in out and "trials/s" in out and "2 workers" in out
+    trials = trials_frame(run_dir)
+    for strategy in STRATEGIES.split(","):
+        line = next(line for line in out.splitlines() if line.startswith(strategy))
+        assert "100%" in line
+        # The best train point shown is the best return among trials that traded at least min_train_trades (5)
+        # times, the report's rule: a trial without trades (return 0, drawdown 0) is no edge.
+        traded = trials[(trials["strategy"] == strategy) & (trials["state"] == "COMPLETE") & (trials["n_trades"] >= 5)]
+        if traded.empty:
+            assert "best train" not in line
+        else:
+            assert f"best train {traded['train_return_pct'].max():+.1f} %" in line
+    assert any(line.startswith("total") and "100%" in line for line in out.splitlines())

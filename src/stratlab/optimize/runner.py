@@ -104,18 +104,21 @@ class StudyProgress:
     best: list[dict[str, Any]]  # train Pareto points so far
 
 
-def study_progress(studies: dict[str, optuna.Study]) -> list[StudyProgress]:
+def study_progress(studies: dict[str, optuna.Study], min_trades: int = 0) -> list[StudyProgress]:
+    """Counts per state and the train Pareto points so far, among trials with at least ``min_trades`` trades (the
+    report's rule: a trial that barely traded sits on the front for free)."""
     out = []
     for name, study in studies.items():
         trials = study.get_trials(deepcopy=False)
         states = [t.state for t in trials]
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        traded = [t for t in complete if int(t.user_attrs.get("n_trades", 0)) >= min_trades]
         best: list[dict[str, Any]] = []
-        if complete:
-            returns = [t.values[0] for t in complete]
-            drawdowns = [t.values[1] for t in complete]
+        if traded:
+            returns = [t.values[0] for t in traded]
+            drawdowns = [t.values[1] for t in traded]
             for i in pareto_front(returns, drawdowns)[:20]:
-                t = complete[int(i)]
+                t = traded[int(i)]
                 best.append({"trial": t.number, "return_pct": t.values[0], "max_drawdown_pct": t.values[1]})
         out.append(
             StudyProgress(
@@ -239,7 +242,7 @@ def start_run(
 
     def snapshot(final: bool = False) -> dict[str, Any]:
         nonlocal previous_done, previous_time, rate
-        progress = study_progress(studies)
+        progress = study_progress(studies, context.request.min_train_trades)
         done = sum(p.complete for p in progress)
         now = time.monotonic()
         if final:
@@ -277,18 +280,22 @@ def start_run(
     finally:
         for p in processes:
             p.wait()
-        if display is not None:
-            display.stop()
-            display.console.line()  # the last frame may not end its line when output is not a terminal
+        try:
+            failed_workers = [i for i, p in enumerate(processes) if p.returncode not in (0, None)]
+            state = "stopped" if interrupted or run_dir.stop_requested() else "finished"
+            if failed_workers and state == "finished":
+                state = "failed"
+            final = snapshot(final=True)
+            final["state"] = state
+            final["failed_workers"] = failed_workers
+            run_dir.write_status(final)
+            if display is not None:
+                display.update(_view(final))  # the last frame shows the final counts, not those of a second ago
+        finally:
+            if display is not None:
+                display.stop()
+                display.console.line()  # the last frame may not end its line when output is not a terminal
 
-    failed_workers = [i for i, p in enumerate(processes) if p.returncode not in (0, None)]
-    state = "stopped" if interrupted or run_dir.stop_requested() else "finished"
-    if failed_workers and state == "finished":
-        state = "failed"
-    final = snapshot(final=True)
-    final["state"] = state
-    final["failed_workers"] = failed_workers
-    run_dir.write_status(final)
     run_dir.append_progress("run_ended", state=state, failed_workers=failed_workers)
     write_report(run_dir, storage_url=storage_url, data_root=data_root)
     return final
