@@ -10,7 +10,7 @@ import streamlit as st
 
 from stratlab.errors import StratlabError
 from stratlab.ui.common import pick_run, roots
-from stratlab.ui.runs import load_results, open_run
+from stratlab.ui.runs import describe_run, load_results, open_run, run_names
 
 REFRESH_S = 2.0
 
@@ -85,3 +85,9 @@ def live(name: str) -> None:
 
 if name is not None:
     live(name)
+    with st.expander("Recent runs"):
+        listings = [describe_run(runs_root, n) for n in run_names(runs_root)[:20]]
+        st.dataframe(
+            pd.DataFrame([{"run": r.name, "state": r.state, "summary": r.problem or r.summary} for r in listings]),
+            hide_index=True, width="stretch",
+        )  # fmt: skip
