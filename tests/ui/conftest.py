@@ -195,6 +195,16 @@ def _pids_marked_with(marker: str) -> list[int]:
     return found
 
 
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class UIServer:
     """``stratlab ui`` on ``url``; everything it writes stays under ``base``."""
@@ -289,16 +299,20 @@ class UIServer:
             )
 
     def stop(self) -> None:
-        """Idempotent: SIGTERM to the server's process group, SIGKILL if it lingers, then to anything it left."""
+        """Idempotent: SIGTERM to the server's process group (``stratlab ui`` and the streamlit it runs), SIGKILL to
+        what is left of it after a grace period, then to anything it started elsewhere."""
         process, self.process = self.process, None
         if process is not None:
+            group = process.pid  # start_new_session: the group's id is the leader's pid
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=SERVER_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
+                os.killpg(group, signal.SIGTERM)
+            deadline = time.monotonic() + SERVER_STOP_TIMEOUT_S
+            # The leader (reaped by poll) may go first; streamlit, still in the group, shuts down a moment later.
+            while (process.poll() is None or _group_alive(group)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if process.poll() is None or _group_alive(group):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                    os.killpg(group, signal.SIGKILL)
                 process.wait(timeout=SERVER_STOP_TIMEOUT_S)
         # Whatever outlived the group, e.g. optimisation runners the app started in sessions of their own: they all
         # carry the server's unique folder in their environment (STRATLAB_*_ROOT) or command line.

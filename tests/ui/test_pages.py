@@ -93,7 +93,7 @@ def test_launch_page_has_every_setting_and_refuses_bad_input_inline(
     at = app(monkeypatch, demo_root, runs_root, "launch")
     assert [t.value for t in at.title] == ["Launch"]
     assert {s.label for s in at.selectbox} >= {"Source", "Timeframe", "Symbol", "Position mode", "Sampler"}
-    assert [t.label for t in at.toggle] == list(strategy_names()) and all(t.value for t in at.toggle)
+    assert sorted(t.label for t in at.toggle) == sorted(strategy_names()) and all(t.value for t in at.toggle)
     numbers = {n.label: n.value for n in at.number_input}
     assert numbers["Fee (bps)"] == 4.5 and numbers["DD threshold X (test, %)"] == 20.0
     assert {"Initial equity", "Slippage (bps)", "Max trials per strategy", "Time budget (s, 0 = off)"} <= set(numbers)
@@ -183,13 +183,20 @@ def test_analyze_shows_every_section_and_offers_the_manifest(
     ]
     report = json.loads((runs_root / names[-1] / "report.json").read_text())
     downloads = at.get("download_button")
-    if report["champion"] is None:
-        assert not downloads and any("No champion" in w.value for w in at.warning)
-    else:
-        assert len(downloads) == 1 and downloads[0].proto.label == "Download paper manifest (JSON)"
-        assert any(str(report["champion"]["trial"]) in s.value for s in at.subheader)
-    assert len(at.get("plotly_chart")) >= 3  # Pareto, history and (with a champion) the backtest and months
-    assert not at.error
+    assert report["champion"] is not None  # DD threshold 100: some candidate qualifies
+    assert len(downloads) == 1 and downloads[0].proto.label == "Download paper manifest (JSON)"
+    assert len(at.get("plotly_chart")) == 1  # lazy tabs: only the open one (Pareto) ran
+    # Each section, opened as a user clicks its tab: it renders without error and shows what it should.
+    expected_charts = {"Charts": 1, "Monthly": 1, "History": 1, "Importance": 1, "Compare": 1}
+    for section in tabs[1:]:
+        at.session_state["analyze_section"] = section
+        at.run()
+        assert not at.exception and not at.error, (section, [e.value for e in at.exception])
+        assert len(at.get("plotly_chart")) == expected_charts.get(section, 0), section
+        if section == "Champion":
+            assert any(f"trial {report['champion']['trial']}" in s.value for s in at.subheader)
+        if section in {"Candidates", "Trades"}:
+            assert len(at.dataframe) == 1 and len(at.dataframe[0].value) >= 1
 
 
 @pytest.mark.parametrize(
@@ -227,9 +234,9 @@ def test_damaged_or_foreign_runs_are_messages_not_tracebacks(
     data_root = tmp_path / "deleted" if damage == "data" else demo_root
     for page in ("analyze",) if damage == "data" else ("monitor", "analyze"):
         at = app(monkeypatch, data_root, runs_root, page, run=run)
-        shown = (
-            texts(at)
-            + "\n".join(s.label for s in at.selectbox)
-            + "".join(str(s.format_func(o)) for s in at.selectbox for o in s.options)
-        )
+        if damage == "data":
+            at.session_state["analyze_section"] = "Charts"  # the tab that replays the champion on the candles
+            at.run()
+            assert not at.exception
+        shown = texts(at) + "\n".join(o for s in at.selectbox for o in s.options)
         assert expected in shown, (page, shown)

@@ -32,7 +32,8 @@ class RunListing:
 
     @property
     def label(self) -> str:
-        return f"{self.name}  ·  {self.state}  ·  {self.summary}"
+        # No state here: a picker keeps its labels while the run moves on; the pages show the live state.
+        return f"{self.name}  ·  {self.summary}" if self.problem is None else f"{self.name}  ·  unreadable"
 
 
 def run_names(runs_root: Path) -> list[str]:
@@ -63,9 +64,10 @@ def describe_run(runs_root: Path, name: str) -> RunListing:
         return RunListing(name, "unreadable", "", problem=str(exc))
     request = context.request
     state = str(status.get("state", "created"))
-    done, budget = status.get("completed"), request.max_trials * len(request.strategies)
-    progress = f"{done}/{budget} trials" if done is not None else f"budget {budget} trials"
-    summary = f"{request.source}/{request.symbol}/{request.timeframe}, {len(request.strategies)} strategies, {progress}"
+    budget = request.max_trials * len(request.strategies)
+    summary = (
+        f"{request.source}/{request.symbol}/{request.timeframe}, {len(request.strategies)} strategies, {budget} trials"
+    )
     return RunListing(name, state, summary)
 
 

@@ -42,6 +42,7 @@ if report is None:
     st.stop()
 
 champion = report.get("champion")
+reason = str(report.get("champion_reason", "no candidate qualified"))
 if champion is not None and results.manifest_text is not None:
     st.download_button(
         "Download paper manifest (JSON)", data=results.manifest_text, file_name="champion.json",
@@ -102,30 +103,35 @@ with tabs[2]:
             st.json({"params": champion["params"], "backtest": champion["backtest"]}, expanded=False)
             st.caption(report.get("champion_reason", ""))
 
-replayed: list[Replay] = []
-if champion is not None:
+
+def champion_by_part(run: str, reason: str) -> dict[str, Replay]:
+    """The champion's backtest per part, replayed on first use (only the tabs that draw it ask)."""
+    if champion is None:
+        st.info(reason)
+        return {}
     try:
-        replayed = replays(str(runs_root), name, signature)
+        return {r.part: r for r in replays(str(runs_root), run, signature)}
     except (StratlabError, OSError) as exc:
         st.error(f"The champion cannot be replayed: {exc}")
-by_part = {r.part: r for r in replayed}
+        return {}
+
 
 with tabs[3]:
-    if tabs[3].open and by_part:
+    if tabs[3].open and (by_part := champion_by_part(name, reason)):
         part = st.radio("Part", list(by_part), horizontal=True, key="chart_part")
         chart = backtest_chart_data(by_part[part].result, max_points=CHART_POINTS)
         st.plotly_chart(backtest_figure(chart), width="stretch")
-        mismatched = {r.part: r.mismatches for r in replayed if r.mismatches}
+        mismatched = {r.part: r.mismatches for r in by_part.values() if r.mismatches}
         if mismatched:
             st.error(f"The replay differs from the manifest: {json.dumps(mismatched, default=str)[:300]}")
 
 with tabs[4]:
-    if tabs[4].open and by_part:
+    if tabs[4].open and (by_part := champion_by_part(name, reason)):
         part = st.radio("Part", list(by_part), horizontal=True, key="trades_part")
         st.dataframe(by_part[part].result.trades, hide_index=True, width="stretch")
 
 with tabs[5]:
-    if tabs[5].open and by_part:
+    if tabs[5].open and (by_part := champion_by_part(name, reason)):
         part = st.radio("Part", list(by_part), horizontal=True, key="monthly_part")
         table = monthly_returns(by_part[part].result)
         if table.empty:

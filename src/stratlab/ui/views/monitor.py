@@ -13,6 +13,7 @@ from stratlab.ui.common import pick_run, roots
 from stratlab.ui.runs import describe_run, load_results, open_run, run_names
 
 REFRESH_S = 2.0
+ACTIVE = {"created", "running"}  # a created run's runner may be starting
 
 st.title("Monitor")
 data_root, runs_root = roots()
@@ -25,8 +26,7 @@ def _eta(seconds: float | None) -> str:
     return str(dt.timedelta(seconds=round(seconds)))
 
 
-@st.fragment(run_every=REFRESH_S)
-def live(name: str) -> None:
+def live(name: str, refreshing: bool) -> None:
     results = load_results(runs_root, name, event_tail=30, tables=False)
     for problem in results.problems:
         st.warning(problem)
@@ -35,6 +35,8 @@ def live(name: str) -> None:
     request = results.context.request
     status = results.status or {}
     state = str(status.get("state", "created"))
+    if refreshing and state not in ACTIVE:
+        st.rerun()  # the run just ended: redraw the whole page once, without the timer
     st.markdown(f"**State: {state}**")
     if state == "created" and not results.events[1:]:
         st.caption("Waiting for the runner to start…")
@@ -73,7 +75,7 @@ def live(name: str) -> None:
         st.code("\n".join(json.dumps(e) for e in results.events) or "(empty)", language=None)
     if results.report is not None and state != "running":
         st.page_link("views/analyze.py", label="Analyze this run", query_params={"run": name})
-    if state in {"running", "created"} and st.button("Stop run"):
+    if state in ACTIVE and st.button("Stop run"):
         try:
             run_dir = open_run(runs_root, name)
             run_dir.request_stop()
@@ -84,7 +86,13 @@ def live(name: str) -> None:
 
 
 if name is not None:
-    live(name)
+    try:
+        current = (open_run(runs_root, name).read_status() or {}).get("state", "created")
+    except StratlabError:
+        current = "unreadable"
+    # Refresh on a timer only while the run is active; a finished run's page stays still.
+    active = current in ACTIVE
+    st.fragment(run_every=REFRESH_S if active else None)(live)(name, active)
     with st.expander("Recent runs"):
         listings = [describe_run(runs_root, n) for n in run_names(runs_root)[:20]]
         st.dataframe(
