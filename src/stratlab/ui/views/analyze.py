@@ -18,7 +18,18 @@ from stratlab.ui.charts import compare_figure, history_figure, importance_figure
 from stratlab.ui.common import pick_run, results_of, roots, show_problems
 from stratlab.ui.runs import files_signature, open_run, run_names
 
+CARD_KPIS = (
+    "return_pct", "cagr_pct", "max_drawdown_pct", "sharpe", "sortino", "calmar", "profit_factor", "win_rate_pct",
+    "n_trades", "exposure_pct", "buy_hold_return_pct", "fees_paid", "is_valid",
+)  # fmt: skip
 CHART_POINTS = 1_500  # about one per screen pixel: more only slows the browser down
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:,.2f}"
+    return "-" if value is None else str(value)
+
 
 st.title("Analyze")
 data_root, runs_root = roots()
@@ -92,16 +103,27 @@ with tabs[2]:
             st.info(report.get("champion_reason", "no champion"))
         else:
             st.subheader(f"{champion['strategy']} · trial {champion['trial']}")
-            parts = [p.name for p in context.parts]
-            cols = st.columns(len(parts))
-            for col, part in zip(cols, parts, strict=True):
-                if f"{part}_return_pct" in champion:
-                    col.metric(
-                        f"{part} return", f"{champion[f'{part}_return_pct']:+.2f} %",
-                        f"max DD {champion[f'{part}_max_drawdown_pct']:.2f} %", delta_color="off",
-                    )  # fmt: skip
-            st.json({"params": champion["params"], "backtest": champion["backtest"]}, expanded=False)
-            st.caption(report.get("champion_reason", ""))
+            st.caption(reason)
+            recorded = (results.manifest or {}).get("kpis", {})
+            parts = [p.name for p in context.parts if p.name in recorded]
+            cols = st.columns(2 * max(len(parts), 1))
+            for i, part in enumerate(parts):
+                cols[2 * i].metric(f"{part} return", f"{recorded[part]['return_pct']:+.2f} %")
+                cols[2 * i + 1].metric(f"{part} max drawdown", f"{recorded[part]['max_drawdown_pct']:.2f} %")
+            left, right = st.columns(2)
+            left.markdown("**Parameters**")
+            params = champion["params"]
+            left.dataframe(
+                pd.DataFrame({"parameter": list(params), "value": [str(v) for v in params.values()]}),
+                hide_index=True, width="stretch",
+            )  # fmt: skip
+            right.markdown("**KPIs per part** (from the manifest)")
+            right.dataframe(
+                pd.DataFrame({part: {k: _shown(recorded[part].get(k)) for k in CARD_KPIS} for part in parts}),
+                width="stretch",
+            )  # fmt: skip
+            with st.expander("Backtest settings"):
+                st.json(champion["backtest"])
 
 
 def champion_by_part(run: str, reason: str) -> dict[str, Replay]:
