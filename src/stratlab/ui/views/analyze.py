@@ -22,7 +22,7 @@ CARD_KPIS = (
     "return_pct", "cagr_pct", "max_drawdown_pct", "sharpe", "sortino", "calmar", "profit_factor", "win_rate_pct",
     "n_trades", "exposure_pct", "buy_hold_return_pct", "fees_paid", "is_valid",
 )  # fmt: skip
-CHART_POINTS = 1_500  # about one per screen pixel: more only slows the browser down
+CHART_POINTS = 1_000  # near one per screen pixel of a wide chart: more only slows the browser down
 
 
 def _shown(value: object) -> str:
