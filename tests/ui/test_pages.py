@@ -240,3 +240,46 @@ def test_damaged_or_foreign_runs_are_messages_not_tracebacks(
             assert not at.exception
         shown = texts(at) + "\n".join(o for s in at.selectbox for o in s.options)
         assert expected in shown, (page, shown)
+
+
+def test_the_download_form_runs_a_real_download_job_and_reports_a_failed_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The form starts `data download` in the background against a local server speaking Hyperliquid's API (the
+    job inherits the server's environment, as a user's STRATLAB_HYPERLIQUID_BASE_URL would be)."""
+    from stratlab.data.dates import day_start_ms
+    from tests.data.replay_server import ReplayServer
+
+    data_root, runs_root = tmp_path / "market_data", tmp_path / "runs"
+    with ReplayServer(now_ms=day_start_ms("2025-12-01")) as server:
+        monkeypatch.setenv("STRATLAB_HYPERLIQUID_BASE_URL", server.url)
+        monkeypatch.setenv("STRATLAB_DOWNLOAD_WEIGHT_PER_MINUTE", "100000000")
+        monkeypatch.setenv("STRATLAB_DOWNLOAD_MAX_RETRIES", "1")
+        at = app(monkeypatch, data_root, runs_root, "data")
+
+        def download(symbol: str) -> dict[str, object]:
+            fields = {"Source": "hyperliquid_perps", "Symbol": symbol, "Timeframe": "1h", "Start": "2025-01-01",
+                      "End": "2025-01-31"}  # fmt: skip
+            for label, value in fields.items():
+                next(t for t in at.text_input if t.label == label).set_value(value)
+            at.button(key="FormSubmitter:Download-Start download").click().run()
+            assert not at.exception and not at.error
+            job_file = max((runs_root / "_jobs").glob("*.json"))
+            deadline = time.monotonic() + 60
+            while json.loads(job_file.read_text())["state"] == "running" and time.monotonic() < deadline:
+                time.sleep(0.3)
+            at.run()
+            return dict(json.loads(job_file.read_text()))
+
+        job = download("BTC")
+        assert (job["state"], job["exit_code"]) == ("finished", 0)
+        table = at.dataframe[0].value
+        row = table[(table["source"] == "hyperliquid_perps") & (table["symbol"] == "BTC")].iloc[0]
+        assert (row["timeframe"], row["bars"], row["gaps"]) == ("1h", 31 * 24, 0)
+        assert server.requests_of("candleSnapshot")
+
+        job = download("NOPE")  # not a Hyperliquid coin: refused before any candle request
+        assert (job["state"], job["exit_code"]) == ("failed", 1)
+        log = Path(str(job["log"])).read_text()
+        assert "NOPE" in log and "Traceback" not in log
+        assert any("download hyperliquid_perps NOPE 1h · failed" in e.label for e in at.expander)
