@@ -72,3 +72,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
 # The throwaway PostgreSQL fixtures live beside their server helper; importing them here makes them available to
 # every test (postgres_server and postgres_url per process, fresh_postgres_url per test).
 from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo market, built once per test process by the CLI a user would run; tests only read it."""
+    root = tmp_path_factory.mktemp("store") / "market_data"
+    result = run_cli("data", "demo", "--data-root", str(root))
+    assert result.returncode == 0, result.stderr
+    return root

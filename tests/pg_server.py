@@ -8,7 +8,6 @@ The fixtures at the bottom are registered from ``tests/conftest.py``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shlex
@@ -26,6 +25,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import pytest
+
+from tests.system_packages import APT, machine_lock, run_install_step, running_as_root, tail
 
 if TYPE_CHECKING:
     import psycopg
@@ -52,14 +53,6 @@ class PostgresStartError(RuntimeError):
     """The binaries are there but the server did not come up; the message carries the server's log tail."""
 
 
-def _running_as_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 def _version_key(bin_dir: Path) -> tuple[int, ...]:
     # /usr/lib/postgresql/15/bin -> (15,); the newest major wins when several are installed.
     return tuple(int(part) for part in re.findall(r"\d+", bin_dir.parent.name)) or (0,)
@@ -81,54 +74,26 @@ def find_bin_dir() -> Path | None:
     return next((d for d in candidates if _has_all(d)), None)
 
 
-@contextlib.contextmanager
-def _machine_lock() -> Iterator[None]:
-    with INSTALL_LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _run_install_step(cmd: Sequence[str]) -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        done = subprocess.run(
-            cmd,
-            check=False,
-            capture_output=True,
-            text=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            timeout=INSTALL_TIMEOUT_S,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise PostgresUnavailableError(f"{shlex.join(cmd)} could not run: {exc}") from exc
-    if done.returncode != 0:
-        raise PostgresUnavailableError(
-            f"{shlex.join(cmd)} exited {done.returncode}:\n{_tail(done.stdout + done.stderr)}"
-        )
-
-
 def ensure_binaries() -> Path:
     """Find the server binaries, installing the distribution's ``postgresql`` package when they are missing."""
     found = find_bin_dir()
     if found is not None:
         return found
-    if not _running_as_root() or shutil.which("apt-get") is None:
+    if not running_as_root() or shutil.which("apt-get") is None:
         raise PostgresUnavailableError(
             "initdb/pg_ctl not found in PATH or /usr/lib/postgresql/*/bin, and installing them needs root and apt-get"
         )
-    with _machine_lock():
+    with machine_lock(INSTALL_LOCK):
         # Another worker may have finished the install while this one waited for the lock.
         found = find_bin_dir()
         if found is not None:
             return found
-        # Wait for dpkg's own lock instead of failing if something else on the machine is using apt right now.
-        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
-        _run_install_step([*apt, "update"])
-        _run_install_step([*apt, "install", "-y", "--no-install-recommends", "postgresql"])
+        run_install_step([*APT, "update"], PostgresUnavailableError, INSTALL_TIMEOUT_S)
+        run_install_step(
+            [*APT, "install", "-y", "--no-install-recommends", "postgresql"],
+            PostgresUnavailableError,
+            INSTALL_TIMEOUT_S,
+        )
     found = find_bin_dir()
     if found is None:
         raise PostgresUnavailableError("apt-get install postgresql succeeded but initdb/pg_ctl are still not found")
@@ -148,14 +113,18 @@ def ensure_owner_account() -> tuple[int, int]:
         return _owner_ids()
     except KeyError:
         pass
-    with _machine_lock():
+    with machine_lock(INSTALL_LOCK):
         try:
             return _owner_ids()
         except KeyError:
             pass
         if shutil.which("useradd") is None:
             raise PostgresUnavailableError(f"running as root, no '{OWNER}' account and no useradd to create one")
-        _run_install_step(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/bin/sh", OWNER])
+        run_install_step(
+            ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/bin/sh", OWNER],
+            PostgresUnavailableError,
+            INSTALL_TIMEOUT_S,
+        )
         return _owner_ids()
 
 
@@ -173,7 +142,7 @@ def require_postgres() -> Path:
     """Binaries (installed if need be) and, as root, the account to run them; skip when impossible, fail on CI."""
     try:
         bin_dir = ensure_binaries()
-        if _running_as_root():
+        if running_as_root():
             ensure_owner_account()
             as_owner(["true"])
     except PostgresUnavailableError as exc:
@@ -187,7 +156,7 @@ def require_postgres() -> Path:
 def _scratch_parent() -> Path:
     """Where the temp dir goes: the postgres account must be able to reach it, which e.g. /root/tmp would not allow."""
     parent = Path(tempfile.gettempdir())
-    if not _running_as_root():
+    if not running_as_root():
         return parent
     for folder in [parent, *parent.parents]:
         if not folder.stat().st_mode & stat.S_IXOTH:
@@ -233,7 +202,7 @@ class PostgresServer:
         self.port: int | None = None
         self.base_dir: Path | None = None
         self.bin_dir: Path | None = None
-        self._as_root = _running_as_root()
+        self._as_root = running_as_root()
 
     # -- paths -------------------------------------------------------------------------------------------------
 
@@ -347,7 +316,7 @@ class PostgresServer:
         ]
         done = self._run(cmd, cwd=self._base, timeout=120)
         if done.returncode != 0:
-            raise PostgresStartError(f"initdb exited {done.returncode}:\n{_tail(done.stdout + done.stderr)}")
+            raise PostgresStartError(f"initdb exited {done.returncode}:\n{tail(done.stdout + done.stderr)}")
 
     def _server_options(self, port: int) -> list[str]:
         settings = {
@@ -392,8 +361,8 @@ class PostgresServer:
                 continue
             raise PostgresStartError(
                 f"PostgreSQL did not start on {HOST}:{port} (pg_ctl exited {done.returncode}).\n"
-                f"pg_ctl said:\n{_tail(done.stdout + done.stderr)}\n"
-                f"server log ({self.log_file}) ends with:\n{_tail(log) or '<empty>'}"
+                f"pg_ctl said:\n{tail(done.stdout + done.stderr)}\n"
+                f"server log ({self.log_file}) ends with:\n{tail(log) or '<empty>'}"
             )
 
     def _run(self, cmd: Sequence[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -12,14 +12,6 @@ from stratlab.metrics import KPI_NAMES
 from tests.conftest import run_cli
 
 
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("store") / "market_data"
-    result = run_cli("data", "demo", "--data-root", str(root))
-    assert result.returncode == 0, result.stderr
-    return root
-
-
 def test_json_kpis_agree_with_the_trade_and_equity_files(demo_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "bt"
     args = ["--strategy", "ma_cross", "--params", '{"fast": 10, "slow": 50, "ma_type": "sma"}', "--sl-pct", "1"]

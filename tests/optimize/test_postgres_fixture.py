@@ -221,10 +221,10 @@ def test_missing_binaries_are_installed_with_apt_as_root(monkeypatch: pytest.Mon
     found: list[Path | None] = [None, None, installed]
     commands: list[list[str]] = []
     monkeypatch.setattr(pg_server, "find_bin_dir", lambda: found.pop(0))
-    monkeypatch.setattr(pg_server, "_running_as_root", lambda: True)
+    monkeypatch.setattr(pg_server, "running_as_root", lambda: True)
     monkeypatch.setattr(pg_server.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(pg_server, "INSTALL_LOCK", tmp_path / "install.lock")
-    monkeypatch.setattr(pg_server, "_run_install_step", lambda cmd: commands.append(list(cmd)))
+    monkeypatch.setattr(pg_server, "run_install_step", lambda cmd, *_: commands.append(list(cmd)))
 
     assert pg_server.ensure_binaries() == installed
     assert [cmd[-1] for cmd in commands] == ["update", "postgresql"]
@@ -235,7 +235,7 @@ def test_missing_binaries_are_installed_with_apt_as_root(monkeypatch: pytest.Mon
 def test_unavailable_postgres_skips_locally_and_fails_on_ci(monkeypatch: pytest.MonkeyPatch, ci: str) -> None:
     monkeypatch.setattr(pg_server, "find_bin_dir", lambda: None)
     # Not root: nothing can be installed, which is the situation on a developer's laptop without PostgreSQL.
-    monkeypatch.setattr(pg_server, "_running_as_root", lambda: False)
+    monkeypatch.setattr(pg_server, "running_as_root", lambda: False)
     monkeypatch.setenv("CI", ci)
     expected = pytest.fail.Exception if ci else pytest.skip.Exception
     with pytest.raises(expected, match="PostgreSQL"):

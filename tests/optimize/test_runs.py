@@ -23,14 +23,6 @@ STRATEGIES = "ma_cross,rsi_reversion"
 PERIOD = ["--start", "2025-01-01", "--end", "2025-01-31"]
 
 
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("store") / "market_data"
-    result = run_cli("data", "demo", "--data-root", str(root))
-    assert result.returncode == 0, result.stderr
-    return root
-
-
 def cli_env(tmp_path: Path) -> dict[str, str]:
     return {"STRATLAB_RUNS_ROOT": str(tmp_path / "runs")}
 

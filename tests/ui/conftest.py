@@ -10,7 +10,6 @@ Nothing here touches the network beyond 127.0.0.1: Playwright's own browser down
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shlex
 import shutil
@@ -22,12 +21,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.system_packages import APT, machine_lock, on_ci, run_install_step, running_as_root, tail
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page, Playwright
@@ -64,49 +65,7 @@ class UIServerStartError(RuntimeError):
     """``stratlab ui`` did not answer its health check; the message carries the server's output tail."""
 
 
-def _running_as_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def _on_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"true", "1"}
-
-
 # -- chromium ---------------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _machine_lock() -> Iterator[None]:
-    with INSTALL_LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _run_install_step(cmd: Sequence[str]) -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        done = subprocess.run(
-            cmd,
-            check=False,
-            capture_output=True,
-            text=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            timeout=INSTALL_TIMEOUT_S,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BrowserUnavailableError(f"{shlex.join(cmd)} could not run: {exc}") from exc
-    if done.returncode != 0:
-        raise BrowserUnavailableError(
-            f"{shlex.join(cmd)} exited {done.returncode}:\n{_tail(done.stdout + done.stderr)}"
-        )
 
 
 def _chromium_present() -> bool:
@@ -117,17 +76,15 @@ def ensure_chromium() -> Path:
     """Debian's chromium, installing the distribution's ``chromium`` package when it is missing."""
     if _chromium_present():
         return CHROMIUM
-    if not _running_as_root() or shutil.which("apt-get") is None:
+    if not running_as_root() or shutil.which("apt-get") is None:
         raise BrowserUnavailableError(f"{CHROMIUM} not found, and installing it needs root and apt-get")
-    with _machine_lock():
+    with machine_lock(INSTALL_LOCK):
         # Another worker may have finished the install while this one waited for the lock.
         if _chromium_present():
             return CHROMIUM
-        # Wait for dpkg's own lock instead of failing if something else on the machine is using apt right now.
-        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
-        _run_install_step([*apt, "update"])
+        run_install_step([*APT, "update"], BrowserUnavailableError, INSTALL_TIMEOUT_S)
         # With recommends: they bring the fonts the screenshots need.
-        _run_install_step([*apt, "install", "-y", "chromium"])
+        run_install_step([*APT, "install", "-y", "chromium"], BrowserUnavailableError, INSTALL_TIMEOUT_S)
     if not _chromium_present():
         raise BrowserUnavailableError(f"apt-get install chromium succeeded but {CHROMIUM} is still not there")
     return CHROMIUM
@@ -145,7 +102,7 @@ def require_chromium() -> Path:
         return ensure_chromium()
     except BrowserUnavailableError as exc:
         # On CI a missing browser must fail the run, or the browser tests would silently stop running there.
-        if _on_ci():
+        if on_ci():
             pytest.fail(f"chromium is required on CI but unavailable: {exc}", pytrace=False)
         pytest.skip(f"the browser test cannot run here (not on CI, so skipped): {exc}")
 
@@ -230,9 +187,9 @@ class UIServer:
         """The server's stdout and stderr."""
         return self.base / "server-output.log"
 
-    def output_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+    def outputtail(self, lines: int = LOG_TAIL_LINES) -> str:
         try:
-            return _tail(self.output_file.read_text(errors="replace"), lines)
+            return tail(self.output_file.read_text(errors="replace"), lines)
         except OSError:
             return ""
 
@@ -289,7 +246,7 @@ class UIServer:
                 time.sleep(0.2)
             code = self.process.poll()
             self.stop()
-            tail = self.output_tail()
+            tail = self.outputtail()
             if code is not None and "already in use" in tail and attempt < START_ATTEMPTS:
                 # Someone took the port between our probe and streamlit's bind: try another one.
                 continue

@@ -19,14 +19,6 @@ PERIOD = ["--start", "2025-01-01", "--end", "2025-01-20"]
 
 
 @pytest.fixture(scope="module")
-def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("store") / "market_data"
-    result = run_cli("data", "demo", "--data-root", str(root))
-    assert result.returncode == 0, result.stderr
-    return root
-
-
-@pytest.fixture(scope="module")
 def finished_runs(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """Two small finished runs (so Compare has something), made by the CLI a user would run."""
     runs_root = tmp_path_factory.mktemp("runs")

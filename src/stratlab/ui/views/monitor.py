@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pandas as pd
 import streamlit as st
@@ -13,6 +14,7 @@ from stratlab.ui.common import pick_run, roots
 from stratlab.ui.runs import describe_run, load_results, open_run, run_names
 
 REFRESH_S = 2.0
+REPORT_WAIT_S = 60.0
 ACTIVE = {"created", "running"}  # a created run's runner may be starting
 
 st.title("Monitor")
@@ -26,6 +28,17 @@ def _eta(seconds: float | None) -> str:
     return str(dt.timedelta(seconds=round(seconds)))
 
 
+def needs_refresh(status: dict[str, object], has_report: bool) -> bool:
+    """While the run works, and after it ends until its report is written (a minute at most: a runner that died
+    before writing it would otherwise keep the page polling forever)."""
+    state = str(status.get("state", "created"))
+    if state in ACTIVE:
+        return True
+    updated = status.get("updated_at")
+    recent = isinstance(updated, int | float) and time.time() - updated < REPORT_WAIT_S
+    return not has_report and recent
+
+
 def live(name: str, refreshing: bool) -> None:
     results = load_results(runs_root, name, event_tail=30, tables=False)
     for problem in results.problems:
@@ -35,8 +48,8 @@ def live(name: str, refreshing: bool) -> None:
     request = results.context.request
     status = results.status or {}
     state = str(status.get("state", "created"))
-    if refreshing and state not in ACTIVE:
-        st.rerun()  # the run just ended: redraw the whole page once, without the timer
+    if refreshing and not needs_refresh(status, results.report is not None):
+        st.rerun()  # the run ended and its report is written: redraw the whole page once, without the timer
     st.markdown(f"**State: {state}**")
     if state == "created" and not results.events[1:]:
         st.caption("Waiting for the runner to start…")
@@ -87,12 +100,12 @@ def live(name: str, refreshing: bool) -> None:
 
 if name is not None:
     try:
-        current = (open_run(runs_root, name).read_status() or {}).get("state", "created")
+        run_dir = open_run(runs_root, name)
+        refresh = needs_refresh(run_dir.read_status() or {}, run_dir.report_path.exists())
     except StratlabError:
-        current = "unreadable"
-    # Refresh on a timer only while the run is active; a finished run's page stays still.
-    active = current in ACTIVE
-    st.fragment(run_every=REFRESH_S if active else None)(live)(name, active)
+        refresh = False
+    # Refresh on a timer only while the run is active (or its report is still being written).
+    st.fragment(run_every=REFRESH_S if refresh else None)(live)(name, refresh)
     with st.expander("Recent runs"):
         listings = [describe_run(runs_root, n) for n in run_names(runs_root)[:20]]
         st.dataframe(
