@@ -305,7 +305,9 @@ def test_bars_past_the_requested_end_are_not_stored_even_if_sent(data_root: Path
             stored(store), expected_frame(server, "BTC", "5m", day_start_ms("2025-01-01"), end)
         )
         assert summary.stop_ms == end and summary.bars_written == 3 * 288
-        assert len(server.requests_of("candleSnapshot")) == 1
+        # One window sufficed: nothing was asked past the end (a retry of the same window, when a loaded machine
+        # lets a request time out, is not a second window).
+        assert len(set(windows(server))) == 1
 
 
 # answers we refuse --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,35 @@ def test_the_next_write_removes_temp_files_of_dead_writers_only(data_root: Path)
     store.write_candles("demo", "BTC", "5m", make_frame(10))
     assert not orphan.exists()
     assert live.exists()
+
+
+def test_a_reader_never_sees_a_file_being_replaced_by_a_writer(tmp_path: Path) -> None:
+    """A reader racing a writer that keeps replacing the same month file gets the old or the new content, whole:
+    never an error from an old footer paired with a new file."""
+    import threading
+
+    from stratlab.data.store import atomic_write_parquet, read_parquet_frame
+    from tests.conftest import make_frame
+
+    path = tmp_path / "01.parquet"
+    frames = [make_frame(n, seed=n) for n in (3_000, 9_000)]
+    atomic_write_parquet(frames[0], path)
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            atomic_write_parquet(frames[i % 2], path)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    lengths = set()
+    try:
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            lengths.add(len(read_parquet_frame(path)))
+    finally:
+        stop.set()
+        thread.join()
+    assert lengths <= {3_000, 9_000}

@@ -88,7 +88,10 @@ def month_windows(timestamps_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def read_parquet_frame(path: Path) -> pd.DataFrame:
     """Read one Parquet file as a DataFrame; a ``DataError`` naming the file if it is not readable Parquet."""
     try:
-        table = pq.read_table(path)
+        # One open handle for the whole read: given a path, pyarrow opens it once for the footer and again for the
+        # pages, and a writer's rename in between pairs the old footer with the new file.
+        with path.open("rb") as handle:
+            table = pq.read_table(handle)
     except (pa.ArrowException, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: unreadable or corrupt Parquet: {reason}") from None
