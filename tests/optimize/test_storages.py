@@ -12,12 +12,12 @@ import pytest
 
 from stratlab.optimize.rundir import RunDir
 from tests.conftest import run_cli
-from tests.optimize.test_runs import PERIOD, cli_env, demo_root  # noqa: F401 - the module-scoped store fixture
+from tests.optimize.test_runs import PERIOD, cli_env
 
 BUDGET = 30
 
 
-def new_run(demo_root: Path, tmp_path: Path, storage: str) -> RunDir:  # noqa: F811 - the fixture's value
+def new_run(demo_root: Path, tmp_path: Path, storage: str) -> RunDir:
     result = run_cli(
         "run", "new", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", "ma_cross,range_breakout",
         "--max-trials", str(BUDGET), "--sampler", "random", "--storage", storage, "--data-root", str(demo_root),
@@ -27,7 +27,7 @@ def new_run(demo_root: Path, tmp_path: Path, storage: str) -> RunDir:  # noqa: F
     return RunDir(result.stdout.strip().splitlines()[-1])
 
 
-def check_budget_met(run_dir: RunDir, storage: str, demo_root: Path) -> pd.DataFrame:  # noqa: F811
+def check_budget_met(run_dir: RunDir, storage: str, demo_root: Path) -> pd.DataFrame:
     report = run_cli(
         "run", "report", "--run-dir", str(run_dir.path), "--storage", storage, "--data-root", str(demo_root)
     )
@@ -43,7 +43,7 @@ def check_budget_met(run_dir: RunDir, storage: str, demo_root: Path) -> pd.DataF
 
 @pytest.mark.slow
 def test_two_workers_on_postgresql_share_one_study(
-    demo_root: Path,  # noqa: F811
+    demo_root: Path,
     tmp_path: Path,
     fresh_postgres_url: str,
 ) -> None:
@@ -72,7 +72,7 @@ def test_two_workers_on_postgresql_share_one_study(
 
 @pytest.mark.slow
 def test_eight_workers_on_one_sqlite_file_never_hit_database_is_locked(
-    demo_root: Path,  # noqa: F811
+    demo_root: Path,
     tmp_path: Path,
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
