@@ -34,7 +34,7 @@ ui: setup
 	$(BIN)/stratlab ui
 
 bench: $(BENCH_STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -26,13 +26,16 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from _common import cpu_model, versions
+
+VERSIONED = ("numpy", "numba", "pandas", "vectorbt", "backtesting")  # printed with their versions
 
 FloatArray = npt.NDArray[np.float64]
 Int8Array = npt.NDArray[np.int8]
@@ -311,26 +314,6 @@ def backtesting_figures(frames: dict[int, pd.DataFrame], events: dict[int, Int8A
 # the report -------------------------------------------------------------------------------------------------------
 
 
-def versions() -> str:
-    names = ("numpy", "numba", "pandas", "vectorbt", "backtesting")
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} -")
-    return ", ".join(found)
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def fmt_rate(value: float | None) -> str:
     if value is None:
         return "-"
@@ -367,7 +350,7 @@ def main() -> None:
     began = time.perf_counter()
     pinned = one_core()
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {pinned}, NUMBA_NUM_THREADS=1")
-    print(f"python {platform.python_version()}, {versions()}")
+    print(f"python {platform.python_version()}, {versions(*VERSIONED)}")
 
     with tempfile.TemporaryDirectory() as cache_dir:
         cold = first_call_in_fresh_process(cache_dir)  # empty cache: compiles, then writes it

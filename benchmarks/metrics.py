@@ -32,13 +32,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from _common import cpu_model, versions
+
+VERSIONED = ("numpy", "numba", "pandas", "quantstats", "empyrical-reloaded")  # printed with their versions
 
 Int8Array = npt.NDArray[np.int8]
 
@@ -230,25 +232,6 @@ def measure(opts: argparse.Namespace) -> tuple[list[Row], list[str]]:
 # the report -------------------------------------------------------------------------------------------------------
 
 
-def versions() -> str:
-    found = []
-    for name in ("numpy", "numba", "pandas", "quantstats", "empyrical-reloaded"):
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} -")
-    return ", ".join(found)
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def fmt_ms(value: float | None) -> str:
     if value is None:
         return "-"
@@ -265,7 +248,7 @@ def main() -> None:
     began = time.perf_counter()
     pinned = one_core()
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {pinned}, NUMBA_NUM_THREADS=1")
-    print(f"python {platform.python_version()}, {versions()}")
+    print(f"python {platform.python_version()}, {versions(*VERSIONED)}")
     print(
         f"data: random-walk 5m bars from 60,000 (t(4) returns, drifting volatility); entry events on {EVENT_RATE:.1%} "
         f"of bars"

@@ -45,12 +45,15 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
 import pandas as pd
+
+from _common import build_demo, cpu_model, versions
+
+VERSIONED = ("numpy", "numba", "optuna", "sqlalchemy", "backtesting")  # printed with their versions
 
 WORKERS = 2
 SAMPLERS = ("random", "tpe", "nsga2", "qmc")
@@ -66,16 +69,6 @@ TARGET_RATE = 200.0
 
 
 # the market -------------------------------------------------------------------------------------------------------
-
-
-def build_demo(root: Path) -> float:
-    """Write the seeded demo market (BTC and ETH, 12 months of 5m bars) into ``root``; returns the seconds taken."""
-    from stratlab.data import MarketStore
-    from stratlab.data.demo import write_demo_market
-
-    started = time.perf_counter()
-    write_demo_market(MarketStore(root))
-    return time.perf_counter() - started
 
 
 def request(sampler: str, budget: int, label: str) -> Any:
@@ -478,25 +471,6 @@ def parallel_scaling(processes: int) -> float:
     return processes * one / many
 
 
-def versions() -> str:
-    found = []
-    for name in ("numpy", "numba", "optuna", "sqlalchemy", "backtesting"):
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} -")
-    return ", ".join(found)
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def verdict(value: float, target: float) -> str:
     return "met" if math.isfinite(value) and value >= target else "MISSED"
 
@@ -516,7 +490,7 @@ def main() -> None:
         f"{scaling:.2f}x the throughput of one); runs: {WORKERS} worker processes + the supervisor (this process), "
         f"NUMBA_NUM_THREADS=1"
     )
-    print(f"python {platform.python_version()}, {versions()}")
+    print(f"python {platform.python_version()}, {versions(*VERSIONED)}")
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # QMCSampler's experimental warning, the peers' chatter
         data_root, runs_root = Path(tmp) / "data", Path(tmp) / "runs"

@@ -50,43 +50,31 @@ import math
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from _common import build_demo, cpu_model, versions
+
+# The browser and server plumbing of the browser tests, so the benchmark drives the UI exactly as they do.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, UIServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
-HOST = "127.0.0.1"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-)  # as tests/ui/conftest.py
-VIEWPORT = {"width": 1440, "height": 1000}
 TRIALS = {"full": 200, "quick": 40}  # per strategy, the measured run
 COMPARE_TRIALS = 20  # per strategy, the second run the Compare tab needs
 WORKERS = 2
 REPEATS = 3
 TARGET_S = 2.0
 WAIT_MS = 120_000  # a cold tab on a busy machine; a figure that long is reported, not waited for forever
-SERVER_START_S = 60.0
-SERVER_STOP_S = 5.0
 TABS = ("Pareto", "Candidates", "Champion", "Charts", "Trades", "Monthly", "Importance", "History", "Compare")
 
 # What "drawn" means, as (css selector, text it must contain or "", inside the open tab panel only).
@@ -156,13 +144,9 @@ PROBLEMS_JS = """
 
 def build_market(data_root: Path) -> tuple[int, float]:
     """The demo market into ``data_root``; (BTC 5m bars, seconds)."""
-    from stratlab.data import MarketStore
-    from stratlab.data.demo import write_demo_market
     from stratlab.data.loader import load_ohlcv
 
-    started = time.perf_counter()
-    write_demo_market(MarketStore(data_root))
-    took = time.perf_counter() - started
+    took = build_demo(data_root)
     return len(load_ohlcv("demo", "BTC", "5m", data_root=data_root)), took
 
 
@@ -196,81 +180,6 @@ def make_run(trials: int, label: str, data_root: Path, runs_root: Path) -> RunMa
 
 
 # the server -------------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return bool(response.read().strip() == b"ok")
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@contextlib.contextmanager
-def ui_server(base: Path, data_root: Path, runs_root: Path) -> Iterator[tuple[str, float]]:
-    """``stratlab ui`` in a process group of its own; yields (url, seconds to health), stops the group after."""
-    log_dir, output = base / "logs", base / "server-output.log"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATLAB_")}
-    env.update(
-        STRATLAB_DATA_ROOT=str(data_root),
-        STRATLAB_RUNS_ROOT=str(runs_root),
-        STRATLAB_LOG_DIR=str(log_dir),
-        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-        STREAMLIT_SERVER_HEADLESS="true",
-        PYTHONUNBUFFERED="1",
-    )
-    port = free_port()
-    url = f"http://{HOST}:{port}"
-    stratlab = Path(sys.executable).parent / "stratlab"
-    command = [str(stratlab), "ui", "--host", HOST, "--port", str(port)]
-    command += ["--data-root", str(data_root), "--runs-root", str(runs_root)]
-    started = time.perf_counter()
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            command, cwd=base, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        while not healthy(url):
-            if process.poll() is not None or time.perf_counter() - started > SERVER_START_S:
-                tail = "\n".join(output.read_text(errors="replace").splitlines()[-20:])
-                raise RuntimeError(f"stratlab ui did not come up (exit code {process.poll()}):\n{tail}")
-            time.sleep(0.1)
-        yield url, time.perf_counter() - started
-    finally:
-        stop_group(process)
-
-
-def group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's process group, SIGKILL to what is left of it after a few seconds."""
-    group = process.pid  # start_new_session: the group's id is the leader's pid
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGTERM)
-    deadline = time.monotonic() + SERVER_STOP_S
-    while (process.poll() is None or group_alive(group)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if process.poll() is None or group_alive(group):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGKILL)
-    process.wait(timeout=SERVER_STOP_S)
 
 
 # the browser ------------------------------------------------------------------------------------------------------
@@ -433,25 +342,6 @@ def measure(page: Page, base_url: str, run: str) -> tuple[list[Row], Bench]:
 # the report -------------------------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def versions() -> str:
-    found = []
-    for name in ("streamlit", "plotly", "playwright"):
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} -")
-    return ", ".join(found)
-
-
 def chromium_version() -> str:
     try:
         done = subprocess.run(
@@ -528,7 +418,7 @@ def main() -> None:
 
     began = time.perf_counter()
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {load()} at the start")
-    print(f"python {platform.python_version()}, {versions()}")
+    print(f"python {platform.python_version()}, {versions('streamlit', 'plotly', 'playwright')}")
     print(
         f"browser: {chromium_version()}, headless, {VIEWPORT['width']}x{VIEWPORT['height']}, fresh profile, "
         f"--disable-gpu (no GPU here: software rendering)"
@@ -551,13 +441,20 @@ def main() -> None:
         if not run.champion:
             sys.exit("the run has no champion: the Analyze page would have no manifest button; nothing measured")
 
-        with ui_server(tmp, data_root, runs_root) as (url, up_s), chromium(tmp / "chromium-profile") as context:
-            print(f"server: stratlab ui at {url}, healthy after {up_s:.1f} s")
-            page = context.pages[0] if context.pages else context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-            rows, bench = measure(page, url, run.name)
+        server = UIServer(tmp)  # serves tmp/data and tmp/runs, the roots filled above
+        started = time.perf_counter()
+        server.start()
+        try:
+            up_s = time.perf_counter() - started
+            with chromium(tmp / "chromium-profile") as context:
+                print(f"server: stratlab ui at {server.url}, healthy after {up_s:.1f} s")
+                page = context.pages[0] if context.pages else context.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+                page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+                rows, bench = measure(page, server.url, run.name)
+        finally:
+            server.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -14,19 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from stratlab.processes import pid_alive
+
 log = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".tmp"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sweep_orphan_temp_files(directory: Path) -> list[Path]:
@@ -36,7 +28,7 @@ def sweep_orphan_temp_files(directory: Path) -> list[Path]:
         parts = tmp.name.split(".")
         # .<name>.<pid>.<token>.tmp
         pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
-        if pid is None or _pid_alive(pid):
+        if pid is None or pid_alive(pid):
             continue
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -19,7 +19,7 @@ from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, rea
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-    from tests.ui.conftest import UIServer
+    from tests.ui.browser import UIServer
 
 PAGES = ("Data", "Launch", "Monitor", "Analyze")
 ANALYZE_TABS = ("Pareto", "Candidates", "Champion", "Charts", "Trades", "Monthly", "Importance", "History", "Compare")

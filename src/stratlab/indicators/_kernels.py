@@ -380,20 +380,6 @@ def rsi_nb(close: FloatArray, period: int) -> FloatArray:
 
 
 @njit(cache=True)
-def stochastic_nb(
-    high: FloatArray, low: FloatArray, close: FloatArray, k_period: int, d_period: int, smooth_k: int
-) -> tuple[FloatArray, FloatArray]:
-    """Slow stochastic (TA-Lib ``STOCH`` with SMA smoothing): raw %K ``100 (c - LL) / (HH - LL)`` over the last
-    ``k_period`` bars, %K its SMA(``smooth_k``), %D the SMA(``d_period``) of %K.
-
-    A window with ``HH == LL`` gives raw %K 50 (TA-Lib gives 0): the close is at once the top and the bottom
-    of the range, and 50 does not fake an oversold reading.
-    """
-    slow_k = sma_nb(raw_stochastic_nb(high, low, close, k_period), smooth_k)
-    return slow_k, sma_nb(slow_k, d_period)
-
-
-@njit(cache=True)
 def raw_stochastic_nb(high: FloatArray, low: FloatArray, close: FloatArray, k_period: int) -> FloatArray:
     """Raw %K ``100 (c - LL) / (HH - LL)`` over the last ``k_period`` bars, 50 where ``HH == LL``."""
     highest, lowest, _ = donchian_nb(high, low, k_period)
@@ -573,7 +559,6 @@ __all__ = [
     "rolling_vwap_nb",
     "rsi_nb",
     "sma_nb",
-    "stochastic_nb",
     "true_range_nb",
     "wilder_nb",
     "wma_nb",

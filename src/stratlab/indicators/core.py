@@ -188,7 +188,7 @@ def stochastic(
     dp = _period(d_period, "d_period")
     sk = _period(smooth_k, "smooth_k")
     h, lo, c = _series(high=high, low=low, close=close)
-    # Staged like nb.stochastic_nb, each stage cached on its own: a search shares raw %K across smoothings.
+    # Each stage cached on its own: a search shares raw %K across smoothings and smoothed %K across %D periods.
     slow_k = _smoothed_k(h, lo, c, kp, sk)
     return slow_k, nb.sma_nb(slow_k, dp)
 

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from stratlab.data.candles import Candles
 from stratlab.engine.result import BacktestResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -40,9 +41,37 @@ class BacktestChartData:
     bucket_bars: int
 
 
-def _buckets(n: int, max_points: int) -> tuple[npt.NDArray[np.int64], int]:
+@dataclass(frozen=True)
+class CandleBuckets:
+    """Bars ``[start, end)`` merged into at most ``max_points`` buckets of ``size`` bars: first open, max high, min
+    low, last close; ``starts`` and ``lasts`` index each bucket's first and last bar, relative to ``start``."""
+
+    time: pd.DatetimeIndex
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    starts: npt.NDArray[np.int64]
+    lasts: npt.NDArray[np.int64]
+    size: int
+
+
+def candle_buckets(candles: Candles, start: int, end: int, max_points: int) -> CandleBuckets:
+    n = max(end - start, 0)
     size = max(1, -(-n // max_points))
-    return np.arange(0, n, size, dtype=np.int64), size
+    starts = np.arange(0, n, size, dtype=np.int64)
+    lasts = np.minimum(starts + size - 1, n - 1)
+    high, low = candles.high[start:end], candles.low[start:end]
+    return CandleBuckets(
+        time=pd.to_datetime(candles.timestamp_ms[start:end][starts], unit="ms", utc=True),
+        open=candles.open[start:end][starts],
+        high=np.maximum.reduceat(high, starts) if n else high,
+        low=np.minimum.reduceat(low, starts) if n else low,
+        close=candles.close[start:end][lasts],
+        starts=starts,
+        lasts=lasts,
+        size=size,
+    )
 
 
 def backtest_chart_data(result: BacktestResult, *, max_points: int = DEFAULT_MAX_POINTS) -> BacktestChartData:
@@ -50,9 +79,7 @@ def backtest_chart_data(result: BacktestResult, *, max_points: int = DEFAULT_MAX
     start, end = result.start, result.end
     candles = result.candles
     frame = result.equity_frame()
-    starts, size = _buckets(end - start, max_points)
-    reduce_first = starts
-    ts = candles.timestamp_ms[start:end][reduce_first]
+    buckets = candle_buckets(candles, start, end, max_points)
     trades = result.trades
     side_name = np.where(trades["side"].to_numpy() > 0, "long", "short")
     entries = pd.DataFrame(
@@ -77,16 +104,16 @@ def backtest_chart_data(result: BacktestResult, *, max_points: int = DEFAULT_MAX
     return BacktestChartData(
         title=f"{candles.label} · {len(trades)} trades · return {result.return_pct:.2f} % · "
         f"max DD {result.max_drawdown_pct:.2f} %",
-        time=pd.to_datetime(ts, unit="ms", utc=True),
-        open=candles.open[start:end][reduce_first],
-        high=np.maximum.reduceat(candles.high[start:end], starts),
-        low=np.minimum.reduceat(candles.low[start:end], starts),
-        close=candles.close[start:end][np.minimum(starts + size - 1, end - start - 1)],
-        equity=frame["equity"].to_numpy()[np.minimum(starts + size - 1, end - start - 1)],
-        drawdown_pct=np.maximum.reduceat(frame["drawdown_pct"].to_numpy(), starts),
+        time=buckets.time,
+        open=buckets.open,
+        high=buckets.high,
+        low=buckets.low,
+        close=buckets.close,
+        equity=frame["equity"].to_numpy()[buckets.lasts],
+        drawdown_pct=np.maximum.reduceat(frame["drawdown_pct"].to_numpy(), buckets.starts),
         entries=entries,
         exits=exits,
-        bucket_bars=size,
+        bucket_bars=buckets.size,
     )
 
 

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from stratlab.data.candles import Candles
+from stratlab.report.figures import candle_buckets
 
 MAX_CANDLES = 2_000
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -19,19 +20,13 @@ MAX_HISTORY_POINTS = 400
 
 def candles_figure(candles: Candles, title: str, max_points: int = MAX_CANDLES) -> go.Figure:
     """A candlestick chart of ``candles``, merged into at most ``max_points`` buckets."""
-    n = len(candles)
-    size = max(1, -(-n // max_points))
-    starts = np.arange(0, n, size)
-    high = np.maximum.reduceat(candles.high, starts) if n else candles.high
-    low = np.minimum.reduceat(candles.low, starts) if n else candles.low
-    last = np.minimum(starts + size, n) - 1
+    buckets = candle_buckets(candles, 0, len(candles), max_points)
     figure = go.Figure(
         go.Candlestick(
-            x=pd.to_datetime(candles.timestamp_ms[starts], unit="ms", utc=True),
-            open=candles.open[starts], high=high, low=low, close=candles.close[last], name=title,
+            x=buckets.time, open=buckets.open, high=buckets.high, low=buckets.low, close=buckets.close, name=title
         )
-    )  # fmt: skip
-    note = f" (each candle = {size} bars)" if size > 1 else ""
+    )
+    note = f" (each candle = {buckets.size} bars)" if buckets.size > 1 else ""
     figure.update_layout(title=f"{title}{note}", xaxis_rangeslider_visible=False, height=420, margin={"t": 40})
     return figure
 
