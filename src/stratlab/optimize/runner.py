@@ -27,6 +27,7 @@ from rich.table import Table
 
 from stratlab import __version__
 from stratlab.data.loader import load_ohlcv
+from stratlab.errors import ConfigError
 from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.storage import default_storage_url, open_storage
@@ -36,6 +37,13 @@ from stratlab.strategies import get_strategy
 
 STATUS_EVERY_S = 1.0
 STOP_GRACE_S = 30.0
+MAX_LOCAL_WORKERS = 64
+
+
+def validate_workers(workers: int) -> None:
+    """Worker processes on one machine: at least one, and not so many that they only fight over the cores."""
+    if not 1 <= workers <= MAX_LOCAL_WORKERS:
+        raise ConfigError(f"--workers: expected 1 to {MAX_LOCAL_WORKERS} worker processes, got {workers}")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -301,4 +309,12 @@ def start_run(
     return final
 
 
-__all__ = ["build_status", "create_run", "new_run_id", "start_run", "study_progress"]
+__all__ = [
+    "MAX_LOCAL_WORKERS",
+    "build_status",
+    "create_run",
+    "new_run_id",
+    "start_run",
+    "study_progress",
+    "validate_workers",
+]
