@@ -107,7 +107,7 @@ def healthy(url: str) -> bool:
         return False
 
 
-def _pids_marked_with(marker: str) -> list[int]:
+def pids_marked_with(marker: str) -> list[int]:
     """Processes whose command line or environment mentions ``marker`` (a folder unique to one server)."""
     found: list[int] = []
     proc = Path("/proc")
@@ -244,6 +244,6 @@ class UIServer:
                 process.wait(timeout=SERVER_STOP_TIMEOUT_S)
         # Whatever outlived the group, e.g. optimisation runners the app started in sessions of their own: they all
         # carry the server's unique folder in their environment (STRATLAB_*_ROOT) or command line.
-        for pid in _pids_marked_with(f"{self.base}{os.sep}"):
+        for pid in pids_marked_with(f"{self.base}{os.sep}"):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -35,11 +34,11 @@ def ui(
         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
     console.stdout.print(f"stratlab UI on http://{host}:{port} (Ctrl+C stops it)")
-    try:
-        code = subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Streamlit replaces this process (same pid) rather than running as a child of it: a SIGTERM or Ctrl+C sent to
+    # the pid that was started then stops the server itself, and no orphan is left answering on the port.
+    os.execve(sys.executable, command, env)
 
 
 __all__ = ["ui"]
