@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from typer._click import exceptions as cli_errors  # the click that typer vendors and raises
 
 from stratlab import __version__
 from stratlab.cli import (
@@ -60,17 +63,75 @@ def root(
     log.debug("stratlab %s, settings: %r", __version__, settings)
 
 
+def _option_name(param: object) -> str:
+    """How the user typed a parameter: its longest option name (``--fee-bps``), or an argument's name."""
+    opts = [str(o) for o in getattr(param, "opts", ())]
+    if getattr(param, "param_type_name", "") == "option" and opts:
+        return max(opts, key=len)
+    return str(getattr(param, "name", None) or "value").upper()
+
+
+def _bad_value(exc: cli_errors.BadParameter) -> str:
+    """``'abc' is not a valid number``: the value and the problem, from the validation typer ran on it."""
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError) or not cause.errors():
+        return exc.message.rstrip(".")
+    error = cause.errors()[0]
+    value, bounds = error.get("input"), error.get("ctx") or {}
+    described = {
+        "float_parsing": f"{value!r} is not a valid number",
+        "int_parsing": f"{value!r} is not a valid integer",
+        "greater_than_equal": f"{value} is below the minimum {bounds.get('ge')}",
+        "less_than_equal": f"{value} is above the maximum {bounds.get('le')}",
+        "greater_than": f"{value} must be greater than {bounds.get('gt')}",
+        "less_than": f"{value} must be less than {bounds.get('lt')}",
+    }
+    return described.get(error["type"], f"{value!r}: {error['msg'][:1].lower()}{error['msg'][1:]}")
+
+
+def _usage_line(exc: cli_errors.UsageError) -> str:
+    """One line naming the option (or the command) and the problem, instead of click's usage box."""
+    command = exc.ctx.command_path if exc.ctx is not None else "stratlab"
+    if isinstance(exc, cli_errors.MissingParameter) and exc.param is not None:
+        return f"{_option_name(exc.param)}: required"
+    if isinstance(exc, cli_errors.BadParameter) and exc.param is not None:
+        return f"{_option_name(exc.param)}: {_bad_value(exc)}"
+    if isinstance(exc, cli_errors.NoSuchOption):
+        close = difflib.get_close_matches(exc.option_name, exc.possibilities or [], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return f"{exc.option_name}: no such option of '{command}'{hint}"
+    return f"{command}: {exc.format_message().rstrip('.')}"
+
+
+def _print_error(message: str) -> None:
+    console.stderr.print("error: " + " ".join(message.split()), markup=False)
+
+
 def main() -> None:
-    """Entry point of the ``stratlab`` script and ``python -m stratlab``."""
+    """Entry point of the ``stratlab`` script and ``python -m stratlab``.
+
+    The app runs outside click's standalone mode so that every failure, usage errors included, ends here as one
+    ``error:`` line on stderr: exit 2 for a usage error (click's convention), 1 for anything else.
+    """
     try:
-        app()
+        code = app(prog_name="stratlab", standalone_mode=False)
+    except cli_errors.NoArgsIsHelpError as exc:
+        sys.exit(exc.exit_code)  # the help is already printed; a bare command group is a usage error
+    except cli_errors.UsageError as exc:
+        _print_error(_usage_line(exc))
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        _print_error(exc.format_message())
+        sys.exit(exc.exit_code)
     except StratlabError as exc:
         log.debug("command failed", exc_info=True)
-        console.stderr.print(f"error: {exc}", markup=False)
+        _print_error(str(exc))
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         console.stderr.print("interrupted", markup=False)
         sys.exit(130)
+    # Outside standalone mode, typer.Exit (and Ctrl+C, as 130) come back as an exit code; success as None.
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]
