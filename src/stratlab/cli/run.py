@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from stratlab.cli import console
-from stratlab.errors import ConfigError
-from stratlab.optimize.context import CommonSpace, RunRequest
-from stratlab.optimize.rundir import RunDir, list_runs
+from stratlab.errors import ConfigError, StratlabError
+from stratlab.optimize.context import POSITION_MODES, CommonSpace, RunRequest
+from stratlab.optimize.rundir import RunDir, RunState, list_runs
 from stratlab.settings import get_settings
 
 run_app = typer.Typer(help="Optimisation runs: new, start, status, stop, report, list, worker.", no_args_is_help=True)
@@ -30,7 +31,13 @@ EndOption = Annotated[str | None, Opt("--end", help="Last day, YYYY-MM-DD (UTC, 
 StrategiesOption = Annotated[str | None, Opt("--strategies", help="Comma-separated names (default: all).")]
 MaxTrialsOption = Annotated[int, Opt("--max-trials", help="Completed trials per strategy.")]
 TimeBudgetOption = Annotated[float, Opt("--time-budget", help="Seconds for the whole run; 0 = no limit.")]
-DdThresholdOption = Annotated[float, Opt("--dd-threshold", help="Champion: max test drawdown, %.")]
+DdThresholdOption = Annotated[
+    float, Opt("--dd-threshold", help="Champion: max drawdown on test (validation with three parts), %.")
+]
+MinTrainTradesOption = Annotated[
+    int, Opt("--min-train-trades", help="Trials with fewer trades on train are never candidates.")
+]
+WorkersOption = Annotated[int, Opt("--workers", help="Worker processes on this machine (1 to 64).")]
 TrainFracOption = Annotated[float | None, Opt("--train-frac", help="Two-way split: train fraction.")]
 SplitOption = Annotated[str, Opt("--split", help="Fractions: 0.75,0.25 or train,validation,holdout.")]
 SamplerOption = Annotated[str, Opt("--sampler", help="tpe | nsga2 | random | qmc.")]
@@ -50,6 +57,29 @@ def _range(text: str | None, name: str) -> tuple[float, float] | None:
     except ValueError:
         raise ConfigError(f"--{name}: expected LOW:HIGH (e.g. 0.5:8) or off, got {text!r}") from None
     return low, high
+
+
+# The option that sets each searched range, for messages that name what the user typed.
+COMMON_SPACE_OPTIONS = {"tp_pct": "--tp-range", "sl_pct": "--sl-range", "position_modes": "--modes"}
+
+
+def _common_space(tp_range: str | None, sl_range: str | None, modes: str) -> CommonSpace:
+    """The searched backtest ranges; a bad one is one line naming its option and the problem."""
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in POSITION_MODES]
+    if unknown:
+        raise ConfigError(f"--modes: unknown position mode {unknown[0]!r}; choose from {', '.join(POSITION_MODES)}")
+    values: dict[str, Any] = {
+        "tp_pct": _range(tp_range, "tp-range"),
+        "sl_pct": _range(sl_range, "sl-range"),
+        "position_modes": chosen,
+    }
+    try:
+        return CommonSpace.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = COMMON_SPACE_OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise ConfigError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def _split(text: str, train_frac: float | None) -> tuple[float, ...]:
@@ -72,6 +102,7 @@ def _request(
     max_trials: int,
     time_budget: float,
     dd_threshold: float,
+    min_train_trades: int,
     train_frac: float | None,
     split: str,
     sampler: str,
@@ -89,15 +120,7 @@ def _request(
         raise ConfigError(f"--backtest: not valid JSON ({exc.msg}): {backtest!r}") from None
     if not isinstance(fixed, dict):
         raise ConfigError("--backtest: expected a JSON object of BacktestConfig fields")
-    common: dict[str, Any] = {
-        "tp_pct": _range(tp_range, "tp-range"),
-        "sl_pct": _range(sl_range, "sl-range"),
-        "position_modes": tuple(m.strip() for m in modes.split(",") if m.strip()),
-    }
-    try:
-        common_space = CommonSpace(**common)
-    except Exception as exc:
-        raise ConfigError(f"search ranges: {str(exc).splitlines()[-1].strip()}") from None
+    common_space = _common_space(tp_range, sl_range, modes)
     values: dict[str, Any] = {
         "source": source,
         "symbol": symbol,
@@ -107,6 +130,7 @@ def _request(
         "max_trials": max_trials,
         "time_budget_s": time_budget,
         "dd_threshold_pct": dd_threshold,
+        "min_train_trades": min_train_trades,
         "split": _split(split, train_frac),
         "sampler": sampler,
         "seed": seed,
@@ -143,6 +167,7 @@ def run_new(
     max_trials: MaxTrialsOption = 200,
     time_budget: TimeBudgetOption = 0.0,
     dd_threshold: DdThresholdOption = 20.0,
+    min_train_trades: MinTrainTradesOption = 5,
     train_frac: TrainFracOption = None,
     split: SplitOption = "0.75,0.25",
     sampler: SamplerOption = "tpe",
@@ -162,14 +187,15 @@ def run_new(
 @run_app.command("start")
 def run_start(
     run_dir: RunDirOption,
-    workers: Annotated[int, Opt("--workers", min=1, max=64, help="Worker processes on this machine.")] = 2,
+    workers: WorkersOption = 2,
     storage: StorageOption = None,
     data_root: DataRootOption = None,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,
 ) -> None:
-    """Run (or resume) a run with N worker processes until its budget is spent; Ctrl+C stops it cleanly."""
-    from stratlab.optimize.runner import start_run
+    """Run (or resume) a run with N worker processes until its budget is spent; Ctrl+C or SIGTERM stops it cleanly."""
+    from stratlab.optimize.runner import start_run, validate_workers
 
+    validate_workers(workers)
     final = start_run(
         RunDir(run_dir), workers=workers, console=console.stdout, live=live, storage_url=storage,
         data_root=str(data_root) if data_root else None,
@@ -199,6 +225,10 @@ def run_stop(run_dir: RunDirOption) -> None:
     """Ask every worker of the run to stop after its current trial (writes stop.flag)."""
     target = RunDir(run_dir)
     target.load_context()
+    status = target.read_status()
+    state = status["state"] if status else RunState.NEW
+    if state not in (RunState.RUNNING, RunState.INTERRUPTED):
+        raise ConfigError(f"{target.path}: the run is {state}, not running: nothing to stop")
     target.request_stop()
     target.append_progress("stop_requested", by="run stop")
     console.stdout.print(f"stop requested: {target.stop_flag}", markup=False)
@@ -206,9 +236,9 @@ def run_stop(run_dir: RunDirOption) -> None:
 
 @run_app.command("status")
 def run_status(
-    run_dir: RunDirOption, as_json: Annotated[bool, Opt("--json", help="Print status.json as is.")] = False
+    run_dir: RunDirOption, as_json: Annotated[bool, Opt("--json", help="Print status.json as read.")] = False
 ) -> None:
-    """The run's current state as the supervisor last wrote it."""
+    """The run's state as the supervisor last wrote it ("interrupted" when that supervisor died)."""
     target = RunDir(run_dir)
     context = target.load_context()
     status = target.read_status()
@@ -217,16 +247,43 @@ def run_status(
     if as_json:
         console.stdout.print_json(json.dumps(status))
         return
-    table = Table(title=f"run {context.run_id}: {status['state']}", title_justify="left")
+    title = f"run {context.run_id}: {status['state']}"
+    if status["state"] == RunState.INTERRUPTED:
+        title += f" (its supervisor is gone; `stratlab run start --run-dir {target.path}` resumes it)"
+    table = Table(title=title, title_justify="left")
     for column in ("strategy", "completed", "running", "failed", "pruned", "best train return %"):
         table.add_column(column, justify="left" if column == "strategy" else "right")
     for item in status.get("strategies", []):
         best = max((p["return_pct"] for p in item.get("pareto", [])), default=None)
         table.add_row(
-            item["strategy"], f"{item['completed']}/{item['budget']}", str(item["running"]), str(item["failed"]),
-            str(item["pruned"]), "-" if best is None else f"{best:+.2f}",
+            item["strategy"], f"{item['completed']:,}/{item['budget']:,}", f"{item['running']:,}",
+            f"{item['failed']:,}", f"{item['pruned']:,}", "-" if best is None else f"{best:+.2f}",
         )  # fmt: skip
     console.stdout.print(table)
+
+
+@run_app.command("repair")
+def run_repair(run_dir: RunDirOption) -> None:
+    """Cut a damaged journal before its first bad line, after keeping a copy of the whole file next to it."""
+    from stratlab.optimize.journal import repair_journal
+
+    target = RunDir(run_dir)
+    target.load_context()
+    if target.supervisor_alive():
+        raise ConfigError(f"{target.path}: the run is running; stop it first (`stratlab run stop`)")
+    if not target.journal_path.exists():
+        raise ConfigError(f"{target.journal_path}: no journal to repair (the run uses another storage, or it is lost)")
+    outcome = repair_journal(target.journal_path)
+    if outcome.first_bad_line is None:
+        console.stdout.print(f"{target.journal_path}: {outcome.kept_lines:,} lines, all readable: nothing to repair")
+        return
+    target.append_progress("journal_repaired", first_bad_line=outcome.first_bad_line, cut_lines=outcome.cut_lines)
+    console.stdout.print(
+        f"{target.journal_path}: kept {outcome.kept_lines:,} lines, cut {outcome.cut_lines:,} from line "
+        f"{outcome.first_bad_line:,} on; the whole file is kept as {outcome.backup}. "
+        f"`stratlab run start --run-dir {target.path}` runs the trials that were cut again.",
+        markup=False,
+    )
 
 
 @run_app.command("report")
@@ -249,15 +306,20 @@ def run_list() -> None:
         try:
             context = run_dir.load_context()
             status = run_dir.read_status() or {}
-        except Exception as exc:
+        except StratlabError as exc:
             table.add_row(run_dir.path.name, f"unreadable: {exc}", "", "", "")
             continue
         r = context.request
+        budget = status.get("budget", r.max_trials * len(r.strategies))
         table.add_row(
             run_dir.path.name, f"{r.source}/{r.symbol}/{r.timeframe}", ",".join(r.strategies),
-            str(status.get("state", "new")), f"{status.get('completed', 0)}/{status.get('budget', '-')}",
+            str(status.get("state", RunState.NEW)), f"{status.get('completed', 0):,}/{budget:,}",
         )  # fmt: skip
     console.stdout.print(table)
+
+
+def _part_figures(champion: dict[str, Any], part: str) -> str:
+    return f"{part} return {champion[f'{part}_return_pct']:+.2f} %, DD {champion[f'{part}_max_drawdown_pct']:.2f} %"
 
 
 def _print_champion(run_dir: RunDir, report: dict[str, Any]) -> None:
@@ -266,24 +328,45 @@ def _print_champion(run_dir: RunDir, report: dict[str, Any]) -> None:
     if champion is None:
         console.stdout.print(f"no champion: {report.get('champion_reason')}", markup=False)
     else:
-        console.stdout.print(
-            f"champion: {champion['strategy']} trial {champion['trial']} {json.dumps(champion['params'])}\n"
-            f"  train return {champion['train_return_pct']:+.2f} %, DD {champion['train_max_drawdown_pct']:.2f} %; "
-            f"{part} return {champion[f'{part}_return_pct']:+.2f} %, DD {champion[f'{part}_max_drawdown_pct']:.2f} %\n"
-            f"  manifest: {run_dir.champion_path}",
-            markup=False,
+        lines = [
+            f"champion: {champion['strategy']} trial {champion['trial']} {json.dumps(champion['params'])}",
+            f"  {_part_figures(champion, 'train')}; {_part_figures(champion, part)} (chosen on {part})",
+        ]
+        if "holdout_return_pct" in champion:
+            lines.append(f"  {_part_figures(champion, 'holdout')} (unseen by every choice: the unbiased figure)")
+        lines.append(
+            f"  the DD threshold ({report['dd_threshold_pct']:g} %) applies to {part} only: the train drawdown "
+            "may exceed it"
         )
+        lines.append(f"  manifest: {run_dir.champion_path}")
+        console.stdout.print("\n".join(lines), markup=False)
     console.stdout.print(f"run directory: {run_dir.path}", markup=False)
 
 
 def _print_outcome(run_dir: RunDir, final: dict[str, Any]) -> None:
-    console.stdout.print(
-        f"run {final['run_id']} {final['state']}: {final['completed']}/{final['budget']} trials in "
-        f"{final['elapsed_s']:.1f} s ({final['trials_per_s']:.1f} trials/s)",
-        markup=False,
-    )
+    """The run's end (or that there was nothing left to do), its champion, and a non-zero exit if a worker failed."""
+    if final.get("already_finished"):
+        console.stdout.print(
+            f"run {final['run_id']} already has its {final['completed']:,}/{final['budget']:,} trials: nothing to "
+            "run, nothing changed",
+            markup=False,
+        )
+    else:
+        console.stdout.print(
+            f"run {final['run_id']} {final['state']}: {final['completed']:,}/{final['budget']:,} trials in "
+            f"{final['elapsed_s']:,.1f} s ({final['trials_per_s']:,.1f} trials/s)",
+            markup=False,
+        )
     report = json.loads(run_dir.report_path.read_text(encoding="utf-8"))
     _print_champion(run_dir, report)
+    failed = final.get("failed_workers") or []
+    if final["state"] == RunState.FAILED and failed and not final.get("already_finished"):
+        codes = final.get("worker_exit_codes") or []
+        detail = ", ".join(
+            f"worker {i} (exit code {codes[i] if i < len(codes) else '?'}, log {run_dir.workers_dir}/worker-{i}.log)"
+            for i in failed
+        )
+        raise ConfigError(f"{detail} failed; `stratlab run start --run-dir {run_dir.path}` resumes the run")
 
 
 def optimize(
@@ -296,6 +379,7 @@ def optimize(
     max_trials: MaxTrialsOption = 200,
     time_budget: TimeBudgetOption = 0.0,
     dd_threshold: DdThresholdOption = 20.0,
+    min_train_trades: MinTrainTradesOption = 5,
     train_frac: TrainFracOption = None,
     split: SplitOption = "0.75,0.25",
     sampler: SamplerOption = "tpe",
@@ -307,13 +391,14 @@ def optimize(
     sl_range: SlRangeOption = "0.3:5",
     modes: ModesOption = "none",
     data_root: DataRootOption = None,
-    workers: Annotated[int, Opt("--workers", min=1, max=64, help="Worker processes on this machine.")] = 2,
+    workers: WorkersOption = 2,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,
 ) -> None:
     """run new + run start in one: search, select the champion, write its manifest."""
     options = {k: v for k, v in locals().items() if k not in {"workers", "live"}}
-    from stratlab.optimize.runner import start_run
+    from stratlab.optimize.runner import start_run, validate_workers
 
+    validate_workers(workers)
     run_dir = _new(**options)
     console.stdout.print(f"run directory: {run_dir.path}", markup=False)
     final = start_run(

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stratlab.data.candles import Candles
 from stratlab.data.dates import day_end_exclusive_ms, day_start_ms
-from stratlab.engine.config import BacktestConfig, describe_validation_error
+from stratlab.engine.config import BacktestConfig, PositionMode, describe_validation_error
 from stratlab.errors import ConfigError
 from stratlab.strategies import get_strategy, strategy_names
 
 SCHEMA_VERSION = 1
+POSITION_MODES: tuple[str, ...] = get_args(PositionMode)
 SamplerName = Literal["tpe", "nsga2", "random", "qmc"]
 SPLIT_NAMES_2 = ("train", "test")
 SPLIT_NAMES_3 = ("train", "validation", "holdout")
+REPRODUCIBILITY = (
+    "With one worker, the same request and --seed give the same trials in the same order and the same champion. "
+    "With several workers each worker's sampler is seeded from --seed and its index, but which worker takes which "
+    "trial, and so what each sampler has seen when it proposes, depends on timing: the trials and the champion can "
+    "differ between two runs. A resumed run seeds its workers from the trials already stored, so it never repeats "
+    "the proposals of the first start."
+)
 
 
 class CommonSpace(BaseModel):
@@ -32,7 +40,7 @@ class CommonSpace(BaseModel):
 
     tp_pct: tuple[float, float] | None = (0.5, 8.0)
     sl_pct: tuple[float, float] | None = (0.3, 5.0)
-    position_modes: tuple[Literal["none", "grid", "martingale"], ...] = ("none",)
+    position_modes: tuple[PositionMode, ...] = ("none",)
     grid_step_pct: tuple[float, float] = (0.3, 3.0)
     grid_max_adds: tuple[int, int] = (1, 5)
     grid_size_mult: tuple[float, float] = (1.0, 2.0)
@@ -51,7 +59,7 @@ class CommonSpace(BaseModel):
     @classmethod
     def _ordered_positive(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         if value is not None and not (0 < value[0] <= value[1] and math.isfinite(value[1])):
-            raise ValueError(f"expected 0 < low <= high, got {value}")
+            raise ValueError(f"expected 0 < LOW <= HIGH, got {value[0]:g}:{value[1]:g}")
         return value
 
     @field_validator("position_modes")
@@ -167,8 +175,13 @@ class RunContext(BaseModel):
     last_bar_ms: int
     fingerprint: str
     parts: tuple[SplitPart, ...]
-    storage_url: str
+    storage_url: str | None = Field(
+        default=None, description="None: the run's own journal file, optuna.journal inside the run directory."
+    )
     package_version: str
+    reproducibility: str = Field(
+        default=REPRODUCIBILITY, description="What the same command with the same --seed gives again."
+    )
 
     def part(self, name: str) -> SplitPart:
         for part in self.parts:
@@ -226,6 +239,7 @@ def resolve_path_inside(root: Path, name: str) -> Path:
 
 
 __all__ = [
+    "POSITION_MODES",
     "SCHEMA_VERSION",
     "CommonSpace",
     "RunContext",

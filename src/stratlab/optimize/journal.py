@@ -8,7 +8,9 @@ under the lock before appending, and readers never parse. What this gives up is 
 or power loss, which a research run survives by re-running the trials it lost.
 
 Reads are incremental: each process remembers how far it has read (line count and byte offset), so following the
-journal costs only the new lines.
+journal costs only the new lines. A whole line that is not a journal entry (a damaged disk block, an edit by hand) is
+a one-line ``DataError`` naming the file and the line; ``repair_journal`` (``stratlab run repair``) keeps a copy of
+the file and cuts it before that line.
 
 ``TrialBatchingJournalStorage`` cuts the number of appends per trial from about ten to three: a trial's parameter
 and user-attribute writes are held back and appended together with the next write or before the next read, and a
@@ -21,6 +23,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
 from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import FrozenTrial
+
+from stratlab.errors import DataError
 
 
 class FastJournalFile(BaseJournalBackend):
@@ -59,7 +64,14 @@ class FastJournalFile(BaseJournalBackend):
         complete = data[: data.rfind(b"\n") + 1]  # a torn last line is not a log (yet)
         for line in complete.splitlines():
             if self._lines_read >= log_number_from and line:
-                logs.append(json.loads(line))
+                entry = parse_entry(line)
+                if entry is None:
+                    raise DataError(
+                        f"{self.path}: line {self._lines_read + 1} is not a journal entry ({_preview(line)}); "
+                        f"`stratlab run repair --run-dir {self.path.parent}` keeps a copy of the file and cuts it "
+                        "before that line"
+                    )
+                logs.append(entry)
             self._lines_read += 1
         self._offset += len(complete)
         return logs
@@ -92,6 +104,65 @@ class FastJournalFile(BaseJournalBackend):
         tail = os.pread(fd, window, size - window)
         cut = tail.rfind(b"\n")
         os.ftruncate(fd, size - window + cut + 1 if cut >= 0 else size - window)
+
+
+def parse_entry(line: bytes) -> dict[str, Any] | None:
+    """One journal line as Optuna's entry, or None when it is not one."""
+    try:
+        entry = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("op_code"), int) else None
+
+
+def _preview(line: bytes, width: int = 40) -> str:
+    text = line[:width].decode("utf-8", errors="replace")
+    return repr(text + ("..." if len(line) > width else ""))
+
+
+@dataclass(frozen=True)
+class JournalRepair:
+    """What ``repair_journal`` did: lines kept, lines cut from the first bad one on, and where the copy is."""
+
+    kept_lines: int
+    cut_lines: int
+    first_bad_line: int | None
+    backup: Path | None
+
+
+def repair_journal(path: Path, now: datetime | None = None) -> JournalRepair:
+    """Cut the journal before its first line that is not an entry, after copying the whole file next to it.
+
+    Lines after a bad one are cut too: entries refer to trials by the order of creation, so dropping one line in the
+    middle could attach later entries to the wrong trial. The trials those lines finished are run again on resume.
+    A torn last line (a writer killed mid-line) is not damage: the next append cuts it anyway."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+        complete = data[: data.rfind(b"\n") + 1]
+        offset, first_bad = 0, None
+        lines = complete.splitlines(keepends=True)
+        for number, line in enumerate(lines, start=1):
+            if line.strip() and parse_entry(line) is None:
+                first_bad = number
+                break
+            offset += len(line)
+        if first_bad is None:
+            return JournalRepair(kept_lines=len(lines), cut_lines=0, first_bad_line=None, backup=None)
+        stamp = (now or datetime.now(tz=UTC)).strftime("%Y%m%dT%H%M%SZ")
+        backup = path.with_name(f"{path.name}.{stamp}.bak")
+        with backup.open("xb") as copy:  # never replaces an earlier copy
+            copy.write(data)
+            copy.flush()
+            os.fsync(copy.fileno())
+        os.ftruncate(fd, offset)
+        os.fsync(fd)
+        return JournalRepair(
+            kept_lines=first_bad - 1, cut_lines=len(lines) - first_bad + 1, first_bad_line=first_bad, backup=backup
+        )
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class TrialBatchingJournalStorage(JournalStorage):
@@ -161,4 +232,4 @@ class TrialBatchingJournalStorage(JournalStorage):
             )
 
 
-__all__ = ["FastJournalFile", "TrialBatchingJournalStorage"]
+__all__ = ["FastJournalFile", "JournalRepair", "TrialBatchingJournalStorage", "parse_entry", "repair_journal"]

@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from stratlab import __version__
 from stratlab.atomic_io import write_text_atomic
 from stratlab.engine import BacktestResult
+from stratlab.errors import DataError
 from stratlab.optimize.context import RunContext
 from stratlab.optimize.evaluate import Evaluator, load_run_candles
 from stratlab.optimize.rundir import RunDir
@@ -76,7 +77,9 @@ def write_report(
     """Rebuild every report file of ``run_dir`` from its storage; returns report.json's content."""
     context = run_dir.load_context()
     request = context.request
-    studies = open_studies(context, open_storage(storage_url or context.storage_url), seed=0)
+    run_dir.check_storage_kept(context, storage_url)
+    studies = open_studies(context, open_storage(run_dir.storage_url(context, storage_url)), seed=0)
+    _refuse_shrinking(run_dir, studies)
     evaluator = Evaluator(context, load_run_candles(context, data_root))
     selection = context.selection_part
 
@@ -141,8 +144,10 @@ def write_report(
             "backtest": config.model_dump(),
             **{f"{part}_{k}": _finite(r.kpis[k]) for part, r in by_part.items() for k in KPI_COLUMNS},
         }
-    else:
-        run_dir.champion_path.unlink(missing_ok=True)
+    elif run_dir.champion_path.exists():
+        # Kept under another name, never deleted: the report now says there is no champion, and why.
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        run_dir.champion_path.rename(run_dir.path / f"champion.superseded-{stamp}.json")
 
     trials_frame = pd.DataFrame(trial_rows, columns=list(TRIAL_COLUMNS))
     write_text_atomic(run_dir.path / "trials.csv", _csv(trials_frame))
@@ -167,6 +172,29 @@ def write_report(
     write_text_atomic(run_dir.report_path, json.dumps(report, indent=2, default=_finite) + "\n")
     run_dir.append_progress("report_written", champion=bool(champion_summary), candidates=choice.n_candidates)
     return report
+
+
+def _completed_in_report(run_dir: RunDir) -> int | None:
+    """Completed trials the existing report.json was built from; None without a readable one."""
+    try:
+        report = json.loads(run_dir.report_path.read_bytes().decode("utf-8"))
+        return sum(int(counts["complete"]) for counts in report["strategies"].values())
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _refuse_shrinking(run_dir: RunDir, studies: dict[str, Any]) -> None:
+    """A report built from fewer completed trials than the one already written would replace results with less
+    (a journal restored from an old copy, or cut by ``run repair``): refuse until the run has caught up."""
+    before = _completed_in_report(run_dir)
+    if before is None:
+        return
+    now = sum(len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) for study in studies.values())
+    if now < before:
+        raise DataError(
+            f"{run_dir.report_path}: built from {before:,} completed trials, the storage now holds {now:,}: "
+            f"refusing to replace it with less; `stratlab run start --run-dir {run_dir.path}` runs the missing trials"
+        )
 
 
 def _dataset(context: RunContext) -> dict[str, Any]:

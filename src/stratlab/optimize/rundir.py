@@ -7,23 +7,80 @@
 - ``stop.flag``: its existence asks every worker to stop after its current trial;
 - ``report.json``, ``trials.csv``, ``pareto.csv``, ``candidates_<part>.csv``, ``champion.json``: rebuilt from the
   storage at the end of a run, or at any time by ``run report``;
-- ``workers/worker-<n>.log``: each local worker's output.
+- ``workers/worker-<n>.log``: each local worker's output;
+- ``supervisor.lock``: held (``flock``) by the live ``run start`` of this directory, so a second one refuses and a
+  reader can tell a supervisor that died from one that runs.
+
+Every path inside a run directory is relative to it: a run directory can be moved, copied or archived whole. Every
+reader accepts any bytes: what it cannot read is a one-line ``DataError`` naming the file, for that run only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
+import fcntl
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stratlab.atomic_io import write_text_atomic
 from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.context import SCHEMA_VERSION, RunContext
+from stratlab.optimize.storage import RUN_JOURNAL_NAME, default_storage_url, journal_path
+
+LOCK_RETRY_S = 2.0
+RESULT_FILES = ("report.json", "champion.json", "trials.csv", "pareto.csv")
+
+
+class RunState(enum.StrEnum):
+    """What ``status.json`` says of a run (``interrupted`` is read, never written: a running state whose supervisor
+    is gone)."""
+
+    NEW = "new"
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class _ParetoPoint(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    trial: int
+    return_pct: float
+    max_drawdown_pct: float
+
+
+class _StrategyStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    strategy: str
+    completed: int
+    running: int
+    failed: int
+    pruned: int
+    budget: int
+    pareto: list[_ParetoPoint]
+
+
+class _StatusFile(BaseModel):
+    """The fields of status.json a reader relies on (docs/schemas/status.schema.json has them all)."""
+
+    model_config = ConfigDict(extra="allow")
+    run_id: str
+    state: RunState
+    completed: int
+    budget: int
+    trials_per_s: float
+    eta_s: float | None
+    workers: int
+    strategies: list[_StrategyStatus]
 
 
 class RunDir:
@@ -60,6 +117,18 @@ class RunDir:
     def workers_dir(self) -> Path:
         return self.path / "workers"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path / "supervisor.lock"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.path / RUN_JOURNAL_NAME
+
+    def result_files(self) -> list[Path]:
+        """The report files this run already wrote."""
+        return [self.path / name for name in RESULT_FILES if (self.path / name).exists()]
+
     # context -------------------------------------------------------------------------------------------------
 
     def create(self, context: RunContext) -> None:
@@ -74,9 +143,9 @@ class RunDir:
         if not self.context_path.exists():
             raise DataError(f"{self.path}: not a run directory (no context.json)")
         try:
-            raw = json.loads(self.context_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{self.context_path}: unreadable ({exc})") from None
+            raw = json.loads(self.context_path.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{self.context_path}: unreadable ({_one_line(exc)})") from None
         version = raw.get("schema_version") if isinstance(raw, dict) else None
         if version != SCHEMA_VERSION:
             raise DataError(
@@ -90,19 +159,118 @@ class RunDir:
             where = ".".join(str(p) for p in first["loc"])
             raise DataError(f"{self.context_path}: {where}: {first['msg']}") from None
 
+    # storage -----------------------------------------------------------------------------------------------------
+
+    def storage_url(self, context: RunContext, override: str | None = None) -> str:
+        """The storage to open: ``override``, else the one the run was created with, else the run's own journal in
+        this directory (wherever the directory now is)."""
+        if override:
+            return override
+        stored = context.storage_url
+        if stored is None or _is_own_journal(stored, self.path):
+            return default_storage_url(self.path)
+        return stored
+
+    def check_storage_kept(self, context: RunContext, override: str | None = None) -> None:
+        """Refuse to go on when the run's own journal is gone or empty while the run already has results: opening it
+        would create an empty one, and a report or a restart would replace those results with nothing."""
+        own = journal_path(self.storage_url(context, override))
+        if own is None or own != self.journal_path.resolve():
+            return
+        written = [p.name for p in self.result_files()]
+        if not own.exists():
+            kept = f"; {', '.join(written)} kept as they are" if written else ""
+            raise DataError(
+                f"{own}: the run's journal is missing, so its trials are gone{kept}: restore the journal "
+                "from a backup, or start a new run"
+            )
+        if own.stat().st_size == 0 and (written or self._status_completed() > 0):
+            what = ", ".join(written) if written else "status.json"
+            raise DataError(
+                f"{own}: the run's journal is empty but the run already wrote {what}: refusing to replace those "
+                "results; restore the journal from a backup, or start a new run"
+            )
+
+    def _status_completed(self) -> int:
+        try:
+            status = self.read_status()
+        except DataError:
+            return 0
+        return int(status["completed"]) if status else 0
+
+    # supervisor lock -------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def supervisor_lock(self) -> Iterator[None]:
+        """Held by the one live ``run start`` of this directory; a second one gets a one-line ConfigError."""
+        handle = self.lock_path.open("a+")
+        try:
+            deadline = time.monotonic() + LOCK_RETRY_S  # readers probe the lock for microseconds: wait them out
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        handle.seek(0)
+                        holder = handle.read().strip() or "another process"
+                        raise ConfigError(
+                            f"{self.path}: this run is already running (supervisor {holder} holds "
+                            f"{self.lock_path.name}); `stratlab run stop --run-dir {self.path}` stops it"
+                        ) from None
+                    time.sleep(0.05)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{socket.gethostname()}:{os.getpid()}\n")
+            handle.flush()
+            yield
+        finally:
+            handle.close()  # closing the descriptor releases the lock
+
+    def supervisor_alive(self) -> bool:
+        """True while a ``run start`` of this machine holds the lock (a killed one releases it as it dies)."""
+        try:
+            handle = self.lock_path.open("rb")
+        except OSError:
+            return False
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
     # status and progress ---------------------------------------------------------------------------------------
 
     def write_status(self, status: dict[str, Any]) -> None:
         write_text_atomic(self.status_path, json.dumps(status, indent=2, default=_jsonable) + "\n")
 
     def read_status(self) -> dict[str, Any] | None:
-        if not self.status_path.exists():
-            return None
+        """status.json as written, or None before the first start. A file that is not UTF-8 JSON with the expected
+        fields is a one-line DataError; a "running" state whose supervisor died reads as "interrupted"."""
         try:
-            value = json.loads(self.status_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{self.status_path}: unreadable ({exc})") from None
-        return value if isinstance(value, dict) else None
+            raw = self.status_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DataError(f"{self.status_path}: unreadable ({_one_line(exc)})") from None
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{self.status_path}: unreadable ({_one_line(exc)})") from None
+        if not isinstance(value, dict):
+            raise DataError(f"{self.status_path}: expected a JSON object, got {type(value).__name__}")
+        try:
+            _StatusFile.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise DataError(f"{self.status_path}: {where}: {first['msg']}") from None
+        if value["state"] == RunState.RUNNING and not self.supervisor_alive():
+            value["state"] = RunState.INTERRUPTED.value
+            value["eta_s"] = None
+        return value
 
     def append_progress(self, event: str, **fields: Any) -> None:
         """Append one event line. A single ``write`` of a line under the pipe buffer size is atomic with O_APPEND,
@@ -117,9 +285,10 @@ class RunDir:
 
     def read_progress(self, tail: int | None = None) -> list[dict[str, Any]]:
         """Events in order (the last ``tail`` if given); a torn last line (a writer killed mid-line) is skipped."""
-        if not self.progress_path.exists():
+        try:
+            lines = self.progress_path.read_bytes().splitlines()
+        except OSError:
             return []
-        lines = self.progress_path.read_text(encoding="utf-8").splitlines()
         if tail is not None:
             lines = lines[-tail:]
         return list(_parse_lines(lines))
@@ -136,14 +305,27 @@ class RunDir:
         self.stop_flag.unlink(missing_ok=True)
 
 
-def _parse_lines(lines: list[str]) -> Iterator[dict[str, Any]]:
+def _parse_lines(lines: list[bytes]) -> Iterator[dict[str, Any]]:
+    """The lines that are JSON objects; a torn, binary or foreign line is skipped, never an error for a reader."""
     for line in lines:
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError:
+            value = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
             continue
-        if isinstance(value, dict):
+        if isinstance(value, dict) and isinstance(value.get("event"), str):
             yield value
+
+
+def _is_own_journal(url: str, run_path: Path) -> bool:
+    """A journal URL naming this run's journal file, also when the directory was moved or copied since it was
+    written (older context.json files stored it as an absolute path)."""
+    path = journal_path(url)
+    return path is not None and path.name == RUN_JOURNAL_NAME and path.parent.name == run_path.name
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _jsonable(value: Any) -> Any:
@@ -162,4 +344,4 @@ def list_runs(root: Path) -> list[RunDir]:
     return sorted(runs, key=lambda r: r.path.name, reverse=True)
 
 
-__all__ = ["RunDir", "list_runs"]
+__all__ = ["RunDir", "RunState", "list_runs"]

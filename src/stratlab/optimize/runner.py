@@ -9,8 +9,11 @@ worker``), rewrites ``status.json`` about once a second from the storage, shows 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,14 +29,18 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from stratlab import __version__
+from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
+from stratlab.data.timeframes import parse_timeframe
 from stratlab.errors import ConfigError
 from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
-from stratlab.optimize.rundir import RunDir
+from stratlab.optimize.rundir import RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
 from stratlab.optimize.worker import open_studies
 from stratlab.selection import pareto_front
 from stratlab.strategies import get_strategy
+
+log = logging.getLogger(__name__)
 
 STATUS_EVERY_S = 1.0
 STOP_GRACE_S = 30.0
@@ -79,8 +86,8 @@ def create_run(request: RunRequest, *, data_root: Path | str, runs_root: Path | 
     parts = split_parts(candles, request.split, _max_warmup(request))
     run_id = new_run_id()
     run_dir = RunDir(Path(runs_root) / run_dir_name(run_id, request.label))
-    storage_url = request.storage or default_storage_url(run_dir.path)
-    open_storage(storage_url)  # refuse an unreachable storage before anything is written
+    # Refuse an unreachable storage before anything is written; the run's own journal is created here.
+    open_storage(request.storage or default_storage_url(run_dir.path))
     context = RunContext(
         run_id=run_id,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -91,11 +98,14 @@ def create_run(request: RunRequest, *, data_root: Path | str, runs_root: Path | 
         last_bar_ms=int(candles.timestamp_ms[-1]),
         fingerprint=candles.fingerprint(),
         parts=parts,
-        storage_url=storage_url,
+        storage_url=request.storage,  # None: the journal inside the run directory, wherever it moves
         package_version=__version__,
     )
     run_dir.create(context)
     run_dir.append_progress("run_created", run_id=run_id, strategies=list(request.strategies))
+    warning = gap_summary(find_gaps(candles.timestamp_ms, parse_timeframe(request.timeframe)))
+    if warning is not None:
+        log.warning("%s/%s/%s: %s", request.source, request.symbol, request.timeframe, warning)
     return run_dir
 
 
@@ -141,6 +151,18 @@ def study_progress(studies: dict[str, optuna.Study], min_trades: int = 0) -> lis
     return out
 
 
+def eta_seconds(remaining_trials: int, rate: float, elapsed_s: float, time_budget_s: float) -> float | None:
+    """Seconds until the run ends: when the budget of trials is met at the current rate, or when its time budget
+    runs out, whichever comes first; None when neither can be told (no rate yet and no time budget)."""
+    candidates = []
+    if rate > 0:
+        candidates.append(remaining_trials / rate)
+    if time_budget_s > 0:
+        candidates.append(max(time_budget_s - elapsed_s, 0.0))
+    finite = [c for c in candidates if math.isfinite(c)]
+    return round(min(finite), 1) if finite else None
+
+
 def build_status(
     context: RunContext, progress: list[StudyProgress], *, state: str, started: float, rate: float, workers: int
 ) -> dict[str, Any]:
@@ -148,16 +170,19 @@ def build_status(
     total_budget = budget * len(progress)
     done = sum(min(p.complete, budget) for p in progress)
     remaining = max(total_budget - done, 0)
+    elapsed = time.time() - started
+    running = state == RunState.RUNNING
     return {
         "schema_version": 1,
         "run_id": context.run_id,
         "state": state,
+        "supervisor": f"{socket.gethostname()}:{os.getpid()}",
         "updated_at": time.time(),
         "started_at": started,
-        "elapsed_s": round(time.time() - started, 3),
+        "elapsed_s": round(elapsed, 3),
         "workers": workers,
         "trials_per_s": round(rate, 3),
-        "eta_s": round(remaining / rate, 1) if rate > 0 and state == "running" else None,
+        "eta_s": eta_seconds(remaining, rate, elapsed, context.request.time_budget_s) if running else None,
         "completed": done,
         "budget": total_budget,
         "strategies": [
@@ -225,6 +250,19 @@ def _spawn_worker(
     return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
 
+class SupervisorTerminatedError(BaseException):
+    """SIGTERM reached ``run start``: it stops the run as Ctrl+C does."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise SupervisorTerminatedError
+
+
+def budget_met(studies: dict[str, optuna.Study], budget: int) -> bool:
+    """Every strategy has its completed trials: starting workers would only add pruned "over budget" trials."""
+    return all(p.complete >= budget for p in study_progress(studies))
+
+
 def start_run(
     run_dir: RunDir,
     *,
@@ -234,19 +272,51 @@ def start_run(
     storage_url: str | None = None,
     data_root: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the run with ``workers`` local processes; returns the final status."""
+    """Run (or resume) the run with ``workers`` local processes; returns the final status.
+
+    One supervisor per run directory (a lock), results never replaced by an empty storage, and a run whose budget is
+    already met is left exactly as it is."""
+    validate_workers(workers)
+    context = run_dir.load_context()
+    with run_dir.supervisor_lock():
+        run_dir.check_storage_kept(context, storage_url)
+        studies = open_studies(context, open_storage(run_dir.storage_url(context, storage_url)), seed=0)
+        finished = budget_met(studies, context.request.max_trials)
+        if finished and run_dir.report_path.exists():
+            status = run_dir.read_status()
+            if status is not None:
+                return {**status, "already_finished": True}
+        if finished:
+            workers = 0  # only the status and the report are missing: no worker would have a trial to run
+        run_dir.clear_stop()
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            return _supervise(run_dir, context, studies, workers, console, live, storage_url, data_root)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _supervise(
+    run_dir: RunDir,
+    context: RunContext,
+    studies: dict[str, optuna.Study],
+    workers: int,
+    console: Console | None,
+    live: bool,
+    storage_url: str | None,
+    data_root: str | None,
+) -> dict[str, Any]:
     from stratlab.optimize.report import write_report
 
-    context = run_dir.load_context()
-    run_dir.clear_stop()
-    studies = open_studies(context, open_storage(storage_url or context.storage_url), seed=0)
     started = time.time()
     run_dir.append_progress("run_started", workers=workers)
-    processes = [_spawn_worker(run_dir, i, storage_url, data_root) for i in range(workers)]
+    processes: list[subprocess.Popen[bytes]] = []
     previous_done, previous_time, rate = None, time.monotonic(), 0.0
     done_before, started_monotonic = sum(p.complete for p in study_progress(studies)), time.monotonic()
-    interrupted = False
-    state = "running"
+    interrupted_by = ""
+    state: str = RunState.RUNNING
+    failed_workers: list[int] = []
+    final: dict[str, Any] = {}
 
     def snapshot(final: bool = False) -> dict[str, Any]:
         nonlocal previous_done, previous_time, rate
@@ -266,6 +336,7 @@ def start_run(
 
     display = Live(console=console, refresh_per_second=4, transient=False) if live else None
     try:
+        processes.extend(_spawn_worker(run_dir, i, storage_url, data_root) for i in range(workers))
         if display is not None:
             display.start()
         # Poll every process each turn (not any(), which stops at the first live one): a dead worker must be reaped,
@@ -275,27 +346,23 @@ def start_run(
             if display is not None:
                 display.update(_view(status))
             time.sleep(STATUS_EVERY_S)
-    except KeyboardInterrupt:
-        interrupted = True
-        run_dir.request_stop()
-        run_dir.append_progress("stop_requested", by="keyboard interrupt")
-        deadline = time.monotonic() + STOP_GRACE_S
-        while [p.poll() for p in processes].count(None) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for p in processes:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+    except (KeyboardInterrupt, SupervisorTerminatedError) as exc:
+        interrupted_by = "keyboard interrupt" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        _stop_workers(run_dir, processes, interrupted_by)
     finally:
+        # A second signal while stopping must not leave the status at "running": the workers are waited for here.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for p in processes:
             p.wait()
         try:
             failed_workers = [i for i, p in enumerate(processes) if p.returncode not in (0, None)]
-            state = "stopped" if interrupted or run_dir.stop_requested() else "finished"
-            if failed_workers and state == "finished":
-                state = "failed"
+            state = RunState.STOPPED if interrupted_by or run_dir.stop_requested() else RunState.FINISHED
+            if failed_workers and state == RunState.FINISHED:
+                state = RunState.FAILED
             final = snapshot(final=True)
-            final["state"] = state
+            final["state"] = str(state)
             final["failed_workers"] = failed_workers
+            final["worker_exit_codes"] = [p.returncode for p in processes]
             run_dir.write_status(final)
             if display is not None:
                 display.update(_view(final))  # the last frame shows the final counts, not those of a second ago
@@ -304,15 +371,29 @@ def start_run(
                 display.stop()
                 display.console.line()  # the last frame may not end its line when output is not a terminal
 
-    run_dir.append_progress("run_ended", state=state, failed_workers=failed_workers)
+    run_dir.append_progress("run_ended", state=str(state), failed_workers=failed_workers)
     write_report(run_dir, storage_url=storage_url, data_root=data_root)
     return final
 
 
+def _stop_workers(run_dir: RunDir, processes: list[subprocess.Popen[bytes]], by: str) -> None:
+    """Ask every worker to stop after its current trial; after the grace period, terminate what is left."""
+    run_dir.request_stop()
+    run_dir.append_progress("stop_requested", by=by)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while [p.poll() for p in processes].count(None) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+
+
 __all__ = [
     "MAX_LOCAL_WORKERS",
+    "budget_met",
     "build_status",
     "create_run",
+    "eta_seconds",
     "new_run_id",
     "start_run",
     "study_progress",

@@ -19,12 +19,13 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
 
-from stratlab.errors import ConfigError
+from stratlab.errors import ConfigError, StratlabError
 from stratlab.optimize.journal import FastJournalFile, TrialBatchingJournalStorage
 
 log = logging.getLogger(__name__)
 
 JOURNAL_SCHEME = "journal://"
+RUN_JOURNAL_NAME = "optuna.journal"
 HEARTBEAT_INTERVAL_S = 10
 HEARTBEAT_GRACE_S = 40
 SQLITE_BUSY_TIMEOUT_S = 120
@@ -33,7 +34,14 @@ SQLITE_BUSY_TIMEOUT_S = 120
 def default_storage_url(run_dir: Path) -> str:
     """The storage a run uses unless told otherwise: the journal file (measured faster than SQLite for this
     workload: see benchmarks/optimize.py)."""
-    return f"{JOURNAL_SCHEME}{(run_dir / 'optuna.journal').resolve()}"
+    return f"{JOURNAL_SCHEME}{(run_dir / RUN_JOURNAL_NAME).resolve()}"
+
+
+def journal_path(url: str) -> Path | None:
+    """The file of a journal URL, None for any other storage."""
+    if url.startswith(JOURNAL_SCHEME) or url.endswith(".journal"):
+        return Path(url.removeprefix(JOURNAL_SCHEME))
+    return None
 
 
 def _sqlite_engine_kwargs() -> dict[str, Any]:
@@ -62,8 +70,9 @@ def open_storage(url: str, new_trial_user_attrs: Mapping[str, Any] | None = None
     ``new_trial_user_attrs``: written with each new trial where the storage can do that in the same write (the
     journal); elsewhere the caller sets them right after creating the trial."""
     try:
-        if url.startswith(JOURNAL_SCHEME) or url.endswith(".journal"):
-            backend = FastJournalFile(Path(url.removeprefix(JOURNAL_SCHEME)))
+        journal = journal_path(url)
+        if journal is not None:
+            backend = FastJournalFile(journal)
             return TrialBatchingJournalStorage(backend, new_trial_user_attrs)
         if url.startswith("sqlite:"):
             storage = RDBStorage(url, engine_kwargs=_sqlite_engine_kwargs())
@@ -72,6 +81,8 @@ def open_storage(url: str, new_trial_user_attrs: Mapping[str, Any] | None = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat, stable for years
             return RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=HEARTBEAT_GRACE_S)
+    except StratlabError:
+        raise  # already one line naming the file (a damaged journal line)
     except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
         raise ConfigError(f"storage {redact(url)}: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # SQLAlchemy connection errors carry driver-specific types
@@ -89,4 +100,4 @@ def redact(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
 
 
-__all__ = ["JOURNAL_SCHEME", "default_storage_url", "open_storage", "redact"]
+__all__ = ["JOURNAL_SCHEME", "RUN_JOURNAL_NAME", "default_storage_url", "journal_path", "open_storage", "redact"]

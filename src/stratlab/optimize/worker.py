@@ -52,10 +52,22 @@ def open_studies(context: RunContext, storage: BaseStorage, seed: int) -> dict[s
             study_name=name,
             storage=storage,
             directions=list(DIRECTIONS),
-            sampler=make_sampler(context.request.sampler, seed + 7919 * offset),
+            sampler=make_sampler(context.request.sampler, (seed + 7919 * offset) % 2**32),
             load_if_exists=True,
         )
     return studies
+
+
+def stored_trials(storage: BaseStorage) -> int:
+    """Trials of every state already in the storage's studies (0 before the first worker creates them)."""
+    return sum(storage.get_n_trials(study._study_id) for study in storage.get_all_studies())
+
+
+def worker_seed(seed: int, worker_index: int, trials_before: int) -> int:
+    """The seed of a worker's samplers: the run's --seed, the worker's index and the trials already stored. No
+    process id or clock: the same request with one worker gives the same trials; a resumed run starts from a
+    different point of every sampler's stream instead of proposing its first trials again."""
+    return (seed * 1_000_003 + worker_index * 104_729 + trials_before * 7_919) % (2**32)
 
 
 def this_worker() -> str:
@@ -139,9 +151,9 @@ def run_worker(
     request = context.request
     tag = this_worker()
     summary = WorkerSummary(worker=tag, trials=dict.fromkeys(request.strategies, 0))
-    storage = open_storage(storage_url or context.storage_url, new_trial_user_attrs={WORKER_ATTR: tag})
-    seed = request.seed * 1_000_003 + worker_index * 104_729 + os.getpid()
-    studies = open_studies(context, storage, seed)
+    run_dir.check_storage_kept(context, storage_url)
+    storage = open_storage(run_dir.storage_url(context, storage_url), new_trial_user_attrs={WORKER_ATTR: tag})
+    studies = open_studies(context, storage, worker_seed(request.seed, worker_index, stored_trials(storage)))
     summary.failed_orphans = fail_orphaned_trials(studies)
     candles = load_run_candles(context, data_root)
     evaluator = Evaluator(context, candles)
@@ -150,7 +162,8 @@ def run_worker(
     budget_s = request.time_budget_s if time_budget_s is None else time_budget_s
     run_dir.append_progress("worker_started", worker=tag, index=worker_index, orphans_failed=summary.failed_orphans)
     last_report = last_orphan_check = time.monotonic()
-    exhausted: set[str] = set()
+    # A strategy whose budget is already met gets no new trial (asking for one would only add a pruned trial).
+    exhausted: set[str] = {name for name, study in studies.items() if trial_counts(study)[0] >= request.max_trials}
     blocked_until: dict[str, float] = {}
     last_number: dict[str, int] = {}
     budget = request.max_trials

@@ -33,8 +33,9 @@ def parameter_importance(run_dir: RunDir, strategy: str) -> dict[str, float]:
     Raises DataError when there is too little to say (fewer than ``MIN_TRIALS_FOR_IMPORTANCE`` completed trials,
     or a single parameter)."""
     context = run_dir.load_context()
+    run_dir.check_storage_kept(context)  # opening a missing journal would create an empty one
     try:
-        storage = open_storage(context.storage_url)
+        storage = open_storage(run_dir.storage_url(context))
         study = optuna.load_study(study_name=strategy, storage=storage)
     except (ConfigError, KeyError) as exc:
         raise DataError(f"{strategy}: its study cannot be read ({exc})") from None
