@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -75,3 +76,54 @@ def test_list_shows_every_strategy(demo_root: Path) -> None:
     assert result.returncode == 0
     for name in ("ma_cross", "rsi_reversion", "bollinger_breakout", "stochastic", "range_breakout"):
         assert name in result.stdout
+
+
+def test_list_shows_choices_as_typed_not_markdown_escaped() -> None:
+    result = run_cli("backtest", "--list", env={"COLUMNS": "400"})  # wide: every row on one line
+    assert result.returncode == 0, result.stderr
+    assert "\\|" not in result.stdout
+    assert result.stdout.count("direction: choice long | short | both (default both)") == 5
+    assert "ma_type: choice sma | ema (default ema)" in result.stdout
+    assert "%K crosses above %D" in result.stdout  # rules shown as written
+
+
+MA_CROSS = ["--strategy", "ma_cross", "--params", '{"fast": 10, "slow": 50}']
+
+
+@pytest.mark.parametrize("under_the_file", [False, True], ids=["out-is-a-file", "out-under-a-file"])
+def test_out_at_a_file_is_one_line_and_touches_nothing(demo_root: Path, tmp_path: Path, under_the_file: bool) -> None:
+    existing = tmp_path / "results.csv"
+    existing.write_text("a result a user keeps\n")
+    out = existing / "bt" if under_the_file else existing
+    period = ["--start", "2025-03-01", "--end", "2025-03-03", "--data-root", str(demo_root)]
+    result = run_cli("backtest", *MA_CROSS, *period, "--out", str(out))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: --out: {out} ") and str(existing) in errors[0]
+    assert "Traceback" not in result.stderr
+    assert existing.read_text() == "a result a user keeps\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "results.csv"]  # nothing else written
+
+
+def test_a_missing_month_inside_the_period_is_warned_about(demo_root: Path, tmp_path: Path) -> None:
+    # A copy of the demo series without March 2025.
+    root = tmp_path / "holed"
+    series = Path("ohlcv", "demo", "BTC", "5m", "2025")
+    (root / series).mkdir(parents=True)
+    for month in ("02", "04"):
+        shutil.copyfile(demo_root / series / f"{month}.parquet", root / series / f"{month}.parquet")
+    period = ["--start", "2025-02-01", "--end", "2025-04-30", "--data-root", str(root)]
+    result = run_cli("backtest", *MA_CROSS, *period, "--json")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    # March has 31 days of 288 five-minute bars.
+    assert warnings == [
+        "warning: demo/BTC/5m: 1 gap inside the period, 8,928 bars missing: 2025-03-01 00:00 → 2025-04-01 00:00 UTC"
+    ]
+    assert json.loads(result.stdout)["kpis"]["n_trades"] > 0  # it still runs, on what is stored
+
+    whole = run_cli(
+        "backtest", *MA_CROSS, "--start", "2025-02-01", "--end", "2025-04-30", "--data-root", str(demo_root)
+    )
+    assert whole.returncode == 0, whole.stderr
+    assert "warning:" not in whole.stderr

@@ -9,14 +9,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from stratlab.atomic_io import write_text_atomic
 from stratlab.cli import console
+from stratlab.data.candles import Candles
+from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
 from stratlab.engine import BacktestConfig, BacktestResult, run_backtest
 from stratlab.errors import ConfigError
 from stratlab.metrics import KPI_NAMES, monthly_returns
-from stratlab.strategies import get_strategy
+from stratlab.strategies import ParamSpec, get_strategy
 
 Opt = typer.Option
 
@@ -37,10 +40,34 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _require_out_folder(out: Path) -> None:
+    """``--out`` must be a folder or a path a folder can be made at: an existing file is never replaced.
+
+    Checked before the backtest runs, so a typo costs no computation and no file is touched.
+    """
+    for path in (out, *out.parents):
+        if path.exists() and not path.is_dir():
+            where = "is a file" if path == out else f"is under the file {path}"
+            raise ConfigError(f"--out: {out} {where}; give a folder")
+        if path.is_dir():
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot create the folder {out}: {exc.strerror or exc}") from None
+
+
 def _write_outputs(result: BacktestResult, out: Path, strategy: str, params: dict[str, Any]) -> list[Path]:
+    try:
+        return _write_output_files(result, out, strategy, params)
+    except OSError as exc:
+        where = exc.filename or out
+        raise ConfigError(f"--out: cannot write {where}: {exc.strerror or exc}") from None
+
+
+def _write_output_files(result: BacktestResult, out: Path, strategy: str, params: dict[str, Any]) -> list[Path]:
     from stratlab.report.figures import backtest_chart_data, backtest_figure
 
-    out.mkdir(parents=True, exist_ok=True)
     trades_path, equity_path, chart_path, kpis_path = (
         out / "trades.csv",
         out / "equity.csv",
@@ -152,9 +179,12 @@ def backtest(
         "funding_bps_per_8h": funding_bps_per_8h,
     }
     config = BacktestConfig.from_mapping({k: v for k, v in flags.items() if v is not None})
+    if out is not None:
+        _require_out_folder(out)
     candles = load_ohlcv(source, symbol, timeframe, start, end, data_root=data_root)
     if len(candles) < 2:
         raise ConfigError(f"{candles.label}: {len(candles)} bar(s) in the period; a backtest needs at least 2")
+    _warn_about_gaps(candles)
     signals = chosen.signals(candles, checked)
     result = run_backtest(candles, signals, config, stops=chosen.stops(candles, checked))
 
@@ -172,6 +202,13 @@ def backtest(
         written = _write_outputs(result, out, chosen.name, checked)
         target = console.stderr if as_json else console.stdout
         target.print(f"wrote {', '.join(str(p) for p in written)}", markup=False)
+
+
+def _warn_about_gaps(candles: Candles) -> None:
+    """A backtest across missing bars trades a market that never was: say so before the KPIs."""
+    summary = gap_summary(find_gaps(candles.timestamp_ms, candles.timeframe))
+    if summary is not None:
+        console.stderr.print(f"warning: {candles.label}: {summary}", markup=False)
 
 
 def _kpi_payload(result: BacktestResult) -> dict[str, Any]:
@@ -251,6 +288,14 @@ def _replay(path: Path, data_root: Path | None, as_json: bool) -> None:
         raise ConfigError(f"{path}: replay differs on {first_part} {name}: manifest {want!r}, replay {got!r}")
 
 
+def _describe_param(spec: ParamSpec) -> str:
+    """``direction: choice long | short | both (default both)`` for the terminal."""
+    kind, values, default = spec.describe()
+    # describe() escapes '|' for the Markdown tables of the docs; a terminal shows it as it is.
+    values = values.replace("\\|", "|")
+    return f"{spec.name}: {kind} {values} (default {default})"
+
+
 def _print_strategies() -> None:
     from stratlab.strategies import all_strategies
 
@@ -259,6 +304,7 @@ def _print_strategies() -> None:
     table.add_column("parameters (type, range, default)")
     table.add_column("rule")
     for strategy in all_strategies():
-        described = ", ".join(f"{spec.name} {' '.join(spec.describe())}" for spec in strategy.space.params)
-        table.add_row(strategy.name, described, strategy.summary)
+        described = "; ".join(_describe_param(spec) for spec in strategy.space.params)
+        # Text cells: a '[' in a rule or a parameter is shown as written, never read as rich markup.
+        table.add_row(Text(strategy.name), Text(described), Text(strategy.summary))
     console.stdout.print(table)
