@@ -127,3 +127,75 @@ def test_a_missing_month_inside_the_period_is_warned_about(demo_root: Path, tmp_
     )
     assert whole.returncode == 0, whole.stderr
     assert "warning:" not in whole.stderr
+
+
+# --manifest: the replay of a champion found by a real (small) optimisation run ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def champion_path(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from stratlab.optimize.context import RunRequest
+    from stratlab.optimize.report import write_report
+    from stratlab.optimize.runner import create_run
+    from stratlab.optimize.worker import run_worker
+
+    request = RunRequest.parse(
+        source="demo", symbol="BTC", start="2025-01-01", end="2025-01-31", strategies=("rsi_reversion",),
+        max_trials=12, sampler="random", dd_threshold_pct=100.0,
+    )  # fmt: skip
+    run_dir = create_run(request, data_root=demo_root, runs_root=tmp_path_factory.mktemp("runs"))
+    run_worker(run_dir.path)
+    report = write_report(run_dir)
+    assert report["champion"] is not None, report["champion_reason"]
+    return Path(run_dir.champion_path)
+
+
+def test_an_untouched_manifest_replays_identically(champion_path: Path, demo_root: Path) -> None:
+    result = run_cli("backtest", "--manifest", str(champion_path), "--data-root", str(demo_root))
+    assert result.returncode == 0, result.stderr
+    assert "replay: identical KPIs" in result.stdout
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_a_manifest_whose_kpi_was_changed_fails_naming_the_kpi(
+    champion_path: Path, demo_root: Path, tmp_path: Path, as_json: bool
+) -> None:
+    manifest = json.loads(champion_path.read_text())
+    recorded = manifest["kpis"]["test"]["return_pct"]
+    manifest["kpis"]["test"]["return_pct"] = recorded + 1.0
+    tampered = tmp_path / "champion.json"
+    tampered.write_text(json.dumps(manifest))
+    result = run_cli("backtest", "--manifest", str(tampered), "--data-root", str(demo_root), *(["--json"] * as_json))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"error: {tampered}: replay differs on test return_pct: manifest {recorded + 1.0!r}")
+    assert f"replay {recorded!r}" in errors[0]  # the replay gives back what the run recorded
+    if as_json:
+        payload = json.loads(result.stdout)
+        assert payload["identical"] is False and list(payload["mismatches"]) == ["test"]
+        assert list(payload["mismatches"]["test"]) == ["return_pct"]
+    else:
+        assert "replay: KPIs differ in test" in result.stdout
+
+
+def test_a_manifest_replayed_on_changed_candles_fails_saying_the_data_differs(
+    champion_path: Path, demo_root: Path, tmp_path: Path
+) -> None:
+    from stratlab.data.store import MarketStore
+
+    # The same store with one bar of mid-January changed (still a valid bar: the close moves inside its range).
+    root = tmp_path / "changed"
+    shutil.copytree(demo_root, root)
+    store = MarketStore(root)
+    month = store.read_month(store.month_files("demo", "BTC", "5m")[0], "5m")
+    bar = month.iloc[[4_000]].copy()
+    bar["close"] = (bar["high"] + bar["low"]) / 2
+    assert bar["close"].iloc[0] != month["close"].iloc[4_000]
+    store.write_candles("demo", "BTC", "5m", bar.reset_index(drop=True))
+
+    result = run_cli("backtest", "--manifest", str(champion_path), "--data-root", str(root))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: demo/BTC/5m: these candles are not the ones")
+    assert "fingerprints differ" in errors[0]
