@@ -310,6 +310,34 @@ def test_bars_past_the_requested_end_are_not_stored_even_if_sent(data_root: Path
         assert len(set(windows(server))) == 1
 
 
+def test_a_bar_sent_twice_with_different_values_is_counted_and_said(
+    server: ReplayServer, data_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    day = day_start_ms("2025-01-01")
+    bars = synth_bars("BTC", "5m", [day + i * FIVE_MIN for i in range(288)])
+    candles = [hyperliquid_candle("BTC", "5m", b) for b in bars]
+    changed = dict(candles[100], c=str(bars[100].low))  # the same bar again, another close (still inside its range)
+    page = [*candles[:101], changed, candles[50], *candles[101:]]  # bar 50 repeated identically: harmless
+    server.queue("candleSnapshot", Scripted(200, json.dumps(page), {"Content-Type": "application/json"}))
+    store = MarketStore(data_root)
+    with caplog.at_level("WARNING", logger="stratlab.data.download"):
+        summary = run(server, store, "2025-01-01", "2025-01-01")
+    assert summary.conflicting_duplicates == 1
+    assert summary.bars_written == 288
+    assert "1 bar(s) arrived twice with different OHLCV values; the last one sent was kept" in str(summary)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "1 bar(s) sent twice with different OHLCV values" in warnings[0]
+    assert "2025-01-01 08:20 UTC" in warnings[0]  # bar 100: 100 x 5 minutes after midnight
+    frame = stored(store)
+    assert frame["timestamp_ms"].is_unique and len(frame) == 288
+    assert frame["close"].iloc[100] == bars[100].low  # the last version sent
+
+
+def test_a_clean_download_reports_no_conflict(server: ReplayServer, data_root: Path) -> None:
+    summary = run(server, MarketStore(data_root), "2025-01-01", "2025-01-01")
+    assert summary.conflicting_duplicates == 0 and "twice" not in str(summary)
+
+
 # answers we refuse --------------------------------------------------------------------------------------------
 
 

@@ -115,6 +115,7 @@ class DownloadSummary:
     stored_last_ms: int | None
     elapsed_s: float
     files: tuple[str, ...] = field(default=())
+    conflicting_duplicates: int = 0
 
     @property
     def up_to_date(self) -> bool:
@@ -141,6 +142,11 @@ class DownloadSummary:
         elif self.pages:
             span = f"{_when(self.resumed_from_ms)} -> {_when(self.stop_ms)}"
             out.append(f"note: {self.source} returned no bars for {span}")
+        if self.conflicting_duplicates:
+            out.append(
+                f"warning: {self.conflicting_duplicates:,} bar(s) arrived twice with different OHLCV values; "
+                "the last one sent was kept (details in the log)"
+            )
         out.append(f"stored series now ends at {_when(self.stored_last_ms)}")
         return out
 
@@ -189,13 +195,26 @@ def _after_page(
     return timeframe.next_open_ms(int(received[-1]))
 
 
-def _clean_page(page: pd.DataFrame, source: str) -> pd.DataFrame:
+def _clean_page(page: pd.DataFrame, source: str) -> tuple[pd.DataFrame, npt.NDArray[np.int64]]:
+    """The page sorted, one bar per timestamp (the last sent wins), and the timestamps whose versions disagreed.
+
+    A bar sent twice with the same values is harmless; sent twice with different values, the source contradicts
+    itself and the caller must say so rather than keep one of them without a word.
+    """
     missing = [c for c in OHLCV_COLUMNS if c not in page.columns]
     if missing:
         raise DataError(f"{source}: page without column(s) {', '.join(missing)}")
     page = page.loc[:, list(OHLCV_COLUMNS)]
     page = page.sort_values("timestamp_ms", kind="stable")
-    return page.drop_duplicates("timestamp_ms", keep="last").reset_index(drop=True)
+    return page.drop_duplicates("timestamp_ms", keep="last").reset_index(drop=True), _conflicting_timestamps(page)
+
+
+def _conflicting_timestamps(page: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Timestamps that appear in ``page`` with more than one distinct set of OHLCV values."""
+    repeated = page.loc[page["timestamp_ms"].duplicated(keep=False)]
+    versions = repeated.drop_duplicates()  # identical copies count as one version
+    counts = versions["timestamp_ms"].value_counts()
+    return np.sort(counts.index[counts > 1].to_numpy(dtype=np.int64))
 
 
 class _ProgressView:
@@ -277,7 +296,7 @@ def download_candles(
         nonlocal retries
         retries += 1
 
-    pages = bars_written = bars_new = 0
+    pages = bars_written = bars_new = conflicting = 0
     first_bar: int | None = None
     last_bar: int | None = None
     files: set[str] = set()
@@ -297,11 +316,21 @@ def download_candles(
                     on_retry=count_retry,
                 )
                 pages += 1
-                page = _clean_page(raw, source.name)
+                page, conflicts = _clean_page(raw, source.name)
                 ts = page["timestamp_ms"].to_numpy(dtype=np.int64)
                 # Bars before `stop` are closed; a source that ignores the window's end may send more.
                 keep = (ts >= cursor) & (ts < stop)
                 kept = page.loc[keep].reset_index(drop=True)
+                conflicts = conflicts[(conflicts >= cursor) & (conflicts < stop)]
+                if conflicts.size:
+                    conflicting += int(conflicts.size)
+                    log.warning(
+                        "%s: page %s: %d bar(s) sent twice with different OHLCV values (first at %s); kept the last",
+                        label,
+                        _when(window_start),
+                        conflicts.size,
+                        _when(int(conflicts[0])),
+                    )
                 if len(kept):
                     origin = f"{source.name} {symbol} {tf.name} page {_when(window_start)}"
                     summary = store.write_candles(*series, kept, origin=origin)
@@ -343,6 +372,7 @@ def download_candles(
         stored_last_ms=store.last_timestamp_ms(*series),
         elapsed_s=time.monotonic() - started,
         files=tuple(sorted(files)),
+        conflicting_duplicates=conflicting,
     )
 
 
