@@ -16,7 +16,7 @@ import pytest
 from stratlab.data import DataError, MarketStore, SeriesKey, load_ohlcv
 from stratlab.data.timeframes import DAY_MS
 from stratlab.errors import ConfigError
-from tests.conftest import FIVE_MIN_MS, JAN_2025_MS, make_frame
+from tests.conftest import FIVE_MIN_MS, JAN_2025_MS, make_frame, run_cli
 
 # 2025-01-31 22:00 UTC: 48 bars of 5m straddle the January/February boundary.
 END_OF_JAN_MS = JAN_2025_MS + 30 * DAY_MS + 22 * 3_600_000
@@ -220,3 +220,34 @@ def test_a_reader_never_sees_a_file_being_replaced_by_a_writer(tmp_path: Path) -
         stop.set()
         thread.join()
     assert lengths <= {3_000, 9_000}
+
+
+def test_files_that_are_not_month_files_are_listed_as_stray(data_root: Path) -> None:
+    store = MarketStore(data_root)
+    store.write_candles("demo", "BTC", "5m", make_frame(30))
+    series = store.series_dir("demo", "BTC", "5m")
+    year = series / "2025"
+    strays = [year / "13.parquet", year / "1.parquet", year / "notes.txt", series / "README", series / "backup"]
+    for path in strays[:-1]:
+        path.write_bytes((year / "01.parquet").read_bytes())
+    strays[-1].mkdir()
+    (year / f".02.parquet.{os.getpid()}.deadbeef.tmp").write_bytes(b"a write in progress")  # not stray
+    assert store.stray_paths("demo", "BTC", "5m") == sorted(strays)
+    assert [f.month for f in store.month_files("demo", "BTC", "5m")] == [1]  # still never read as data
+    assert store.stray_paths("demo", "ETH", "5m") == []
+
+
+def test_data_check_reports_stray_files_and_strict_fails_on_them(data_root: Path) -> None:
+    store = MarketStore(data_root)
+    store.write_candles("demo", "BTC", "5m", make_frame(30))
+    year = store.series_dir("demo", "BTC", "5m") / "2025"
+    (year / "13.parquet").write_bytes((year / "01.parquet").read_bytes())
+    (year / "notes.txt").write_text("downloaded by hand\n")
+    args = ["data", "check", "--source", "demo", "--symbol", "BTC", "--timeframe", "5m", "--data-root", str(data_root)]
+    lenient = run_cli(*args)
+    assert lenient.returncode == 0, lenient.stderr
+    problems = [line for line in lenient.stdout.splitlines() if line.startswith("problem stray_file:")]
+    assert [line.split(": ")[1] for line in problems] == [str(year / "13.parquet"), str(year / "notes.txt")]
+    assert "2 problem(s), 0 gap(s)" in lenient.stdout
+    strict = run_cli(*args, "--strict")
+    assert strict.returncode == 1

@@ -32,7 +32,12 @@ class SeriesReport:
 def inspect_series(store: MarketStore, key: SeriesKey) -> SeriesReport:
     """Read every month file of a series, collecting all problems instead of stopping at the first."""
     tf = parse_timeframe(key.timeframe)
-    problems: list[Problem] = []
+    problems = [
+        Problem(
+            str(path), "stray_file", "not part of the series (month files are YYYY/MM.parquet, MM 01-12): never read"
+        )
+        for path in store.stray_paths(key.source, key.symbol, tf)
+    ]
     stamps: list[np.ndarray] = []
     for month_file in store.month_files(key.source, key.symbol, tf):
         path = str(month_file.path)

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stratlab.atomic_io import atomic_writer
+from stratlab.atomic_io import TEMP_SUFFIX, atomic_writer
 from stratlab.data.candles import OHLCV_COLUMNS
 from stratlab.data.timeframes import TIMEFRAMES, Timeframe, parse_timeframe
 from stratlab.data.validate import EXPECTED_DTYPES, validate_frame
@@ -76,6 +76,18 @@ def check_name(value: str, field: str) -> str:
     if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
         raise ConfigError(f"{field}: {value!r} is not a valid name (letters, digits, '_', '.', '-'; no '/')")
     return value
+
+
+def _month_number(path: Path) -> int | None:
+    """1-12 for a month file name (``01.parquet`` .. ``12.parquet``), None for anything else."""
+    match = _MONTH_FILE.match(path.name)
+    month = int(match.group(1)) if match else 0
+    return month if 1 <= month <= 12 else None
+
+
+def _is_temp_file(path: Path) -> bool:
+    # atomic_io names them .<name>.<pid>.<token>.tmp next to their target.
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
 
 
 def month_windows(timestamps_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,18 +167,33 @@ class MarketStore:
         )
 
     @staticmethod
-    def _month_files_in(tf_dir: Path) -> list[MonthFile]:
-        files: list[MonthFile] = []
+    def _year_dirs_in(tf_dir: Path) -> list[Path]:
         if not tf_dir.is_dir():
-            return files
-        for year_dir in tf_dir.iterdir():
-            if not (year_dir.is_dir() and _YEAR_DIR.match(year_dir.name)):
-                continue
+            return []
+        return sorted(p for p in tf_dir.iterdir() if p.is_dir() and _YEAR_DIR.match(p.name))
+
+    @classmethod
+    def _month_files_in(cls, tf_dir: Path) -> list[MonthFile]:
+        files: list[MonthFile] = []
+        for year_dir in cls._year_dirs_in(tf_dir):
             for path in year_dir.iterdir():
-                match = _MONTH_FILE.match(path.name)
-                if match and 1 <= int(match.group(1)) <= 12:
-                    files.append(MonthFile(int(year_dir.name), int(match.group(1)), path))
+                month = _month_number(path)
+                if month is not None:
+                    files.append(MonthFile(int(year_dir.name), month, path))
         return sorted(files)
+
+    def stray_paths(self, source: str, symbol: str, timeframe: str | Timeframe) -> list[Path]:
+        """Files and folders in a series folder that are not ``YYYY/MM.parquet``: never read as data, so a bar
+        put there by hand (``2025/13.parquet``, ``2025/7.parquet``) would silently not count; ``data check``
+        reports them. Temporary files of writes in progress (or of killed writers, swept later) are not stray."""
+        tf_dir = self.series_dir(source, symbol, timeframe)
+        if not tf_dir.is_dir():
+            return []
+        year_dirs = self._year_dirs_in(tf_dir)
+        stray = [p for p in tf_dir.iterdir() if p not in year_dirs]
+        for year_dir in year_dirs:
+            stray += [p for p in year_dir.iterdir() if _month_number(p) is None and not _is_temp_file(p)]
+        return sorted(stray)
 
     def month_files(self, source: str, symbol: str, timeframe: str | Timeframe) -> list[MonthFile]:
         """The series' month files in time order (temporary files of interrupted writes are not listed)."""
