@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from stratlab.optimize.rundir import RunDir
-from stratlab.optimize.storage import open_storage
+from stratlab.optimize.storage import default_storage_url, open_storage
 from stratlab.optimize.worker import open_studies
 from tests.conftest import run_cli
 
@@ -35,6 +35,11 @@ def new_run(demo_root: Path, tmp_path: Path, *extra: str, max_trials: int = 20) 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return RunDir(result.stdout.strip().splitlines()[-1])
+
+
+def run_storage_url(run_dir: RunDir) -> str:
+    """The storage the run was created with; without one, its own journal in the run directory."""
+    return run_dir.load_context().storage_url or default_storage_url(run_dir.path)
 
 
 def trials_frame(run_dir: RunDir) -> pd.DataFrame:
@@ -154,7 +159,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_the_run_reaches_its_budget(de
     for strategy in STRATEGIES.split(","):
         done = trials[(trials["strategy"] == strategy) & (trials["state"] == "COMPLETE")]
         assert 400 <= len(done) <= 402 and done["trial"].is_unique
-    studies = open_studies(run_dir.load_context(), open_storage(run_dir.load_context().storage_url), seed=0)
+    studies = open_studies(run_dir.load_context(), open_storage(run_storage_url(run_dir)), seed=0)
     failed = [t for s in studies.values() for t in s.get_trials(deepcopy=False) if t.state.name == "FAIL"]
     assert all(t.user_attrs.get("failed_because") == "its worker died" for t in failed)
     assert run_dir.read_status()["state"] == "finished"
