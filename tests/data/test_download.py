@@ -232,6 +232,35 @@ def test_refused_connection_is_retried_then_reported(data_root: Path) -> None:
     assert "connection failed" in str(caught.value) and "gave up after 4 attempts" in str(caught.value)
 
 
+UNRESOLVABLE = "http://nonexistent.invalid:1"  # .invalid never resolves (RFC 2606)
+
+
+def test_a_host_that_does_not_resolve_fails_at_once_naming_it(data_root: Path) -> None:
+    sleeps: list[float] = []
+    patient = RetryPolicy(max_retries=6, base_delay_s=1.0, jitter=0.0)
+    with HyperliquidSource(UNRESOLVABLE, timeout_s=5.0) as source, pytest.raises(DownloadError) as caught:
+        download_candles(
+            source, MarketStore(data_root), "BTC", "5m", JAN_2025_MS, JAN_2025_MS + HOUR, retry=patient,
+            sleep=sleeps.append,
+        )  # fmt: skip
+    assert sleeps == []  # not one retry
+    message = str(caught.value)
+    assert message.startswith(f"{SOURCE}: POST {UNRESOLVABLE}/info (meta): cannot resolve host 'nonexistent.invalid'")
+    assert "\n" not in message and "gave up" not in message
+
+
+def test_cli_names_the_unresolvable_host_in_one_line(data_root: Path) -> None:
+    result = run_cli(
+        "data", "download", "--source", SOURCE, "--symbol", "BTC", "--timeframe", "1h", "--start", "2025-01-01",
+        "--end", "2025-01-02", "--base-url", UNRESOLVABLE, "--data-root", str(data_root), "--no-progress",
+        env={"STRATLAB_DOWNLOAD_MAX_RETRIES": "6"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot resolve host 'nonexistent.invalid'" in errors[0]
+    assert "retry" not in result.stderr  # with_retries logs every retry it makes
+
+
 def test_client_errors_are_not_retried(server: ReplayServer, data_root: Path) -> None:
     server.queue("candleSnapshot", Scripted(422, "Failed to deserialize the JSON body into the target type"))
     with pytest.raises(DownloadError, match=r"HTTP 422 .*Failed to deserialize"):

@@ -199,6 +199,19 @@ def test_ccxt_network_errors_are_retried(server: ReplayServer, data_root: Path) 
     assert summary.retries == 2 and summary.bars_written == 72
 
 
+def test_ccxt_host_that_does_not_resolve_fails_at_once_naming_it(data_root: Path) -> None:
+    sleeps: list[float] = []
+    patient = RetryPolicy(max_retries=6, base_delay_s=1.0, jitter=0.0)
+    source = CcxtSource("binance", base_url="http://nonexistent.invalid:1", timeout_s=5.0)
+    with source, pytest.raises(DownloadError) as caught:
+        download_candles(
+            source, MarketStore(data_root), "BTC/USDT", "1h", day_start_ms("2025-01-01"), day_start_ms("2025-01-02"),
+            now_ms=LATER, retry=patient, sleep=sleeps.append,
+        )  # fmt: skip
+    assert sleeps == []  # not one retry
+    assert str(caught.value).startswith("ccxt_binance: load markets: cannot resolve host 'nonexistent.invalid'")
+
+
 def test_ccxt_permanent_failures_name_the_exchange_and_status(server: ReplayServer, data_root: Path) -> None:
     server.queue("klines", *[Scripted(502, "Bad Gateway")] * 5)
     policy = RetryPolicy(max_retries=1, base_delay_s=0.01, jitter=0.0)

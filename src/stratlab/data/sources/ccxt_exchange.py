@@ -12,8 +12,9 @@ every character other than a letter, digit, ``_``, ``.`` or ``-`` becomes ``-`` 
 scheme, host, port and path prefix (``https://api.binance.com/api/v3`` -> ``http://127.0.0.1:8080/api/v3``).
 
 ccxt's own rate limiter stays on. Its network-type errors (rate limit, DDoS protection, exchange not available,
-timeouts) become retries, except an HTTP 4xx that ccxt files under "not available" (400, 403, 404), which no retry
-fixes. API keys are not passed: candles are public, and keys would make ccxt call private endpoints.
+timeouts) become retries, except an HTTP 4xx that ccxt files under "not available" (400, 403, 404) and a host name
+that does not resolve, which no retry fixes. API keys are not passed: candles are public, and keys would make ccxt
+call private endpoints.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ import pandas as pd
 
 from stratlab.data.candles import ohlcv_frame
 from stratlab.data.dates import format_ms
-from stratlab.data.sources.http_retry import TransientError, is_retryable_status, one_line, parse_retry_after
+from stratlab.data.sources.http_retry import (
+    TransientError,
+    is_retryable_status,
+    one_line,
+    parse_retry_after,
+    unresolved_host_error,
+)
 from stratlab.data.timeframes import Timeframe
 from stratlab.errors import ConfigError, DownloadError
 
@@ -156,6 +163,10 @@ class CcxtSource:
         try:
             return call()
         except ccxt.NetworkError as exc:
+            url = getattr(self._exchange, "last_request_url", None)  # ccxt records it before sending
+            unresolved = unresolved_host_error(f"{self.name}: {what}", url, exc)
+            if unresolved is not None:
+                raise unresolved from None
             message = f"{self.name}: {what}: {type(exc).__name__}: {one_line(str(exc))}"
             status = self._last_status
             if status is not None and 400 <= status < 500 and not is_retryable_status(status):

@@ -3,6 +3,8 @@
 Small units that any HTTP client of the project reuses (the market-data sources, the Telegram alerts):
 
 - ``TransientError``: raised by one attempt when trying again may succeed (429, 5xx, timeout, lost connection).
+- ``unresolved_host_error``: a host name that does not resolve is not retried: no answer of the server can change,
+  and a typo or a machine without network would otherwise wait out every retry (about a minute) before saying so.
 - ``RetryPolicy`` + ``with_retries``: call again after a growing, jittered, capped pause, or the pause the server
   asked for in ``Retry-After``; a one-line ``DownloadError`` once the retries are spent.
 - ``send_once``: one ``httpx`` request whose failures are sorted into ``TransientError`` and ``DownloadError``.
@@ -18,12 +20,14 @@ import email.utils
 import logging
 import math
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -145,6 +149,31 @@ def one_line(text: str, limit: int = _SNIPPET_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
+def _name_resolution_failure(exc: BaseException) -> socket.gaierror | None:
+    """The DNS failure (``socket.gaierror``) behind a client's connection error, if that is what it was."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, socket.gaierror):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def unresolved_host_error(name: str, url: str | None, exc: BaseException) -> DownloadError | None:
+    """A one-line ``DownloadError`` naming the host when ``exc`` comes from a name that did not resolve, else None.
+
+    ``name`` labels the request in the message; ``url`` is the request's URL (only its host is shown).
+    """
+    failure = _name_resolution_failure(exc)
+    if failure is None:
+        return None
+    host = urlsplit(url).hostname if url else None
+    reason = failure.strerror or one_line(str(failure)) or type(failure).__name__
+    return DownloadError(f"{name}: cannot resolve host {host or '?'!r} ({reason}); check the URL and the network")
+
+
 def send_once(
     client: httpx.Client,
     method: str,
@@ -164,6 +193,9 @@ def send_once(
     except httpx.TimeoutException as exc:
         raise TransientError(f"{name}: timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
+        unresolved = unresolved_host_error(name, url, exc)
+        if unresolved is not None:
+            raise unresolved from None
         reason = one_line(str(exc)) or type(exc).__name__
         raise TransientError(f"{name}: connection failed ({reason})") from None
     if response.is_success:
@@ -249,5 +281,6 @@ __all__ = [
     "one_line",
     "parse_retry_after",
     "send_once",
+    "unresolved_host_error",
     "with_retries",
 ]
