@@ -28,7 +28,7 @@ from stratlab.optimize.evaluate import Evaluator, load_run_candles
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.space import config_for, split_trial_params
 from stratlab.optimize.storage import open_storage
-from stratlab.optimize.worker import WORKER_ATTR, open_studies
+from stratlab.optimize.worker import WORKER_ATTR, read_studies
 from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION
 from stratlab.selection import Candidate, choose_champion, pareto_front
 
@@ -78,7 +78,7 @@ def write_report(
     context = run_dir.load_context()
     request = context.request
     run_dir.check_storage_kept(context, storage_url)
-    studies = open_studies(context, open_storage(run_dir.storage_url(context, storage_url)), seed=0)
+    studies = read_studies(context, open_storage(run_dir.storage_url(context, storage_url)))
     _refuse_shrinking(run_dir, studies)
     evaluator = Evaluator(context, load_run_candles(context, data_root))
     selection = context.selection_part
@@ -89,8 +89,9 @@ def write_report(
     candidates: list[Candidate] = []
     results: dict[tuple[str, int], dict[str, BacktestResult]] = {}
     per_strategy: dict[str, dict[str, int]] = {}
-    for name, study in studies.items():
-        trials = study.get_trials(deepcopy=False)
+    for name in request.strategies:
+        study = studies.get(name)  # a strategy no worker reached yet has no study: no trials
+        trials = study.get_trials(deepcopy=False) if study is not None else []
         trial_rows.extend(_trial_row(name, t) for t in trials)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
         # A trial that barely traded on train has a "drawdown" of nearly nothing and sits on the front for free.

@@ -36,7 +36,7 @@ from stratlab.errors import ConfigError
 from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
 from stratlab.optimize.rundir import RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
-from stratlab.optimize.worker import open_studies
+from stratlab.optimize.worker import open_studies, read_studies
 from stratlab.selection import pareto_front
 from stratlab.strategies import get_strategy
 
@@ -258,9 +258,10 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise SupervisorTerminatedError
 
 
-def budget_met(studies: dict[str, optuna.Study], budget: int) -> bool:
+def budget_met(studies: dict[str, optuna.Study], request: RunRequest) -> bool:
     """Every strategy has its completed trials: starting workers would only add pruned "over budget" trials."""
-    return all(p.complete >= budget for p in study_progress(studies))
+    progress = study_progress(studies)
+    return len(progress) == len(request.strategies) and all(p.complete >= request.max_trials for p in progress)
 
 
 def start_run(
@@ -280,14 +281,15 @@ def start_run(
     context = run_dir.load_context()
     with run_dir.supervisor_lock():
         run_dir.check_storage_kept(context, storage_url)
-        studies = open_studies(context, open_storage(run_dir.storage_url(context, storage_url)), seed=0)
-        finished = budget_met(studies, context.request.max_trials)
+        storage = open_storage(run_dir.storage_url(context, storage_url))
+        finished = budget_met(read_studies(context, storage), context.request)
         if finished and run_dir.report_path.exists():
             status = run_dir.read_status()
             if status is not None:
                 return {**status, "already_finished": True}
         if finished:
             workers = 0  # only the status and the report are missing: no worker would have a trial to run
+        studies = open_studies(context, storage, seed=0)
         run_dir.clear_stop()
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:

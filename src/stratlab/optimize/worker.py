@@ -58,6 +58,22 @@ def open_studies(context: RunContext, storage: BaseStorage, seed: int) -> dict[s
     return studies
 
 
+def read_studies(context: RunContext, storage: BaseStorage) -> dict[str, optuna.Study]:
+    """The run's studies that exist, opened for reading: a report never writes to the storage (creating a missing
+    study would append to a journal it may be refusing to trust)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    existing = {study.study_name for study in storage.get_all_studies()}
+    return {
+        name: optuna.load_study(study_name=name, storage=storage)
+        for name in context.request.strategies
+        if name in existing
+    }
+
+
+def _budget_spent(studies: dict[str, optuna.Study], strategies: tuple[str, ...], budget: int) -> bool:
+    return len(studies) == len(strategies) and all(trial_counts(s)[0] >= budget for s in studies.values())
+
+
 def stored_trials(storage: BaseStorage) -> int:
     """Trials of every state already in the storage's studies (0 before the first worker creates them)."""
     return sum(storage.get_n_trials(study._study_id) for study in storage.get_all_studies())
@@ -153,6 +169,9 @@ def run_worker(
     summary = WorkerSummary(worker=tag, trials=dict.fromkeys(request.strategies, 0))
     run_dir.check_storage_kept(context, storage_url)
     storage = open_storage(run_dir.storage_url(context, storage_url), new_trial_user_attrs={WORKER_ATTR: tag})
+    if _budget_spent(read_studies(context, storage), request.strategies, request.max_trials):
+        summary.stopped_by = "budget"  # a finished run: joining it must not write a single line
+        return summary
     studies = open_studies(context, storage, worker_seed(request.seed, worker_index, stored_trials(storage)))
     summary.failed_orphans = fail_orphaned_trials(studies)
     candles = load_run_candles(context, data_root)
@@ -238,4 +257,12 @@ def run_worker(
     return summary
 
 
-__all__ = ["DIRECTIONS", "WorkerSummary", "fail_orphaned_trials", "make_sampler", "open_studies", "run_worker"]
+__all__ = [
+    "DIRECTIONS",
+    "WorkerSummary",
+    "fail_orphaned_trials",
+    "make_sampler",
+    "open_studies",
+    "read_studies",
+    "run_worker",
+]
