@@ -61,3 +61,38 @@ def test_quiet_hides_info_messages_and_verbose_adds_debug(tmp_path: Path) -> Non
     assert "INFO" in normal.stderr and "DEBUG" not in normal.stderr
     assert "INFO" not in quiet.stderr and quiet.returncode == 0
     assert "DEBUG" in verbose.stderr
+
+
+CCXT_KEY = "ccxt-key-9f8e7d6c5b4a39281706"
+CCXT_SECRET = "ccxt-secret-0a1b2c3d4e5f60718293"
+CCXT_ENV = {"STRATLAB_CCXT_API_KEY": CCXT_KEY, "STRATLAB_CCXT_API_SECRET": CCXT_SECRET}
+
+
+def test_ccxt_credentials_are_read_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in CCXT_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.ccxt_api_key is not None and settings.ccxt_api_key.get_secret_value() == CCXT_KEY
+    assert settings.ccxt_api_secret is not None and settings.ccxt_api_secret.get_secret_value() == CCXT_SECRET
+    shown = [repr(settings), str(settings), settings.model_dump_json(), str(settings.model_dump())]
+    assert not any(CCXT_KEY in text or CCXT_SECRET in text for text in shown)
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "NOPE/USDT"], ids=["download", "error"])
+def test_a_ccxt_download_never_prints_or_logs_the_credentials(tmp_path: Path, symbol: str) -> None:
+    from tests.data.replay_server import ReplayServer
+
+    log_dir = tmp_path / "cli-logs"
+    env = {**CCXT_ENV, "STRATLAB_LOG_DIR": str(log_dir), "STRATLAB_DOWNLOAD_MAX_RETRIES": "0"}
+    with ReplayServer(now_ms=1_767_225_600_000) as server:  # 2026-01-01
+        result = run_cli(
+            "--verbose", "data", "download", "--source", "ccxt_binance", "--symbol", symbol, "--timeframe", "1h",
+            "--start", "2025-01-01", "--end", "2025-01-02", "--base-url", server.url,
+            "--data-root", str(tmp_path / "store"), "--no-progress", env=env,
+        )  # fmt: skip
+    assert result.returncode == (0 if symbol == "BTC/USDT" else 1), result.stderr
+    if symbol != "BTC/USDT":
+        assert result.stderr.splitlines()[-1].startswith("error: ccxt_binance: unknown symbol 'NOPE/USDT'")
+    text = (log_dir / "stratlab.log").read_text()
+    assert "ccxt_api_key=SecretStr('**********')" in text  # the settings are logged, masked
+    assert not any(secret in text + result.stdout + result.stderr for secret in (CCXT_KEY, CCXT_SECRET))

@@ -30,8 +30,9 @@ class Settings(BaseSettings):
 
     hyperliquid_base_url: str = Field(default="https://api.hyperliquid.xyz", description="Hyperliquid API root.")
     ccxt_base_url: str | None = Field(default=None, description="Overrides every URL of a ccxt exchange's API.")
-    ccxt_api_key: SecretStr | None = None
-    ccxt_api_secret: SecretStr | None = None
+    # Secrets: SecretStr prints as '**********' in repr, str, logs and JSON dumps.
+    ccxt_api_key: SecretStr | None = Field(default=None, description="ccxt API key (a secret, never printed).")
+    ccxt_api_secret: SecretStr | None = Field(default=None, description="ccxt API secret (a secret, never printed).")
 
     download_weight_per_minute: int = Field(
         default=600,
