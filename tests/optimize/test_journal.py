@@ -8,14 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pytest
 
+from stratlab.errors import DataError
 from stratlab.optimize.journal import FastJournalFile, TrialBatchingJournalStorage
 
 
 def _write_many(path: str, writer: int, count: int) -> None:
     journal = FastJournalFile(path)
     for i in range(count):
-        journal.append_logs([{"writer": writer, "i": i, "pad": "x" * 200}, {"writer": writer, "i": i, "second": True}])
+        journal.append_logs(
+            [{"op_code": 0, "writer": writer, "i": i, "pad": "x" * 200}, {"op_code": 0, "writer": writer, "i": i}]
+        )
 
 
 def test_concurrent_writers_leave_whole_lines_in_order_per_writer(tmp_path: Path) -> None:
@@ -39,13 +43,13 @@ def test_concurrent_writers_leave_whole_lines_in_order_per_writer(tmp_path: Path
 def test_a_torn_tail_is_never_read_and_is_cut_by_the_next_append(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     journal = FastJournalFile(path)
-    journal.append_logs([{"n": 0}, {"n": 1}])
+    journal.append_logs([{"op_code": 0, "n": 0}, {"op_code": 0, "n": 1}])
     with path.open("ab") as handle:
         handle.write(b'{"n": 2, "half')  # a writer killed mid-line
     reader = FastJournalFile(path)
     assert [log["n"] for log in reader.read_logs(0)] == [0, 1]
-    journal.append_logs([{"n": 3}])
-    assert path.read_bytes().endswith(b'{"n":3}\n') and b"half" not in path.read_bytes()
+    journal.append_logs([{"op_code": 0, "n": 3}])
+    assert path.read_bytes().endswith(b'{"op_code":0,"n":3}\n') and b"half" not in path.read_bytes()
     assert [log["n"] for log in reader.read_logs(2)] == [3]
     assert [log["n"] for log in FastJournalFile(path).read_logs(0)] == [0, 1, 3]
 
@@ -53,10 +57,10 @@ def test_a_torn_tail_is_never_read_and_is_cut_by_the_next_append(tmp_path: Path)
 def test_reads_are_incremental_and_a_fresh_reader_starts_over(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     writer, reader = FastJournalFile(path), FastJournalFile(path)
-    writer.append_logs([{"n": i} for i in range(5)])
+    writer.append_logs([{"op_code": 0, "n": i} for i in range(5)])
     assert [log["n"] for log in reader.read_logs(0)] == [0, 1, 2, 3, 4]
     assert list(reader.read_logs(5)) == []  # nothing new
-    writer.append_logs([{"n": 5}])
+    writer.append_logs([{"op_code": 0, "n": 5}])
     assert [log["n"] for log in reader.read_logs(5)] == [5]
     assert [log["n"] for log in reader.read_logs(3)] == [3, 4, 5]  # asking for older lines re-reads
 
@@ -120,3 +124,13 @@ def test_held_writes_are_appended_before_any_read(tmp_path: Path) -> None:
     assert storage.get_trial(trial._trial_id).params == trial.params  # a read appends what was held first
     reread = other.get_all_trials(study._study_id)[0]
     assert reread.params == trial.params and reread.user_attrs == {"note": "held"}
+
+
+def test_a_line_that_is_not_an_entry_is_named_by_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "optuna.journal"
+    journal = FastJournalFile(path)
+    journal.append_logs([{"op_code": 0, "n": 0}])
+    with path.open("ab") as handle:
+        handle.write(b'{"n": 1}\n')  # JSON, but no entry: Optuna's replay would fail on it with a KeyError
+    with pytest.raises(DataError, match=rf"{path}: line 2 is not a journal entry .*run repair --run-dir {tmp_path}"):
+        list(FastJournalFile(path).read_logs(0))
