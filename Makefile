@@ -26,6 +26,12 @@ demo: setup
 	$(BIN)/stratlab data check --source demo --symbol BTC --timeframe 5m
 	$(BIN)/stratlab optimize --source demo --symbol BTC --timeframe 5m --max-trials 150 --workers 2 \
 		--dd-threshold 20 --label demo
+	@echo
+	@echo "Next: the stratlab command lives in $(VENV): run 'source $(VENV)/bin/activate' once per shell"
+	@echo "(or call $(BIN)/stratlab), then:"
+	@echo "  stratlab backtest --manifest $$(ls -d runs/*_demo | tail -1)/champion.json   # replay the champion"
+	@echo "  make ui                                                # the web UI on http://127.0.0.1:8501"
+	@echo "  stratlab optimize --split 0.6,0.15,0.25 --max-trials 150 --label three-way   # validation + holdout"
 
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q

@@ -10,8 +10,12 @@ _CONFIGURED_MARK = "_stratlab_handler"
 LOG_FILE_NAME = "stratlab.log"
 
 
-def configure_logging(console_level: int = logging.INFO, log_dir: Path | None = Path("logs")) -> None:
-    """Install stratlab's handlers on the root logger; calling it again replaces them (no duplicate lines)."""
+def configure_logging(
+    console_level: int = logging.INFO, log_dir: Path | None = Path("logs"), file_level: int | str = logging.DEBUG
+) -> None:
+    """Install stratlab's handlers on the root logger; calling it again replaces them (no duplicate lines).
+
+    ``file_level``: what the log file keeps (``STRATLAB_LOG_LEVEL``, DEBUG by default)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _CONFIGURED_MARK, False):
@@ -33,7 +37,7 @@ def configure_logging(console_level: int = logging.INFO, log_dir: Path | None = 
         except OSError as exc:  # a read-only checkout still runs, it just keeps no log file
             logging.getLogger(__name__).warning("no log file in %s: %s", log_dir, exc)
         else:
-            file_handler.setLevel(logging.DEBUG)
+            file_handler.setLevel(file_level)
             file_handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
             setattr(file_handler, _CONFIGURED_MARK, True)
             root.addHandler(file_handler)
