@@ -13,6 +13,8 @@ import pytest
 
 from stratlab.data import DataError, load_ohlcv
 from stratlab.data.store import MarketStore
+from stratlab.data.timeframes import parse_timeframe
+from stratlab.data.validate import find_problems, validate_frame
 from tests.conftest import FIVE_MIN_MS, JAN_2025_MS, make_frame, run_cli
 
 BAD_ROW = 7
@@ -161,6 +163,42 @@ def test_first_bad_row_wins_across_rules(data_root: Path) -> None:
     write_raw(data_root, frame)
     with pytest.raises(DataError, match=r"row 12: .*NaN"):
         load_ohlcv("demo", "BTC", "5m", data_root=data_root)
+
+
+def test_problems_come_in_row_order_whatever_order_the_rules_are_checked_in() -> None:
+    """Rules are checked values first (NaN, prices, volume), timestamps last; the report follows the rows."""
+    frame = make_frame(50)
+    frame.loc[2, "timestamp_ms"] += 60_000  # off the 5m grid: the last rule checked, the earliest row
+    frame.loc[5, "volume"] = -1.0  # negative volume
+    frame.loc[10, "volume"] = -2.0  # ... and on row 10 together with an off-grid timestamp
+    frame.loc[10, "timestamp_ms"] += 60_000
+    frame.loc[20, "close"] = np.nan  # the first rule checked, a later row
+    frame.loc[30, "timestamp_ms"] = frame.loc[29, "timestamp_ms"]  # duplicate
+    frame.loc[40, ["high", "low"]] = [50.0, 60.0]  # high < low
+    problems = find_problems(frame, "f.parquet", parse_timeframe("5m"))
+    assert [(p.rule, p.row) for p in problems] == [
+        ("off_grid_timestamps", 2),
+        ("negative_volume", 5),  # first seen on row 5: before off_grid's second row, 10
+        ("not_finite", 20),
+        ("duplicate_timestamps", 30),
+        ("high_below_low", 40),
+    ]
+    assert [p.example_rows for p in problems[:2]] == [(2, 10), (5, 10)]
+    with pytest.raises(DataError, match=r"^f\.parquet: row 2: .*not on the 5m grid"):
+        validate_frame(frame, "f.parquet", parse_timeframe("5m"))
+
+
+def test_rules_failing_on_the_same_first_row_keep_the_order_they_are_checked_in() -> None:
+    frame = make_frame(20)
+    frame.loc[4, "volume"] = -1.0
+    frame.loc[4, "timestamp_ms"] = frame.loc[3, "timestamp_ms"] - 60_000  # backwards, and off the grid
+    problems = find_problems(frame, "f.parquet", parse_timeframe("5m"))
+    # The order of checking (values, order of timestamps, grid), not the alphabet.
+    assert [(p.rule, p.row) for p in problems] == [
+        ("negative_volume", 4),
+        ("unsorted_timestamps", 4),
+        ("off_grid_timestamps", 4),
+    ]
 
 
 def test_data_check_reports_every_problem_and_gap_and_exits_zero(data_root: Path) -> None:

@@ -100,7 +100,8 @@ def check_rows(
     timeframe: Timeframe,
     window_ms: tuple[int, int] | None = None,
 ) -> list[Problem]:
-    """Row rules, each reported once with its first offending row. Assumes ``check_schema`` passed.
+    """Row rules, each reported once with its first offending row, ordered by that row (rules whose first row is
+    the same keep the order they are checked in: values, then timestamps). Assumes ``check_schema`` passed.
 
     ``window_ms`` is the ``[start, end)`` a month file covers: a bar outside it is in the wrong file.
     """
@@ -157,7 +158,7 @@ def check_rows(
         problem = _row_problem(file, rule, mask, DescribeRow(template, frame))
         if problem is not None:
             problems.append(problem)
-    problems.sort(key=lambda p: p.row if p.row is not None else -1)
+    problems.sort(key=lambda p: p.row if p.row is not None else -1)  # stable: ties keep the checking order
     return problems
 
 
