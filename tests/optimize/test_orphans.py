@@ -27,7 +27,7 @@ from stratlab.optimize.runner import create_run
 from stratlab.optimize.storage import open_storage
 from stratlab.optimize.worker import WORKER_ATTR, open_studies
 from stratlab.processes import pid_alive
-from tests.optimize.test_runs import run_storage_url
+from tests.optimize.test_runs import run_storage_url, stored_trials
 
 STRATEGY = "ma_cross"
 BUDGET = 3
@@ -60,18 +60,12 @@ def leave_running_trial(run_dir: RunDir, worker_tag: str) -> optuna.Trial:
     return trial
 
 
-def stored_trials(run_dir: RunDir) -> list[FrozenTrial]:
-    """The trials as a fresh reader of the storage sees them."""
-    study = optuna.load_study(study_name=STRATEGY, storage=open_storage(run_storage_url(run_dir)))
-    return study.get_trials(deepcopy=False)
-
-
 def stored_trial(run_dir: RunDir, number: int) -> FrozenTrial:
-    return next(t for t in stored_trials(run_dir) if t.number == number)
+    return next(t for t in stored_trials(run_dir)[STRATEGY] if t.number == number)
 
 
 def count_in_state(run_dir: RunDir, state: TrialState) -> int:
-    return sum(t.state == state for t in stored_trials(run_dir))
+    return sum(t.state == state for t in stored_trials(run_dir)[STRATEGY])
 
 
 def dead_worker_tag() -> str:

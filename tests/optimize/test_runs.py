@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import jsonschema
+import optuna
 import pandas as pd
 import pytest
+from optuna.trial import FrozenTrial, TrialState
 
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.storage import default_storage_url, open_storage
-from stratlab.optimize.worker import open_studies
+from stratlab.optimize.worker import WORKER_ATTR
 from tests.conftest import run_cli
 
 STRATEGIES = "ma_cross,rsi_reversion"
@@ -46,6 +48,29 @@ def trials_frame(run_dir: RunDir) -> pd.DataFrame:
     return pd.read_csv(run_dir.path / "trials.csv")
 
 
+def stored_trials(run_dir: RunDir) -> dict[str, list[FrozenTrial]]:
+    """Every strategy's trials as a fresh reader of the run's storage sees them (also while the run goes on)."""
+    storage = open_storage(run_storage_url(run_dir))
+    return {
+        study.study_name: optuna.load_study(study_name=study.study_name, storage=storage).get_trials(deepcopy=False)
+        for study in storage.get_all_studies()
+    }
+
+
+def count_complete(run_dir: RunDir) -> int:
+    return sum(t.state == TrialState.COMPLETE for trials in stored_trials(run_dir).values() for t in trials)
+
+
+def start_in_background(run_dir: RunDir, demo_root: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """`run start` with two workers, as a user leaves it running in a terminal."""
+    command = [sys.executable, "-m", "stratlab", "run", "start", "--run-dir", str(run_dir.path), "--workers", "2",
+               "--no-live", "--data-root", str(demo_root)]  # fmt: skip
+    return subprocess.Popen(
+        command, env={**os.environ, **cli_env(tmp_path)}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
 def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tmp_path: Path) -> None:
     result = run_cli(
         "optimize", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", STRATEGIES, "--max-trials", "25",
@@ -58,10 +83,11 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
     report = json.loads(run_dir.report_path.read_text())
     trials = trials_frame(run_dir)
     complete = trials[trials["state"] == "COMPLETE"]
-    # Every strategy reached its budget (workers may overshoot by at most one trial each), no trial repeated.
+    # Every strategy reached its budget exactly (two workers asking for the last trials at once never both run
+    # one), no trial repeated.
     for strategy in STRATEGIES.split(","):
         done = complete[complete["strategy"] == strategy]
-        assert 25 <= len(done) <= 26
+        assert len(done) == 25
         assert done["trial"].is_unique
         assert report["strategies"][strategy]["complete"] == len(done)
     assert (trials["state"] != "RUNNING").all()
@@ -70,9 +96,12 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
     status = run_dir.read_status()
     assert status is not None
     jsonschema.validate(status, json.loads((schemas / "status.schema.json").read_text()))
-    # The final rate is the run's mean: every completed trial over the elapsed time (the supervisor's clock starts
-    # a moment after started_at, so allow a little).
-    assert status["trials_per_s"] == pytest.approx(status["completed"] / status["elapsed_s"], rel=0.1)
+    # The final rate is the run's mean: every completed trial over the time the supervisor ran. Its clock starts
+    # after started_at and stops before elapsed_s is read, so the rate is at least completed / elapsed_s; a smoothed
+    # recent rate, which decays once the workers stop, would be below it. The upper bound only says "the same
+    # mean", generous enough for a loaded machine that is slow to spawn the workers.
+    mean = status["completed"] / status["elapsed_s"]
+    assert 0.99 * mean <= status["trials_per_s"] <= 1.5 * mean
     line_schema = json.loads((schemas / "progress.schema.json").read_text())
     events = run_dir.read_progress()
     assert {"run_created", "run_started", "worker_started", "worker_finished", "run_ended"} <= {
@@ -87,8 +116,8 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
     assert set(pareto["trial"].astype(str) + pareto["strategy"]) <= set(
         traded["trial"].astype(str) + traded["strategy"]
     )
-    for strategy, group in pareto.groupby("strategy"):
-        pool = traded[traded["strategy"] == strategy]
+    for front_strategy, group in pareto.groupby("strategy"):
+        pool = traded[traded["strategy"] == front_strategy]
         for row in group.itertuples():
             better = pool[
                 (pool["train_return_pct"] >= row.train_return_pct)
@@ -98,7 +127,7 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
                     | (pool["train_max_drawdown_pct"] < row.train_max_drawdown_pct)
                 )
             ]
-            assert better.empty, (strategy, row.trial)
+            assert better.empty, (front_strategy, row.trial)
     # The champion is the best test return among candidates with test DD <= 30 %.
     candidates = pd.read_csv(run_dir.path / "candidates_test.csv")
     assert len(candidates) == len(pareto)
@@ -125,12 +154,7 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
 
 def test_a_worker_killed_mid_run_loses_nothing_and_the_run_reaches_its_budget(demo_root: Path, tmp_path: Path) -> None:
     run_dir = new_run(demo_root, tmp_path, max_trials=400)
-    env = {**os.environ, **cli_env(tmp_path)}
-    command = [sys.executable, "-m", "stratlab", "run", "start", "--run-dir", str(run_dir.path), "--workers", "2",
-               "--no-live", "--data-root", str(demo_root)]  # fmt: skip
-    supervisor = subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    supervisor = start_in_background(run_dir, demo_root, tmp_path)
     try:
         victim = None
         deadline = time.monotonic() + 60
@@ -146,33 +170,32 @@ def test_a_worker_killed_mid_run_loses_nothing_and_the_run_reaches_its_budget(de
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
-    assert supervisor.returncode == 0, err.decode()
+    # A worker died: said, not hidden, in one line naming the worker and how to resume, and a non-zero exit.
+    lines = err.decode().strip().splitlines()
+    assert supervisor.returncode == 1 and len(lines) == 1, err.decode()
+    assert lines[0].startswith("error: worker ") and "run start" in lines[0]
     status = run_dir.read_status()
-    assert status is not None and status["state"] == "failed"  # a worker died: said, not hidden
+    assert status is not None and status["state"] == "failed"
     assert status["failed_workers"]
-    # Restarting finishes whatever the dead worker left: every study at its budget, nothing RUNNING.
-    resumed = run_cli("run", "start", "--run-dir", str(run_dir.path), "--workers", "1", "--no-live",
-                      "--data-root", str(demo_root), env=cli_env(tmp_path))  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
+    # The surviving worker failed the trial the dead one left (or it had none running) and completed the budget:
+    # every study at its budget exactly, nothing RUNNING, no trial counted twice.
     trials = trials_frame(run_dir)
     assert (trials["state"] != "RUNNING").all()
     for strategy in STRATEGIES.split(","):
         done = trials[(trials["strategy"] == strategy) & (trials["state"] == "COMPLETE")]
-        assert 400 <= len(done) <= 402 and done["trial"].is_unique
-    studies = open_studies(run_dir.load_context(), open_storage(run_storage_url(run_dir)), seed=0)
-    failed = [t for s in studies.values() for t in s.get_trials(deepcopy=False) if t.state.name == "FAIL"]
+        assert len(done) == 400 and done["trial"].is_unique
+    failed = [t for trials in stored_trials(run_dir).values() for t in trials if t.state == TrialState.FAIL]
     assert all(t.user_attrs.get("failed_because") == "its worker died" for t in failed)
-    assert run_dir.read_status()["state"] == "finished"
+    # Starting it again finds nothing left to run and changes no trial.
+    resumed = run_cli("run", "start", "--run-dir", str(run_dir.path), "--workers", "1", "--no-live",
+                      "--data-root", str(demo_root), env=cli_env(tmp_path))  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    pd.testing.assert_frame_equal(trials_frame(run_dir), trials)
 
 
 def test_stop_flag_stops_every_worker_within_seconds_and_status_says_so(demo_root: Path, tmp_path: Path) -> None:
     run_dir = new_run(demo_root, tmp_path, max_trials=100_000)
-    env = {**os.environ, **cli_env(tmp_path)}
-    command = [sys.executable, "-m", "stratlab", "run", "start", "--run-dir", str(run_dir.path), "--workers", "2",
-               "--no-live", "--data-root", str(demo_root)]  # fmt: skip
-    supervisor = subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    supervisor = start_in_background(run_dir, demo_root, tmp_path)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -181,15 +204,24 @@ def test_stop_flag_stops_every_worker_within_seconds_and_status_says_so(demo_roo
             time.sleep(0.1)
         stopped = run_cli("run", "stop", "--run-dir", str(run_dir.path), env=cli_env(tmp_path))
         assert stopped.returncode == 0, stopped.stderr
-        asked = time.monotonic()
-        supervisor.communicate(timeout=60)
-        elapsed = time.monotonic() - asked
+        supervisor.communicate(timeout=180)  # a bound for a loaded machine; the promise is checked by counting below
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
-    finished = [e for e in run_dir.read_progress() if e["event"] == "worker_finished"]
+    events = run_dir.read_progress()
+    finished = [e for e in events if e["event"] == "worker_finished"]
     assert len(finished) == 2 and all(e["stopped_by"] == "stop.flag" for e in finished)
-    assert elapsed < 30  # includes rebuilding the report after the workers stopped
+    # Each worker finishes the trial it is running and starts no other: once stop.flag exists (it does before the
+    # stop_requested line is written), a worker can have started at most one trial, having looked for the flag
+    # just before it appeared.
+    asked_at = next(e["time"] for e in events if e["event"] == "stop_requested")
+    started_after: dict[str, int] = {}
+    for strategy_trials in stored_trials(run_dir).values():
+        for trial in strategy_trials:
+            if trial.datetime_start is not None and trial.datetime_start.timestamp() > asked_at:
+                worker = str(trial.user_attrs[WORKER_ATTR])
+                started_after[worker] = started_after.get(worker, 0) + 1
+    assert all(count <= 1 for count in started_after.values()), started_after
     status = run_cli("run", "status", "--run-dir", str(run_dir.path), "--json", env=cli_env(tmp_path))
     assert status.returncode == 0
     payload = json.loads(status.stdout)
@@ -197,6 +229,57 @@ def test_stop_flag_stops_every_worker_within_seconds_and_status_says_so(demo_roo
     trials = trials_frame(run_dir)
     assert payload["completed"] == int((trials["state"] == "COMPLETE").sum())
     assert (trials["state"] != "RUNNING").all()
+
+
+def test_a_stopped_run_resumes_to_its_exact_budget_keeping_every_finished_trial(
+    demo_root: Path, tmp_path: Path
+) -> None:
+    budget = 30
+    run_dir = new_run(demo_root, tmp_path, max_trials=budget)
+    supervisor = start_in_background(run_dir, demo_root, tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while count_complete(run_dir) < 4:
+            assert supervisor.poll() is None, "the run ended before it could be stopped"
+            assert time.monotonic() < deadline, "no trial completed"
+            time.sleep(0.05)
+        run_dir.request_stop()  # what `run stop` writes (the command itself is tested above)
+        _, err = supervisor.communicate(timeout=180)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    assert supervisor.returncode == 0, err.decode()
+    first_status = run_dir.read_status()
+    assert first_status is not None and first_status["state"] == "stopped"
+    first = {(name, t.number): t for name, trials in stored_trials(run_dir).items() for t in trials}
+    first_complete = {key for key, t in first.items() if t.state == TrialState.COMPLETE}
+    assert 0 < len(first_complete) < 2 * budget  # stopped mid-run
+    assert all(t.state != TrialState.RUNNING for t in first.values())
+
+    resumed = run_cli("run", "start", "--run-dir", str(run_dir.path), "--workers", "2", "--no-live",
+                      "--data-root", str(demo_root), env=cli_env(tmp_path), timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    final_status = run_dir.read_status()
+    assert final_status is not None and final_status["state"] == "finished"
+    final = {(name, t.number): t for name, trials in stored_trials(run_dir).items() for t in trials}
+    # Nothing of the first part lost or redone: each of its trials still there, in its state, with its values.
+    for key, before in first.items():
+        after = final[key]
+        assert (after.state, after.values, after.params) == (before.state, before.values, before.params), key
+    # The resumed part added exactly the trials the budget lacked, numbered after the first part's.
+    for name in STRATEGIES.split(","):
+        complete = [
+            number for (strategy, number), t in final.items() if strategy == name and t.state == TrialState.COMPLETE
+        ]
+        assert len(complete) == budget, name
+        last_of_first = max(number for strategy, number in first if strategy == name)
+        assert all(number > last_of_first for number in complete if (name, number) not in first_complete)
+    assert all(t.state != TrialState.RUNNING for t in final.values())
+    # ... and its workers say so: the trials they completed are exactly the missing ones.
+    events = run_dir.read_progress()
+    second_start = max(i for i, e in enumerate(events) if e["event"] == "run_started")
+    done_by_second = [e for e in events[second_start:] if e["event"] == "worker_finished"]
+    assert sum(sum(e["trials"].values()) for e in done_by_second) == 2 * budget - len(first_complete)
 
 
 @pytest.mark.parametrize(
@@ -240,8 +323,10 @@ def test_a_three_way_split_chooses_on_validation_and_reports_the_holdout_once(de
     assert [p.name for p in parts] == ["train", "validation", "holdout"]
     assert parts[0].end == parts[1].start and parts[1].end == parts[2].start
     assert (parts[1].end - parts[1].start) == pytest.approx(0.15 * (parts[2].end - parts[0].start), abs=1)
-    run_worker(run_dir.path)
+    summary = run_worker(run_dir.path)
+    assert summary.trials == {"rsi_reversion": 30} and summary.stopped_by == "budget"
     report = write_report(run_dir)
+    assert report["strategies"]["rsi_reversion"]["complete"] == 30
     assert report["selection_part"] == "validation"
     assert (run_dir.path / "candidates_validation.csv").exists()
     if report["champion"] is None:
@@ -265,6 +350,7 @@ def test_the_live_view_shows_every_strategy_the_total_rate_eta_and_the_best_trad
     for strategy in STRATEGIES.split(","):
         line = next(line for line in out.splitlines() if line.startswith(strategy))
         assert "100%" in line
+        assert ((trials["strategy"] == strategy) & (trials["state"] == "COMPLETE")).sum() == 12
         # The best train point shown is the best return among trials that traded at least min_train_trades (5)
         # times, the report's rule: a trial without trades (return 0, drawdown 0) is no edge.
         traded = trials[(trials["strategy"] == strategy) & (trials["state"] == "COMPLETE") & (trials["n_trades"] >= 5)]
