@@ -38,3 +38,12 @@ def test_an_error_inside_a_command_still_exits_1() -> None:
     result = run_cli("backtest", "--strategy", "no_such_strategy")
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_parameter_a_command_raises_itself_names_its_option() -> None:
+    import typer
+
+    from stratlab.cli.app import _usage_line
+
+    raised = typer.BadParameter("expected 1 to 64 worker processes, got 0", param_hint="--workers")
+    assert _usage_line(raised) == "--workers: expected 1 to 64 worker processes, got 0"

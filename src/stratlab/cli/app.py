@@ -96,6 +96,8 @@ def _usage_line(exc: cli_errors.UsageError) -> str:
         return f"{_option_name(exc.param)}: required"
     if isinstance(exc, cli_errors.BadParameter) and exc.param is not None:
         return f"{_option_name(exc.param)}: {_bad_value(exc)}"
+    if isinstance(exc, cli_errors.BadParameter) and isinstance(exc.param_hint, str):
+        return f"{exc.param_hint}: {_bad_value(exc)}"  # raised by a command: typer.BadParameter(..., param_hint=)
     if isinstance(exc, cli_errors.NoSuchOption):
         close = difflib.get_close_matches(exc.option_name, exc.possibilities or [], n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
