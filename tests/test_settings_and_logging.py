@@ -96,3 +96,14 @@ def test_a_ccxt_download_never_prints_or_logs_the_credentials(tmp_path: Path, sy
     text = (log_dir / "stratlab.log").read_text()
     assert "ccxt_api_key=SecretStr('**********')" in text  # the settings are logged, masked
     assert not any(secret in text + result.stdout + result.stderr for secret in (CCXT_KEY, CCXT_SECRET))
+
+
+def test_log_level_sets_what_the_log_file_keeps(tmp_path: Path) -> None:
+    """STRATLAB_LOG_LEVEL is the file's level: DEBUG by default keeps the settings line, WARNING drops it."""
+    for level, kept in ((None, True), ("WARNING", False)):
+        log_dir = tmp_path / f"logs-{level}"
+        env = {"STRATLAB_LOG_DIR": str(log_dir)} | ({"STRATLAB_LOG_LEVEL": level} if level else {})
+        result = run_cli("data", "list", "--data-root", str(tmp_path / "empty"), env=env)
+        assert result.returncode == 0, result.stderr
+        text = (log_dir / "stratlab.log").read_text() if (log_dir / "stratlab.log").exists() else ""
+        assert ("settings:" in text) is kept, text

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     data_root: Path = Field(default=DEFAULT_DATA_ROOT, description="Root of the Parquet market-data store.")
     log_dir: Path = Field(default=Path("logs"), description="Where the rotating log file is written.")
     runs_root: Path = Field(default=Path("runs"), description="Where optimisation run directories live.")
-    log_level: str = Field(default="INFO", description="Level of the log file (console follows --verbose/--quiet).")
+    log_level: str = Field(default="DEBUG", description="Level of the log file (console follows --verbose/--quiet).")
 
     hyperliquid_base_url: str = Field(default="https://api.hyperliquid.xyz", description="Hyperliquid API root.")
     ccxt_base_url: str | None = Field(default=None, description="Overrides every URL of a ccxt exchange's API.")

@@ -55,10 +55,10 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    """Global options; the log file (logs/stratlab.log) always records debug detail."""
+    """Global options; the log file (logs/stratlab.log) keeps STRATLAB_LOG_LEVEL and up (DEBUG by default)."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     settings = get_settings()
-    configure_logging(level, settings.log_dir)
+    configure_logging(level, settings.log_dir, file_level=settings.log_level)
     # Secrets are SecretStr, so this line shows them masked.
     log.debug("stratlab %s, settings: %r", __version__, settings)
 
