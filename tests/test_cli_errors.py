@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from tests.conftest import run_cli
@@ -47,3 +52,16 @@ def test_a_bad_parameter_a_command_raises_itself_names_its_option() -> None:
 
     raised = typer.BadParameter("expected 1 to 64 worker processes, got 0", param_hint="--workers")
     assert _usage_line(raised) == "--workers: expected 1 to 64 worker processes, got 0"
+
+
+def test_ctrl_c_while_the_cli_is_still_starting_is_no_traceback() -> None:
+    """The imports take about a second: an interrupt then is as quiet as one later (exit 130, one line)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stratlab", "data", "list"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    assert process.returncode in (130, -signal.SIGINT), (process.returncode, stderr)
