@@ -213,12 +213,16 @@ def test_one_supervisor_per_run_and_a_killed_one_reads_as_interrupted(demo_root:
         assert "interrupted" in status.stdout and "running" not in status.stdout.splitlines()[0]
         listing = run_cli("run", "list", env={"STRATLAB_RUNS_ROOT": str(tmp_path / "runs")})
         assert "interrupted" in listing.stdout
+        # Its worker notices that its supervisor is gone and stops after its trial, without a stop.flag.
+        for pid in _worker_pids(run_dir):
+            _wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists() or _zombie(pid), timeout=60)
+        finished = [e for e in run_dir.read_progress() if e["event"] == "worker_finished"]
+        assert [e["stopped_by"] for e in finished] == ["supervisor gone"]
+        assert not run_dir.stop_requested()
     finally:
         if first.poll() is None:
             first.kill()
-        run_dir.request_stop()  # the orphaned worker of the killed supervisor stops after its trial
-        for pid in _worker_pids(run_dir):
-            _wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists() or _zombie(pid), timeout=60)
+        run_dir.request_stop()  # whatever happened above, no worker of this test outlives it
 
 
 def _zombie(pid: int) -> bool:

@@ -209,11 +209,16 @@ def run_worker_command(
     index: Annotated[int, Opt("--index", help="Worker number (seeds its sampler).")] = 0,
     storage: StorageOption = None,
     data_root: DataRootOption = None,
+    supervisor_pid: Annotated[
+        int | None, Opt("--supervisor-pid", hidden=True, help="Stop when this parent process is gone.")
+    ] = None,
 ) -> None:
     """One worker process: joins the run's studies (from this or another machine) and works until done."""
     from stratlab.optimize.worker import run_worker
 
-    summary = run_worker(run_dir, worker_index=index, storage_url=storage, data_root=data_root)
+    summary = run_worker(
+        run_dir, worker_index=index, storage_url=storage, data_root=data_root, supervisor_pid=supervisor_pid
+    )
     console.stdout.print(
         f"worker {summary.worker}: {sum(summary.trials.values())} trials, stopped by {summary.stopped_by}",
         markup=False,

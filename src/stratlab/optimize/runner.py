@@ -240,6 +240,8 @@ def _spawn_worker(
         str(run_dir.path),
         "--index",
         str(index),
+        "--supervisor-pid",
+        str(os.getpid()),
     ]
     if storage_url:
         command += ["--storage", storage_url]

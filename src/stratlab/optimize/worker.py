@@ -159,8 +159,12 @@ def run_worker(
     storage_url: str | None = None,
     data_root: Path | str | None = None,
     time_budget_s: float | None = None,
+    supervisor_pid: int | None = None,
 ) -> WorkerSummary:
-    """Work on the run in ``run_path`` until its budget is spent, its time is up or a stop is requested."""
+    """Work on the run in ``run_path`` until its budget is spent, its time is up or a stop is requested.
+
+    ``supervisor_pid``: the ``run start`` that spawned this worker; when it is gone (killed, crashed) the worker stops
+    after its trial, so an interrupted run has no workers left behind and a new ``run start`` is alone."""
     started = time.monotonic()
     run_dir = RunDir(run_path)
     context = run_dir.load_context()
@@ -191,6 +195,9 @@ def run_worker(
         while True:
             if run_dir.stop_requested():
                 summary.stopped_by = "stop.flag"
+                break
+            if supervisor_pid is not None and os.getppid() != supervisor_pid:
+                summary.stopped_by = "supervisor gone"  # its parent died: the worker was handed to another process
                 break
             if budget_s and time.monotonic() - started >= budget_s:
                 summary.stopped_by = "time budget"
