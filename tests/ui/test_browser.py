@@ -48,6 +48,8 @@ MAX_SHOT_HEIGHT = 8000
 DEMO_TIMEOUT_S = 60
 RUN_TIMEOUT_S = 120
 REPORT_TIMEOUT_S = 60
+# The Data page polls every 2 s while a job runs; idle, it must not rerun at all. 2.5 periods of silence tell.
+IDLE_WINDOW_MS = 5_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -151,12 +153,27 @@ def table_rows(page: Page) -> list[list[str]]:
 # -- the flow ---------------------------------------------------------------------------------------------------------
 
 
-def create_demo_market(page: Page, server: UIServer, artifacts: Path) -> None:
-    # Imported here: without playwright the fixtures skip the test (or fail it on CI) instead of collection failing.
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+def count_sent_frames(page: Page) -> list[object]:
+    """Every websocket frame the page sends from now on (a script run it asks for, a widget change): a list that
+    grows as they go. Register before ``goto``."""
+    sent: list[object] = []
+    # A lambda, not sent.append: Playwright cannot wrap a builtin method as a handler.
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: sent.append(payload)))  # noqa: PLW0108
+    return sent
 
+
+def assert_no_rerun_while_idle(page: Page, sent: list[object], where: str) -> None:
+    """Nothing runs, so the page must not ask the server for anything (a timer would rerun it every 2 s)."""
+    before = len(sent)
+    page.wait_for_timeout(IDLE_WINDOW_MS)  # a window of silence: absence has no event to wait on
+    assert len(sent) == before, f"{where}: the idle page sent {len(sent) - before} frame(s) in {IDLE_WINDOW_MS} ms"
+
+
+def create_demo_market(page: Page, server: UIServer, artifacts: Path) -> None:
+    sent = count_sent_frames(page)
     page.goto(f"{server.url}/")
     heading(page, "Data").wait_for()
+    page.wait_for_url(f"{server.url}/data")  # the root opens the Data page, which lives on /data
     page.get_by_text("No market data yet").wait_for()
     wait_idle(page)
     assert_no_exception(page, "Data page (no data)")
@@ -164,15 +181,10 @@ def create_demo_market(page: Page, server: UIServer, artifacts: Path) -> None:
     shoot(page, artifacts, "01-data.png")
 
     page.get_by_role("button", name="Create the demo market").click()
-    # The demo is written by a background job (~5 s); the page shows the series once it is there.
+    # The demo is written by a background job (~5 s); the page shows the series by itself once the job ends, with
+    # no click on Refresh.
     series = page.get_by_role("combobox", name="Series", exact=True)
-    try:
-        series.wait_for(timeout=DEMO_TIMEOUT_S * 1000)
-    except PlaywrightTimeoutError:
-        # The page is meant to show the new data by itself once the job ends; the Refresh button is the fallback.
-        assert_no_exception(page, "Data page (creating the demo market)")
-        page.get_by_role("button", name="Refresh", exact=True).click()
-        series.wait_for(timeout=15_000)
+    series.wait_for(timeout=DEMO_TIMEOUT_S * 1000)
     wait_idle(page)
     assert series.input_value() == "demo / BTC / 5m"
     rows = table_rows(page)
@@ -181,6 +193,7 @@ def create_demo_market(page: Page, server: UIServer, artifacts: Path) -> None:
     page.get_by_test_id("stPlotlyChart").first.wait_for()
     assert_no_exception(page, "Data page (demo market)")
     shoot(page, artifacts, "01b-data-demo.png")
+    assert_no_rerun_while_idle(page, sent, "Data page after the demo job")
 
 
 def launch_run(page: Page, server: UIServer, artifacts: Path) -> Path:
@@ -304,3 +317,11 @@ def test_deep_link_as_first_visit_keeps_navigation(ui_server: UIServer, browser_
     wait_idle(browser_page)
     assert_no_exception(browser_page, "/analyze as the first visit")
     assert_navigation(browser_page, "/analyze as the first visit")
+    # The sidebar's first page has an address of its own too (a bookmark of it must not say "Page not found").
+    browser_page.goto(f"{ui_server.url}/data")
+    heading(browser_page, "Data").wait_for()
+    wait_idle(browser_page)
+    assert browser_page.get_by_text("Page not found").count() == 0, "/data is not a page of the app"
+    assert browser_page.url == f"{ui_server.url}/data"
+    assert_no_exception(browser_page, "/data")
+    assert_navigation(browser_page, "/data")

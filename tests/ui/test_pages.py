@@ -3,8 +3,14 @@ that create real run directories and real data, and damaged or foreign runs show
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
+import shutil
+import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from stratlab.optimize.rundir import RunDir
 from stratlab.strategies import strategy_names
 from tests.conftest import run_cli
+from tests.ui.browser import pids_marked_with
 
 APP = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "app.py"
 PERIOD = ["--start", "2025-01-01", "--end", "2025-01-20"]
@@ -32,6 +39,15 @@ def finished_runs(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return runs_root, sorted((p.name for p in runs_root.iterdir() if p.is_dir()), reverse=True)
 
 
+@pytest.fixture
+def runners_stopped(tmp_path: Path) -> Iterator[None]:
+    """A launch that should have been refused but started a runner: stop it with the test, not hours later."""
+    yield
+    for pid in pids_marked_with(f"{tmp_path}{os.sep}"):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def app(
     monkeypatch: pytest.MonkeyPatch, data_root: Path, runs_root: Path, page: str, run: str | None = None
 ) -> AppTest:
@@ -45,6 +61,13 @@ def app(
         at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def copy_run(source_root: Path, name: str, runs_root: Path, as_name: str | None = None) -> Path:
+    """A copy of a finished run under ``runs_root`` (a run directory can be copied whole), to change or damage."""
+    target = runs_root / (as_name or name)
+    shutil.copytree(source_root / name, target)
+    return target
 
 
 def texts(at: AppTest) -> str:
@@ -188,6 +211,9 @@ def test_analyze_shows_every_section_and_offers_the_manifest(
         assert len(at.get("plotly_chart")) == expected_charts.get(section, 0), section
         if section == "Champion":
             assert any(f"trial {report['champion']['trial']}" in s.value for s in at.subheader)
+        if section == "Importance":  # the evaluator it names is the one that ran
+            title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+            assert "random-forest importance" in title and "fANOVA" not in title, title
         if section in {"Candidates", "Trades"}:
             assert len(at.dataframe) == 1 and len(at.dataframe[0].value) >= 1
 
@@ -199,6 +225,8 @@ def test_analyze_shows_every_section_and_offers_the_manifest(
         ("report", "report.json: unreadable"),
         ("schema", "schema version 0"),
         ("traversal", "is not under"),
+        ("absolute", "is not under"),
+        ("absolute-existing", "is not under"),
         ("data", "cannot be replayed"),
     ],
 )
@@ -224,6 +252,10 @@ def test_damaged_or_foreign_runs_are_messages_not_tracebacks(
         (target / "context.json").write_text(json.dumps(context))
     elif damage == "traversal":
         run = "../../etc"
+    elif damage == "absolute":
+        run = "/etc"
+    elif damage == "absolute-existing":
+        run = str(target)  # the run's own directory, but as a path, not a name under the runs root
     data_root = tmp_path / "deleted" if damage == "data" else demo_root
     for page in ("analyze",) if damage == "data" else ("monitor", "analyze"):
         at = app(monkeypatch, data_root, runs_root, page, run=run)
@@ -233,6 +265,11 @@ def test_damaged_or_foreign_runs_are_messages_not_tracebacks(
             assert not at.exception
         shown = texts(at) + "\n".join(o for s in at.selectbox for o in s.options)
         assert expected in shown, (page, shown)
+        if damage.startswith("absolute"):  # refused in one line; the page shows the run that is under the root
+            assert [w.value for w in at.warning] == [
+                f"Run {run!r} is not under {runs_root.resolve()}; showing the newest instead."
+            ]
+            assert at.selectbox[0].value == names[0] and at.query_params["run"] == names[0]
 
 
 def test_the_download_form_runs_a_real_download_job_and_reports_a_failed_one(
@@ -276,3 +313,193 @@ def test_the_download_form_runs_a_real_download_job_and_reports_a_failed_one(
         log = Path(str(job["log"])).read_text()
         assert "NOPE" in log and "Traceback" not in log
         assert any("download hyperliquid_perps NOPE 1h · failed" in e.label for e in at.expander)
+
+
+@pytest.mark.parametrize(
+    ("eta", "shown"),
+    [
+        ("budget", "more than 100 years"),  # 10^15 trials per strategy at 5 trials/s
+        (math.inf, "more than 100 years"),
+        (-5.0, "-"),
+        (math.nan, "-"),
+        (None, "-"),
+        (3_725.0, "1:02:05"),
+    ],
+)
+def test_monitor_shows_any_eta_and_keeps_the_stop_button(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, finished_runs: tuple[Path, list[str]], tmp_path: Path,
+    eta: object, shown: str,
+) -> None:  # fmt: skip
+    source_root, names = finished_runs
+    runs_root = tmp_path / "runs"
+    run_dir = RunDir(copy_run(source_root, names[-1], runs_root))
+    context = json.loads(run_dir.context_path.read_text())
+    context["request"]["max_trials"] = 10**15
+    run_dir.context_path.write_text(json.dumps(context))
+    status = json.loads(run_dir.status_path.read_text())
+    budget = 10**15 * len(context["request"]["strategies"])
+    status.update(
+        state="running", trials_per_s=5.0, budget=budget,
+        eta_s=(budget - status["completed"]) / 5.0 if eta == "budget" else eta,
+    )  # fmt: skip
+    run_dir.status_path.write_text(json.dumps(status))  # NaN and Infinity as Python's json writes them
+    with run_dir.supervisor_lock():  # a live supervisor: a running state without one reads as interrupted
+        at = app(monkeypatch, demo_root, runs_root, "monitor", run=run_dir.path.name)
+        assert not at.exception, [e.value for e in at.exception]
+        assert "State: running" in texts(at)
+        assert {m.label: m.value for m in at.metric}["ETA"] == shown
+        assert [b.label for b in at.button if b.label == "Stop run"] == ["Stop run"]
+
+
+def test_monitor_with_an_unreadable_status_says_why_and_keeps_the_stop_button(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, finished_runs: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """An eta that is not a number makes the status unreadable (one line), yet the page and its Stop button stay."""
+    source_root, names = finished_runs
+    runs_root = tmp_path / "runs"
+    run_dir = RunDir(copy_run(source_root, names[-1], runs_root))
+    status = json.loads(run_dir.status_path.read_text())
+    run_dir.status_path.write_text(json.dumps({**status, "state": "running", "eta_s": "soon"}))
+    at = app(monkeypatch, demo_root, runs_root, "monitor", run=run_dir.path.name)
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith("status.json: eta_s"), warnings
+    assert "State: unknown" in texts(at)
+    assert {m.label: m.value for m in at.metric}["ETA"] == "-"
+    assert [b.label for b in at.button if b.label == "Stop run"] == ["Stop run"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("DD threshold X (test, %)", -5.0, "dd_threshold_pct"),
+        ("DD threshold X (test, %)", 150.0, "dd_threshold_pct"),
+        ("Worker processes", 1_000, "expected 1 to 64 worker processes, got 1000"),
+        ("Initial equity", 0.0, "initial_equity"),
+        ("Time budget (s, 0 = off)", -60, "time_budget_s"),
+    ],
+)
+def test_launch_names_an_out_of_range_number_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, tmp_path: Path, field: str, value: float, expected: str,
+    runners_stopped: None,
+) -> None:  # fmt: skip
+    """The same one-line reason as the CLI, not a red outline around a value Streamlit silently replaces."""
+    runs_root = tmp_path / "runs"
+    at = app(monkeypatch, demo_root, runs_root, "launch")
+    for label, text in (("Start", "2025-01-01"), ("End", "2025-01-20")):
+        next(t for t in at.text_input if t.label == label).set_value(text)
+    next(n for n in at.number_input if n.label == field).set_value(value)
+    at.button(key="FormSubmitter:launch-Launch").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Cannot launch: ") and expected in errors[0], errors
+    assert "\n" not in errors[0]
+    assert [t.value for t in at.title] == ["Launch"]
+    assert not runs_root.exists() or not any(runs_root.iterdir())  # nothing written
+
+
+GARBAGE = bytes(range(256)) * 4  # every byte value, invalid UTF-8 from 0x80 on
+
+
+def _status_of_wrong_types(run: Path) -> None:
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "completed": "many", "strategies": 5}))
+
+
+def _binary_progress_line(run: Path) -> None:
+    lines = (run / "progress.jsonl").read_bytes().splitlines(keepends=True)
+    (run / "progress.jsonl").write_bytes(b"".join([*lines[:2], b"\x00\xff\xfe\x80binary\n", *lines[2:]]))
+
+
+def _report_of_wrong_types(run: Path) -> None:
+    report = json.loads((run / "report.json").read_text())
+    report["champion"]["trial"] = "seven"
+    (run / "report.json").write_text(json.dumps(report))
+
+
+# Run directory name -> (damage, the one line its pages show; None: the run reads normally).
+DAMAGES: dict[str, tuple[Callable[[Path], object], str | None]] = {
+    "b_status_bytes": (lambda run: (run / "status.json").write_bytes(GARBAGE), "status.json: unreadable"),
+    "c_status_types": (_status_of_wrong_types, "status.json: completed"),
+    "d_progress_binary": (_binary_progress_line, None),
+    "e_report_bytes": (lambda run: (run / "report.json").write_bytes(GARBAGE), "report.json: unreadable"),
+    "f_report_types": (_report_of_wrong_types, "report.json: champion.trial"),
+    "g_champion_bytes": (lambda run: (run / "champion.json").write_bytes(GARBAGE), "champion.json: unreadable"),
+    "h_trials_bytes": (lambda run: (run / "trials.csv").write_bytes(GARBAGE), "trials.csv: unreadable"),
+    "i_candidates_other": (
+        lambda run: (run / "candidates_test.csv").write_text("a,b\n1,2\n"),
+        "candidates_test.csv: no column",
+    ),
+    "j_context_bytes": (lambda run: (run / "context.json").write_bytes(GARBAGE), "context.json: unreadable"),
+}
+GOOD = "a_good"
+MONITOR_READS = {"context.json", "status.json", "report.json"}  # and progress.jsonl; the tables are Analyze's
+TABS_READ = {"report.json", "champion.json", "trials.csv", "candidates_test.csv"}  # what Analyze's tabs draw from
+
+
+@pytest.fixture(scope="module")
+def damaged_runs(finished_runs: tuple[Path, list[str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One good run and, beside it, one copy of it per kind of damage."""
+    source_root, names = finished_runs
+    runs_root = tmp_path_factory.mktemp("damaged") / "runs"
+    copy_run(source_root, names[-1], runs_root, GOOD)
+    for name, (damage, _) in DAMAGES.items():
+        damage(copy_run(source_root, names[-1], runs_root, name))
+    return runs_root
+
+
+@pytest.mark.parametrize("page", ["monitor", "analyze"])
+def test_one_damaged_run_is_its_own_line_and_the_good_run_reads_normally(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, damaged_runs: Path, page: str
+) -> None:
+    at = app(monkeypatch, demo_root, damaged_runs, page, run=GOOD)
+    assert not at.warning and not at.error, texts(at)
+    labels = dict(zip(at.selectbox[0].options, sorted([GOOD, *DAMAGES], reverse=True), strict=True))
+    by_run = {name: label for label, name in labels.items()}
+    assert by_run[GOOD].endswith("2 strategies, 24/24 trials, finished"), by_run[GOOD]
+    for name, (_, line) in DAMAGES.items():
+        if line is not None and name.split("_")[1] in {"status", "context"}:  # what the picker reads
+            assert line in by_run[name] and "\n" not in by_run[name], by_run[name]
+    if page == "monitor":
+        assert "State: finished" in texts(at) and len(at.get("progress")) == 3
+    else:
+        assert len(at.get("download_button")) == 1 and len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize("name", list(DAMAGES))
+def test_a_damaged_run_shows_its_one_line_on_each_page_and_each_tab(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, damaged_runs: Path, name: str
+) -> None:
+    line = DAMAGES[name][1]
+    for page in ("monitor", "analyze"):
+        at = app(monkeypatch, demo_root, damaged_runs, page, run=name)
+        assert at.selectbox[0].value == name
+        shown = [w.value for w in at.warning]
+        if line is None or (page == "monitor" and line.split(":")[0] not in MONITOR_READS):
+            assert not shown and not at.error, texts(at)
+        else:
+            assert len(shown) == 1 and line in shown[0] and "\n" not in shown[0], (page, shown)
+        if page == "monitor" and name == "d_progress_binary":
+            assert "State: finished" in texts(at)
+            assert '"event": "report_written"' in at.get("code")[0].proto.code_text
+    if line is None or line.split(":")[0] not in TABS_READ:
+        return
+    for section in ("Pareto", "Candidates", "Champion", "Charts", "History", "Compare"):
+        at.session_state["analyze_section"] = section
+        at.run()
+        assert not at.exception and not at.error, (section, [e.value for e in at.exception], texts(at))
+
+
+def test_the_run_picker_shows_completed_of_budget_and_the_state(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, finished_runs: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """A run stopped early: the picker says how far it got, not only what it was asked for."""
+    source_root, names = finished_runs
+    run_dir = RunDir(copy_run(source_root, names[-1], tmp_path / "runs"))
+    context = json.loads(run_dir.context_path.read_text())
+    context["request"]["max_trials"] = 5_000
+    run_dir.context_path.write_text(json.dumps(context))
+    status = json.loads(run_dir.status_path.read_text())
+    run_dir.status_path.write_text(json.dumps({**status, "state": "stopped", "completed": 266, "budget": 10_000}))
+    at = app(monkeypatch, demo_root, tmp_path / "runs", "analyze", run=run_dir.path.name)
+    assert at.selectbox[0].options == [f"{run_dir.path.name}  ·  demo/BTC/5m, 2 strategies, 266/10,000 trials, stopped"]

@@ -31,10 +31,19 @@ def candles_figure(candles: Candles, title: str, max_points: int = MAX_CANDLES) 
     return figure
 
 
+def _params(text: object) -> dict[str, object]:
+    """A candidate's parameters from its CSV cell (JSON); anything else shows no parameters rather than failing."""
+    try:
+        params = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
 def _hover(frame: pd.DataFrame) -> list[str]:
     texts = []
     for row in frame.itertuples():
-        params = json.loads(str(row.params)) if isinstance(row.params, str) else {}
+        params = _params(row.params)
         listed = "<br>".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items())
         texts.append(f"<b>{row.strategy} #{row.trial}</b><br>{listed}")
     return texts
@@ -78,7 +87,8 @@ def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str,
 
 
 def monthly_figure(monthly: pd.DataFrame) -> go.Figure:
-    """Heat map of monthly returns (rows years, columns months), red to green around zero."""
+    """Heat map of monthly returns (rows years, columns months), red to green around zero. Years are categories:
+    as numbers, plotly would label a two-year axis 2,024.5."""
     months = [m for m in range(1, 13) if m in monthly.columns]
     values = monthly[months].to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
@@ -90,6 +100,7 @@ def monthly_figure(monthly: pd.DataFrame) -> go.Figure:
             texttemplate="%{text}", hovertemplate="%{y} %{x}: %{z:.2f} %<extra></extra>",
         )
     )  # fmt: skip
+    figure.update_yaxes(type="category", categoryorder="array", categoryarray=[str(y) for y in monthly.index])
     figure.update_layout(height=120 + 40 * len(monthly), margin={"t": 30})
     return figure
 

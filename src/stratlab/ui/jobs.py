@@ -21,7 +21,7 @@ from typing import Any
 from stratlab.atomic_io import write_text_atomic
 from stratlab.optimize.context import RunRequest
 from stratlab.optimize.rundir import RunDir
-from stratlab.optimize.runner import create_run
+from stratlab.optimize.runner import create_run, validate_workers
 from stratlab.processes import pid_alive
 
 JOBS_DIR = "_jobs"
@@ -43,6 +43,7 @@ def _spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None
 
 def launch_run(request: RunRequest, *, data_root: Path, runs_root: Path, workers: int) -> RunDir:
     """Create the run directory (every check happens here, before anything starts) and start its runner."""
+    validate_workers(workers)
     run_dir = create_run(request, data_root=data_root, runs_root=runs_root)
     command = stratlab_command(
         "run", "start", "--run-dir", str(run_dir.path), "--workers", str(workers), "--no-live",

@@ -2,23 +2,35 @@
 
 The UI only reads inside the runs root: a run is named by its directory name, resolved with
 ``resolve_path_inside`` (no ``..``, no absolute paths, no symlink escapes). Every file of a run may be missing (the
-run is still going) or damaged (a disk filled up, an older stratlab wrote it): each problem becomes one line of text
-for the page, never an exception.
+run is still going) or damaged (a disk filled up, an older stratlab wrote it, any bytes at all): each problem
+becomes one line of text for that run's listing and pages, never an exception, and never a problem of other runs.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.context import RunContext, resolve_path_inside
 from stratlab.optimize.rundir import RunDir
 from stratlab.report.manifest import read_manifest
+
+NO_STATUS = "created"  # no status.json yet: the runner has not written its first one
+UNKNOWN_STATE = "unknown"  # status.json exists but cannot be read
+ACTIVE_STATES = frozenset({NO_STATUS, "running"})  # a created run's runner may be starting
+
+
+def short_problem(problem: str, run_dir: Path) -> str:
+    """A problem line without the run directory's path in front of its file names (the page already names the
+    run)."""
+    return problem.replace(f"{run_dir}/", "")
 
 
 @dataclass(frozen=True)
@@ -32,15 +44,24 @@ class RunListing:
 
     @property
     def label(self) -> str:
-        # No state here: a picker keeps its labels while the run moves on; the pages show the live state.
-        return f"{self.name}  ·  {self.summary}" if self.problem is None else f"{self.name}  ·  unreadable"
+        # The state and count as of this page's last full run; the Monitor page itself shows the live ones.
+        return f"{self.name}  ·  {self.summary}" if self.problem is None else f"{self.name}  ·  {self.problem}"
+
+
+def _listable(name: str) -> bool:
+    # A directory name that is not UTF-8 (bytes smuggled in as surrogates) cannot travel in a URL or a widget.
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def run_names(runs_root: Path) -> list[str]:
     """Directory names of the runs under ``runs_root``, newest first (run ids begin with a UTC timestamp)."""
     if not runs_root.is_dir():
         return []
-    names = [p.name for p in runs_root.iterdir() if p.is_dir() and (p / "context.json").exists()]
+    names = [p.name for p in runs_root.iterdir() if p.is_dir() and (p / "context.json").exists() and _listable(p.name)]
     return sorted(names, reverse=True)
 
 
@@ -55,20 +76,131 @@ def open_run(runs_root: Path, name: str) -> RunDir:
     return run_dir
 
 
+def run_state(status: dict[str, Any] | None) -> str:
+    return NO_STATUS if status is None else str(status["state"])
+
+
 def describe_run(runs_root: Path, name: str) -> RunListing:
+    """The picker line of a run: its data, strategies, completed/budget trials and state, or its one problem."""
     try:
         run_dir = open_run(runs_root, name)
-        context = run_dir.load_context()
-        status = run_dir.read_status() or {}
     except (ConfigError, DataError) as exc:
-        return RunListing(name, "unreadable", "", problem=str(exc))
+        return RunListing(name, UNKNOWN_STATE, "", problem=str(exc))
+    try:
+        context = run_dir.load_context()
+        status = run_dir.read_status()
+    except DataError as exc:
+        return RunListing(name, UNKNOWN_STATE, "", problem=short_problem(str(exc), run_dir.path))
     request = context.request
-    state = str(status.get("state", "created"))
+    state = run_state(status)
     budget = request.max_trials * len(request.strategies)
+    completed = int(status["completed"]) if status is not None else 0
     summary = (
-        f"{request.source}/{request.symbol}/{request.timeframe}, {len(request.strategies)} strategies, {budget} trials"
+        f"{request.source}/{request.symbol}/{request.timeframe}, {len(request.strategies)} strategies, "
+        f"{completed:,}/{budget:,} trials, {state}"
     )
     return RunListing(name, state, summary)
+
+
+# -- report.json and champion.json: the fields the pages use, checked before any page relies on them ---------------
+
+
+class _Champion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    strategy: str
+    trial: int
+    params: dict[str, Any]
+    backtest: dict[str, Any]
+
+
+class _ReportFile(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    schema_version: Literal[1]
+    champion: _Champion | None = None
+    champion_reason: str | None = None
+
+
+class _PartKpis(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    return_pct: float
+    max_drawdown_pct: float
+
+
+class _ManifestShown(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kpis: dict[str, _PartKpis]
+
+
+def _first_error(file: str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{file}: {where}: {first['msg']}" if where else f"{file}: {first['msg']}"
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file as any bytes may hold it; a file that is not UTF-8 JSON is a one-line DataError."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path.name}: unreadable ({str(exc).splitlines()[0]})") from None
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """report.json with the fields the Analyze page uses checked (a one-line DataError otherwise)."""
+    report = _read_json(path)
+    if not isinstance(report, dict):
+        raise DataError(f"{path.name}: expected a JSON object, got {type(report).__name__}")
+    if report.get("schema_version") != 1:
+        raise DataError(f"{path.name}: schema {report.get('schema_version')!r} is not one this stratlab reads")
+    try:
+        _ReportFile.model_validate(report)
+    except ValidationError as exc:
+        raise DataError(_first_error(path.name, exc)) from None
+    return report
+
+
+def read_champion(path: Path) -> tuple[dict[str, Any], str]:
+    """champion.json (the paper manifest) and its text, checked as ``stratlab backtest --manifest`` reads it, plus
+    the per-part KPIs the champion card shows."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path.name}: unreadable ({str(exc).splitlines()[0]})") from None
+    manifest = read_manifest(path)
+    try:
+        _ManifestShown.model_validate(manifest)
+    except ValidationError as exc:
+        raise DataError(_first_error(path.name, exc)) from None
+    return manifest, text
+
+
+# -- the CSV tables ---------------------------------------------------------------------------------------------
+
+
+def read_table(path: Path, text_columns: Iterable[str], number_columns: Iterable[str]) -> pd.DataFrame | None:
+    """A CSV the report wrote, or None if there is none yet; bytes that are not such a table (other columns, text
+    where numbers belong) are a one-line DataError naming the file."""
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()  # a run without a single candidate writes an empty table
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and pandas' ParserError are ValueErrors
+        raise DataError(f"{path.name}: unreadable ({str(exc).strip().splitlines()[0]})") from None
+    numbers = list(number_columns)
+    missing = [c for c in [*text_columns, *numbers] if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path.name}: no column {missing[0]!r}, not a table this stratlab wrote")
+    if len(frame):
+        wrong = [c for c in numbers if not pd.api.types.is_numeric_dtype(frame[c])]
+        if wrong:
+            raise DataError(f"{path.name}: column {wrong[0]!r} holds something other than numbers")
+    return frame
+
+
+def _kpi_columns(parts: Iterable[str]) -> list[str]:
+    return [f"{part}_{kpi}" for part in parts for kpi in ("return_pct", "max_drawdown_pct")]
 
 
 @dataclass
@@ -78,7 +210,9 @@ class RunResults:
     name: str
     context: RunContext | None = None
     status: dict[str, Any] | None = None
+    status_problem: str | None = None
     report: dict[str, Any] | None = None
+    report_problem: str | None = None
     trials: pd.DataFrame | None = None
     pareto: pd.DataFrame | None = None
     candidates: pd.DataFrame | None = None
@@ -91,17 +225,9 @@ class RunResults:
     def selection_part(self) -> str:
         return self.context.selection_part if self.context is not None else "test"
 
-
-def _read_csv(path: Path, problems: list[str]) -> pd.DataFrame | None:
-    if not path.exists():
-        return None
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (OSError, ValueError) as exc:
-        problems.append(f"{path.name}: unreadable ({str(exc).splitlines()[0]})")
-        return None
+    @property
+    def state(self) -> str:
+        return UNKNOWN_STATE if self.status_problem is not None else run_state(self.status)
 
 
 def load_results(runs_root: Path, name: str, event_tail: int = 200, tables: bool = True) -> RunResults:
@@ -110,36 +236,47 @@ def load_results(runs_root: Path, name: str, event_tail: int = 200, tables: bool
     results = RunResults(name)
     try:
         run_dir = open_run(runs_root, name)
-        results.context = run_dir.load_context()
     except (ConfigError, DataError) as exc:
         results.problems.append(str(exc))
         return results
-    problems = results.problems
+
+    def attempt(read: Any, *args: Any) -> Any:
+        try:
+            return read(*args)
+        except DataError as exc:
+            results.problems.append(short_problem(str(exc), run_dir.path))
+            return None
+
+    results.context = attempt(run_dir.load_context)
+    if results.context is None:
+        return results
     try:
         results.status = run_dir.read_status()
     except DataError as exc:
-        problems.append(str(exc))
+        results.status_problem = short_problem(str(exc), run_dir.path)
+        results.problems.append(results.status_problem)
     results.events = run_dir.read_progress(tail=event_tail)
     if run_dir.report_path.exists():
         try:
-            report = json.loads(run_dir.report_path.read_text(encoding="utf-8"))
-            if not isinstance(report, dict) or report.get("schema_version") != 1:
-                problems.append(f"report.json: schema {report.get('schema_version')!r} is not one this stratlab reads")
-            else:
-                results.report = report
-        except (OSError, json.JSONDecodeError) as exc:
-            problems.append(f"report.json: unreadable ({exc})")
+            results.report = read_report(run_dir.report_path)
+        except DataError as exc:
+            results.report_problem = str(exc)
+            results.problems.append(results.report_problem)
     if not tables:
         return results
-    results.trials = _read_csv(run_dir.path / "trials.csv", problems)
-    results.pareto = _read_csv(run_dir.path / "pareto.csv", problems)
-    results.candidates = _read_csv(run_dir.path / f"candidates_{results.selection_part}.csv", problems)
+    selection = results.selection_part
+    results.trials = attempt(
+        read_table, run_dir.path / "trials.csv", ("strategy", "state"), ("trial", "train_return_pct")
+    )
+    results.pareto = attempt(read_table, run_dir.path / "pareto.csv", ("strategy",), ("trial",))
+    results.candidates = attempt(
+        read_table, run_dir.path / f"candidates_{selection}.csv", ("strategy", "params"),
+        ("trial", *_kpi_columns(("train", selection))),
+    )  # fmt: skip
     if run_dir.champion_path.exists():
-        try:
-            results.manifest = read_manifest(run_dir.champion_path)
-            results.manifest_text = run_dir.champion_path.read_text(encoding="utf-8")
-        except DataError as exc:
-            problems.append(str(exc))
+        shown = attempt(read_champion, run_dir.champion_path)
+        if shown is not None:
+            results.manifest, results.manifest_text = shown
     return results
 
 
@@ -147,14 +284,34 @@ def files_signature(runs_root: Path, name: str) -> tuple[tuple[str, int, int], .
     """(file, size, mtime) of a run's files: a cache key that changes whenever the run writes something."""
     try:
         run_dir = open_run(runs_root, name)
-    except (ConfigError, DataError):
+        paths = sorted(run_dir.path.iterdir())
+    except (ConfigError, DataError, OSError):
         return ()
     out = []
-    for path in sorted(run_dir.path.iterdir()):
-        if path.is_file():
+    for path in paths:
+        try:
             stat = path.stat()
+        except OSError:
+            continue  # removed between the listing and here
+        if path.is_file():
             out.append((path.name, stat.st_size, stat.st_mtime_ns))
     return tuple(out)
 
 
-__all__ = ["RunListing", "RunResults", "describe_run", "files_signature", "load_results", "open_run", "run_names"]
+__all__ = [
+    "ACTIVE_STATES",
+    "NO_STATUS",
+    "UNKNOWN_STATE",
+    "RunListing",
+    "RunResults",
+    "describe_run",
+    "files_signature",
+    "load_results",
+    "open_run",
+    "read_champion",
+    "read_report",
+    "read_table",
+    "run_names",
+    "run_state",
+    "short_problem",
+]

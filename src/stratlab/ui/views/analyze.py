@@ -43,24 +43,26 @@ if results.context is None:
 context = results.context
 selection = results.selection_part
 report = results.report
-status = results.status or {}
 st.caption(
     f"{context.request.source} / {context.request.symbol} / {context.request.timeframe}, {context.n_bars:,} bars, "
-    f"parts {', '.join(f'{p.name} {p.end - p.start:,}' for p in context.parts)}; state {status.get('state', 'created')}"
+    f"parts {', '.join(f'{p.name} {p.end - p.start:,}' for p in context.parts)}; state {results.state}"
 )
 if report is None:
+    if results.report_problem is not None:  # its one line is shown above
+        st.caption(f"`stratlab run report --run-dir {runs_root / name}` rebuilds it from the run's storage.")
+        st.stop()
     st.info("No report yet: it is written when the run ends (or by `stratlab run report` at any time).")
     st.stop()
 
 champion = report.get("champion")
-reason = str(report.get("champion_reason", "no candidate qualified"))
-if champion is not None and results.manifest_text is not None:
+reason = report.get("champion_reason") or "no candidate qualified"
+if champion is None:
+    st.warning(f"No champion: {reason}")
+elif results.manifest_text is not None:  # else champion.json's one line is shown above
     st.download_button(
         "Download paper manifest (JSON)", data=results.manifest_text, file_name="champion.json",
         mime="application/json", type="primary",
     )  # fmt: skip
-else:
-    st.warning(f"No champion: {report.get('champion_reason', 'no candidate qualified')}")
 
 
 @st.cache_resource(max_entries=4, show_spinner="Replaying the champion…")
@@ -100,7 +102,7 @@ with tabs[1]:
 with tabs[2]:
     if tabs[2].open:
         if champion is None:
-            st.info(report.get("champion_reason", "no champion"))
+            st.info(reason)
         else:
             st.subheader(f"{champion['strategy']} · trial {champion['trial']}")
             st.caption(reason)
@@ -130,6 +132,9 @@ def champion_by_part(run: str, reason: str) -> dict[str, Replay]:
     """The champion's backtest per part, replayed on first use (only the tabs that draw it ask)."""
     if champion is None:
         st.info(reason)
+        return {}
+    if results.manifest is None:
+        st.info("The champion cannot be replayed without its manifest (champion.json, see above).")
         return {}
     try:
         return {r.part: r for r in replays(str(runs_root), run, signature)}
@@ -167,7 +172,8 @@ with tabs[6]:
         try:
             values = importance(str(runs_root), name, strategy, signature)
             st.plotly_chart(
-                importance_figure(values, f"{strategy}: what drives the train return (fANOVA)"), width="stretch"
+                importance_figure(values, f"{strategy}: what drives the train return (random-forest importance)"),
+                width="stretch",
             )
         except (StratlabError, OSError) as exc:
             st.info(str(exc))

@@ -1,4 +1,7 @@
-"""Data page: what the store holds, a chart of any series, and background jobs that fill it."""
+"""Data page: what the store holds, a chart of any series, and background jobs that fill it.
+
+The jobs panel polls every two seconds only while a job runs; when the last one ends, the whole page reruns once
+(without the timer) so the data the job wrote shows up by itself."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from stratlab.data.store import MarketStore
 from stratlab.errors import StratlabError
 from stratlab.ui.charts import candles_figure
 from stratlab.ui.common import cached_candles, cached_series_report, roots, series_signature
-from stratlab.ui.jobs import list_jobs, start_job
+from stratlab.ui.jobs import Job, list_jobs, start_job
 
 st.title("Data")
 data_root, runs_root = roots()
@@ -20,9 +23,17 @@ store = MarketStore(data_root)
 st.caption(f"Store: {data_root}")
 
 
-@st.fragment(run_every=2.0)
-def jobs_panel() -> None:
+REFRESH_S = 2.0
+
+
+def any_running(jobs: list[Job]) -> bool:
+    return any(job.state == "running" for job in jobs)
+
+
+def jobs_panel(polling: bool) -> None:
     jobs = list_jobs(runs_root, limit=5)
+    if polling and not any_running(jobs):
+        st.rerun()  # the last job just ended: redraw the whole page once, with its data and without the timer
     if not jobs:
         return
     st.subheader("Background jobs")
@@ -32,12 +43,8 @@ def jobs_panel() -> None:
         with st.expander(f"{job.title} · {job.state} · started {started}", expanded=job.state != "finished"):
             st.markdown(line)
             st.code(job.log_tail() or "(no output yet)", language=None)
-    if any(job.state == "running" for job in jobs):
-        st.caption("Refreshing every 2 s while a job runs.")
-    elif st.session_state.get("jobs_running"):
-        st.session_state["jobs_running"] = False
-        st.rerun()  # a job just ended: show the data it wrote
-    st.session_state["jobs_running"] = any(job.state == "running" for job in jobs)
+    if polling:
+        st.caption(f"Refreshing every {REFRESH_S:g} s while a job runs.")
 
 
 keys = store.list_series()
@@ -47,9 +54,9 @@ if not keys:
     )
 if st.button("Create the demo market", type="primary" if not keys else "secondary"):
     start_job(runs_root, "demo market", ["data", "demo", "--data-root", str(data_root)])
-    st.session_state["jobs_running"] = True
     st.rerun()
-jobs_panel()
+polling = any_running(list_jobs(runs_root, limit=5))
+st.fragment(run_every=REFRESH_S if polling else None)(jobs_panel)(polling)
 if st.button("Refresh"):
     st.rerun()
 
@@ -102,5 +109,4 @@ with st.form("Download"):
             if end.strip():
                 args += ["--end", end.strip()]
             start_job(runs_root, f"download {source.strip()} {symbol.strip()} {timeframe.strip()}", args)
-            st.session_state["jobs_running"] = True
             st.rerun()

@@ -63,9 +63,11 @@ with st.form("launch"):
 
     st.subheader("Backtest")
     money = st.columns(3)
-    initial_equity = money[0].number_input("Initial equity", min_value=1.0, value=10_000.0, step=1_000.0)
-    fee_bps = money[1].number_input("Fee (bps)", min_value=0.0, value=4.5, step=0.5)
-    slippage_bps = money[2].number_input("Slippage (bps)", min_value=0.0, value=0.0, step=0.5)
+    # No min/max on the number inputs: Streamlit would only outline a bad value in red and launch with another one;
+    # the run's own validation (the CLI's) names what is wrong instead.
+    initial_equity = money[0].number_input("Initial equity", value=10_000.0, step=1_000.0)
+    fee_bps = money[1].number_input("Fee (bps)", value=4.5, step=0.5)
+    slippage_bps = money[2].number_input("Slippage (bps)", value=0.0, step=0.5)
     ranges = st.columns(3)
     mode = ranges[0].selectbox("Position mode", MODES)
     tp_text = ranges[1].text_input("TP range (%)", value="0.5-8", help="Searched take-profit range; empty: none.")
@@ -81,10 +83,10 @@ with st.form("launch"):
 
     st.subheader("Selection and budget")
     budget = st.columns(4)
-    dd_threshold = budget[0].number_input("DD threshold X (test, %)", min_value=0.0, max_value=100.0, value=20.0)
-    max_trials = budget[1].number_input("Max trials per strategy", min_value=1, value=200, step=50)
-    time_budget = budget[2].number_input("Time budget (s, 0 = off)", min_value=0, value=0, step=60)
-    workers = budget[3].number_input("Worker processes", min_value=1, max_value=64, value=2)
+    dd_threshold = budget[0].number_input("DD threshold X (test, %)", value=20.0)
+    max_trials = budget[1].number_input("Max trials per strategy", value=200, step=50)
+    time_budget = budget[2].number_input("Time budget (s, 0 = off)", value=0, step=60)
+    workers = budget[3].number_input("Worker processes", value=2)
     search = st.columns(3)
     sampler = search[0].selectbox("Sampler", SAMPLERS)
     storage = search[1].text_input("Storage URL (optional)", help="Default: the run's own journal file.")
