@@ -11,7 +11,6 @@ from pathlib import Path
 
 import optuna
 import psycopg
-import pytest
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
@@ -32,12 +31,6 @@ from tests.optimize.test_orphans import (
 from tests.optimize.test_runs import stored_trials
 
 ANOTHER_MACHINE = "another-machine.invalid"
-STALE_CHECK_NEVER_RUNS = pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT in stratlab.optimize.worker.fail_orphaned_trials: it calls fail_stale_trials only when "
-    "isinstance(study._storage, RDBStorage), but a study holds Optuna's _CachedStorage wrapped around the "
-    "RDBStorage, so the heartbeat check never runs. Remove this mark with the fix.",
-)
 
 
 def sql(url: str, query: str, *args: object) -> list[tuple[object, ...]]:
@@ -59,7 +52,6 @@ def beat_then_fall_silent(url: str, trial: optuna.Trial, silent_s: float) -> Non
     )  # fmt: skip
 
 
-@STALE_CHECK_NEVER_RUNS
 def test_the_next_worker_fails_the_trial_of_a_worker_on_another_machine_that_went_silent(
     demo_root: Path, tmp_path: Path, fresh_postgres_url: str
 ) -> None:
@@ -84,7 +76,6 @@ def test_the_next_worker_fails_the_trial_of_a_worker_on_another_machine_that_wen
     assert count_in_state(run_dir, TrialState.RUNNING) == 0
 
 
-@STALE_CHECK_NEVER_RUNS
 def test_a_worker_on_another_machine_that_still_beats_keeps_its_trial(
     demo_root: Path, tmp_path: Path, fresh_postgres_url: str
 ) -> None:
@@ -101,13 +92,6 @@ def test_a_worker_on_another_machine_that_still_beats_keeps_its_trial(
     assert stored_trial(run_dir, beating.number).state == TrialState.RUNNING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT in stratlab.optimize.worker: run_worker asks and tells its trials itself, outside Study.optimize, "
-    "so Optuna's heartbeat thread never runs and no trial of a real worker has a heartbeat row; a worker on another "
-    "machine that vanishes mid-trial leaves that trial RUNNING for good (and the budget's last place held). Remove "
-    "this mark with the fix.",
-)
 def test_a_worker_on_postgresql_records_the_heartbeat_of_the_trials_it_runs(
     demo_root: Path, tmp_path: Path, fresh_postgres_url: str
 ) -> None:

@@ -11,15 +11,19 @@ repeats or loses a finished trial.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
-from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages import BaseStorage
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.study import StudyDirection
 from optuna.study._tell import _tell_with_warning
 from optuna.trial import TrialState
@@ -101,8 +105,7 @@ def fail_orphaned_trials(studies: dict[str, optuna.Study]) -> int:
     """Mark FAIL every RUNNING trial whose worker is gone; returns how many."""
     failed = 0
     for study in studies.values():
-        if isinstance(study._storage, RDBStorage):
-            optuna.storages.fail_stale_trials(study)
+        failed += _fail_silent_trials(study)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not _alive_here(trial.user_attrs.get(WORKER_ATTR, "")):
                 # The reason first: a finished trial can no longer be annotated. Two workers may race to fail the
@@ -114,6 +117,41 @@ def fail_orphaned_trials(studies: dict[str, optuna.Study]) -> int:
                     continue
                 failed += 1
     return failed
+
+
+def _fail_silent_trials(study: optuna.Study) -> int:
+    """On storages with a heartbeat (RDB: workers on several machines), fail the RUNNING trials whose heartbeat has
+    been silent past the grace period; returns how many. (Optuna wraps an RDBStorage in a cache, so asking the
+    storage whether it beats is the test, not its class.)"""
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return 0
+    running = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    return sum(1 for t in failed if t._trial_id in running)
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    """``study.ask`` without Optuna's warning that a beating storage belongs to ``study.optimize``: the loop here
+    beats itself (``heartbeat``)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed", category=UserWarning)
+        return study.ask()
+
+
+@contextlib.contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """While a trial runs, record its heartbeat every interval where the storage beats (Optuna does it only inside
+    ``study.optimize``, and this loop uses ask and tell); elsewhere nothing."""
+    beating = get_heartbeat_thread(trial._trial_id, study._storage)
+    beating.start()
+    try:
+        yield
+    finally:
+        beating.join()
 
 
 def trial_counts(study: optuna.Study) -> tuple[int, int]:
@@ -229,7 +267,7 @@ def run_worker(
                 if complete + running >= budget:
                     blocked_until[name] = now + BLOCKED_WAIT_S
                     continue
-            trial = study.ask()
+            trial = _ask(study)
             last_number[name] = trial.number
             if WORKER_ATTR not in trial.user_attrs:
                 trial.set_user_attr(WORKER_ATTR, tag)
@@ -247,9 +285,10 @@ def run_worker(
                 finish(study, trial, state=TrialState.PRUNED)
                 summary.pruned += 1
                 continue
-            result = evaluator.evaluate(strategy, params, searched, train.name)
-            trial.set_user_attr("n_trades", result.n_trades)
-            finish(study, trial, [result.return_pct, result.max_drawdown_pct])
+            with heartbeat(study, trial):
+                result = evaluator.evaluate(strategy, params, searched, train.name)
+                trial.set_user_attr("n_trades", result.n_trades)
+                finish(study, trial, [result.return_pct, result.max_drawdown_pct])
             summary.trials[name] += 1
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY_S:
