@@ -199,3 +199,12 @@ def test_a_manifest_replayed_on_changed_candles_fails_saying_the_data_differs(
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: demo/BTC/5m: these candles are not the ones")
     assert "fingerprints differ" in errors[0]
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", b"{not json", b"[1, 2]"])
+def test_a_manifest_of_bad_bytes_is_one_line(tmp_path: Path, content: bytes) -> None:
+    manifest = tmp_path / "champion.json"
+    manifest.write_bytes(content)
+    result = run_cli("backtest", "--manifest", str(manifest))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {manifest}: not a") and len(result.stderr.strip().splitlines()) == 1
