@@ -407,3 +407,13 @@ def test_eta_is_the_nearer_of_the_trial_budget_and_the_time_budget() -> None:
     assert eta_seconds(10**15, 1e-3, 0.0, 0.0) == 1e18
     assert eta_seconds(100, 0.0, 0.0, 0.0) is None
     assert eta_seconds(100, 0.0, 10.0, 30.0) == 20.0
+
+
+def test_a_failed_run_whose_budget_is_complete_becomes_finished_without_new_trials(copied_run: Path) -> None:
+    status = json.loads((copied_run / "status.json").read_text())
+    (copied_run / "status.json").write_text(json.dumps({**status, "state": "failed", "failed_workers": [1]}))
+    journal = (copied_run / "optuna.journal").read_bytes()
+    result = run_cli("run", "start", "--run-dir", str(copied_run), "--workers", "1", "--no-live")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((copied_run / "status.json").read_text())["state"] == "finished"
+    assert (copied_run / "optuna.journal").read_bytes() == journal

@@ -284,14 +284,17 @@ def start_run(
     with run_dir.supervisor_lock():
         run_dir.check_storage_kept(context, storage_url)
         storage = open_storage(run_dir.storage_url(context, storage_url))
-        finished = budget_met(read_studies(context, storage), context.request)
+        existing = read_studies(context, storage)
+        finished = budget_met(existing, context.request)
         if finished and run_dir.report_path.exists():
             status = run_dir.read_status()
-            if status is not None:
+            if status is not None and status["state"] == RunState.FINISHED:
                 return {**status, "already_finished": True}
         if finished:
-            workers = 0  # only the status and the report are missing: no worker would have a trial to run
-        studies = open_studies(context, storage, seed=0)
+            # Only the final status or the report is missing (a run whose last worker was killed after another
+            # finished its budget says "failed"): no worker would have a trial to run, the bookkeeping is redone.
+            workers = 0
+        studies = existing if finished else open_studies(context, storage, seed=0)  # creating writes a line
         run_dir.clear_stop()
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
