@@ -199,3 +199,11 @@ def test_documented_parameter_table(name: str) -> None:
         kind, bounds, default = spec.describe()
         row = f"| `{spec.name}` | {kind} | {bounds} | {default} |"
         assert row in section.group(1), f"missing or stale row: {row}"
+
+
+def test_the_strategies_refer_to_no_design_file_outside_the_repository() -> None:
+    """docs/architecture.md is the project's design; a pointer to a file no checkout has would send readers nowhere."""
+    package = Path(__file__).resolve().parents[2] / "src" / "stratlab" / "strategies"
+    outside = re.compile(r"DESIGN\.md|design document|\.\./shared", flags=re.IGNORECASE)
+    offenders = [p.name for p in sorted(package.rglob("*.py")) if outside.search(p.read_text(encoding="utf-8"))]
+    assert not offenders, f"refer to docs/architecture.md instead: {offenders}"

@@ -6,7 +6,7 @@ declaration validates user input (``ParamSpace.validate``), draws random paramet
 tells the optimiser what to search: each spec carries its bounds, step, log flag and default, which is all an
 Optuna distribution needs. This module does not import Optuna; the optimiser does that mapping.
 
-Signals are entry events (DESIGN.md): +1 or -1 only on the bar where the strategy's condition starts to hold,
+Signals are entry events: +1 or -1 only on the bar where the strategy's condition starts to hold,
 decided at that bar's close with data up to that bar only, 0 on every other bar.
 """
 
