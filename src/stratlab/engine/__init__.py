@@ -2,7 +2,7 @@
 
 from stratlab.engine._kernel import EXIT_REASONS, STOP_REASONS
 from stratlab.engine.backtest import PerBarStops, run_backtest
-from stratlab.engine.config import BacktestConfig
+from stratlab.engine.config import BacktestConfig, OppositePolicy, PositionMode
 from stratlab.engine.result import TRADE_COLUMNS, BacktestResult
 
 __all__ = [
@@ -11,6 +11,8 @@ __all__ = [
     "TRADE_COLUMNS",
     "BacktestConfig",
     "BacktestResult",
+    "OppositePolicy",
     "PerBarStops",
+    "PositionMode",
     "run_backtest",
 ]

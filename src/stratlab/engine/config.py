@@ -6,15 +6,35 @@ value raises ``ConfigError`` with one line naming the field.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
 
 from stratlab.errors import ConfigError
 
-PositionMode = Literal["none", "grid", "martingale"]
-OppositePolicy = Literal["reverse", "close", "ignore"]
+
+class PositionMode(enum.StrEnum):
+    """How a position grows: not at all, by grid adds on adverse moves, or by martingale sizing after losses."""
+
+    NONE = "none"
+    GRID = "grid"
+    MARTINGALE = "martingale"
+
+
+class OppositePolicy(enum.StrEnum):
+    """What an opposite signal does to an open position: close and reverse, close only, or nothing."""
+
+    REVERSE = "reverse"
+    CLOSE = "close"
+    IGNORE = "ignore"
+
+
+# Dumps (manifests, JSON, ``replace``) carry the plain string, exactly as when these fields were string literals.
+_AS_PLAIN_STRING = PlainSerializer(str, return_type=str)
+_PositionModeField = Annotated[PositionMode, _AS_PLAIN_STRING]
+_OppositePolicyField = Annotated[OppositePolicy, _AS_PLAIN_STRING]
 
 
 class BacktestConfig(BaseModel):
@@ -36,7 +56,7 @@ class BacktestConfig(BaseModel):
     sl_atr: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Stop loss, ATR multiples.")
     atr_period: int = Field(default=14, ge=1, description="ATR period (Wilder) for the *_atr levels.")
 
-    position_mode: PositionMode = "none"
+    position_mode: _PositionModeField = PositionMode.NONE
     grid_step_pct: float = Field(
         default=1.0, gt=0, lt=100, allow_inf_nan=False, description="Adverse move from the last fill that adds."
     )
@@ -73,7 +93,7 @@ class BacktestConfig(BaseModel):
     max_consecutive_losses: int | None = Field(default=None, ge=1)
     max_idle_bars: int | None = Field(default=None, ge=1)
 
-    on_opposite: OppositePolicy = "reverse"
+    on_opposite: _OppositePolicyField = OppositePolicy.REVERSE
     funding_bps_per_8h: float = Field(
         default=0.0, gt=-10_000, lt=10_000, allow_inf_nan=False, description="Longs pay, shorts receive (if > 0)."
     )
