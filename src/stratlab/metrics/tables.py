@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from stratlab.metrics.kpis import BacktestRecord, KpiSettings, daily_series, periods_per_year_for
+from stratlab.metrics.daily import daily_series
+from stratlab.metrics.kpis import BacktestRecord
+from stratlab.metrics.settings import KpiSettings, periods_per_year_for
 
 
 def _daily_frame(result: BacktestRecord) -> pd.DataFrame:
