@@ -17,7 +17,7 @@ import pytest
 
 from stratlab.data.candles import Candles
 from stratlab.engine import EXIT_REASONS, TRADE_COLUMNS, BacktestResult
-from stratlab.metrics import compute_kpis
+from stratlab.metrics import KPI_NAMES, compute_kpis
 from stratlab.metrics import families as f
 from stratlab.metrics.daily import daily_series
 from tests.metrics.test_kpis_by_hand import DAY_MS, HOUR_MS, Record, candles_for, record, trade_table
@@ -265,3 +265,20 @@ def test_stopped_early_and_the_conventions_pass_through() -> None:
     kpis = compute_kpis(rec)
     assert kpis.stopped_early == "max_drawdown"
     assert kpis.periods_per_year == 365 and kpis.top_k_days == 5
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        pytest.param(Record(candles_for(3, step_ms=DAY_MS), np.empty(0), trade_table(pnl=[]), 100.0), id="empty"),
+        pytest.param(record([100.0] * 5), id="flat-without-trades"),
+        pytest.param(record([60.0, -5.0, 0.0], pnl=[-100.0]), id="wiped-out"),
+        pytest.param(record([101.0], pnl=[1.0]), id="one-day"),
+    ],
+)
+def test_every_undefined_figure_says_why(rec: Record) -> None:
+    kpis = compute_kpis(rec)
+    # ``stopped_early`` is None when no early stop ended the run: a fact, not an undefined figure.
+    undefined = [name for name in KPI_NAMES if kpis[name] is None and name != "stopped_early"]
+    assert undefined  # the case is degenerate enough to leave figures undefined
+    assert [name for name in undefined if name not in kpis.notes] == []

@@ -180,10 +180,16 @@ def risk_adjusted_ratios(
     return {
         "sharpe": notes.ratio("sharpe", annualised_mean, moments.std, "daily returns do not vary"),
         "sortino": notes.ratio("sortino", annualised_mean, downside, "no losing day"),
-        "calmar": None
-        if cagr_pct is None
-        else notes.ratio("calmar", cagr_pct / 100.0, max_drawdown_fraction, "no drawdown"),
+        "calmar": calmar_ratio(cagr_pct, max_drawdown_fraction, notes),
     }
+
+
+def calmar_ratio(cagr_pct: float | None, max_drawdown_fraction: float, notes: Notes) -> float | None:
+    """CAGR over the per-bar max drawdown (deeper than a daily one); undefined with the CAGR."""
+    if cagr_pct is None:
+        notes.undefined("calmar", "CAGR is undefined")
+        return None
+    return notes.ratio("calmar", cagr_pct / 100.0, max_drawdown_fraction, "no drawdown")
 
 
 class DrawdownFigures(TypedDict):
@@ -258,13 +264,16 @@ def daily_consistency(daily: DailySeries, total_pnl: float, top_k_days: int, not
     active_days = int(np.count_nonzero(pnl))
     top_share = top_days_pnl_share(pnl, total_pnl, top_k_days, notes)
     green = notes.ratio("green_days_pct", float(np.count_nonzero(pnl > 0)) * 100.0, float(active_days), "no active day")
+    median = float(np.median(pnl)) if pnl.size else None
+    if median is None:
+        notes.undefined("daily_pnl_median", "no days")
     skew = adjusted_skew(pnl)
     if skew is None:
         notes.undefined("daily_pnl_skew", "fewer than 3 days or no variation")
     return {
         "top_days_pnl_share_pct": top_share,
         "green_days_pct": green,
-        "daily_pnl_median": float(np.median(pnl)) if pnl.size else None,
+        "daily_pnl_median": median,
         "daily_pnl_skew": skew,
         "n_days": daily.n_days,
         "active_days": active_days,
@@ -294,6 +303,17 @@ def adjusted_skew(values: FloatArray) -> float | None:
     return skew
 
 
+# Undefined without a trade (the ratios among the trade statistics have their own notes).
+PER_TRADE_MEANS_AND_EXTREMES = (
+    "expectancy",
+    "expectancy_pct",
+    "worst_trade_pct",
+    "worst_trade_pnl",
+    "median_holding_bars",
+    "median_holding_hours",
+)
+
+
 class TradeStatistics(TypedDict):
     profit_factor: float | None
     win_rate_pct: float | None
@@ -317,8 +337,7 @@ def trade_statistics(trades: TradeTable, bar_ms: int, notes: Notes) -> TradeStat
     profit_factor = notes.ratio("profit_factor", float(wins.sum()), float(-losses.sum()), "no losing trade")
     win_rate = notes.ratio("win_rate_pct", wins.size * 100.0, float(trades.count), "no trades")
     if not any_trade:
-        per_trade = ("expectancy", "expectancy_pct", "worst_trade_pct", "worst_trade_pnl", "median_holding_bars")
-        notes.all_undefined(per_trade, "no trades")
+        notes.all_undefined(PER_TRADE_MEANS_AND_EXTREMES, "no trades")
     avg_win = notes.mean("avg_win", wins, "no winning trade")
     avg_loss = notes.mean("avg_loss", losses, "no losing trade")
     payoff = None if avg_win is None or avg_loss is None else avg_win / -avg_loss
