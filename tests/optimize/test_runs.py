@@ -128,6 +128,10 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
                 )
             ]
             assert better.empty, (front_strategy, row.trial)
+    # Choices are enums in the code and their plain names in the files.
+    context = json.loads(run_dir.context_path.read_text())
+    assert context["request"]["sampler"] == "tpe" and context["request"]["common"]["position_modes"] == ["none"]
+    assert [part["name"] for part in context["parts"]] == ["train", "test"] and report["selection_part"] == "test"
     # The champion is the best test return among candidates with test DD <= 30 %.
     candidates = pd.read_csv(run_dir.path / "candidates_test.csv")
     assert len(candidates) == len(pareto)
@@ -142,6 +146,8 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
     manifest = json.loads(run_dir.champion_path.read_text())
     assert manifest["strategy"] == champion["strategy"] and manifest["params"] == champion["params"]
     assert set(manifest["kpis"]) == {"train", "test"}
+    assert [part["name"] for part in manifest["dataset"]["parts"]] == ["train", "test"]
+    assert (manifest["backtest"]["position_mode"], manifest["backtest"]["on_opposite"]) == ("none", "reverse")
     assert "champion:" in result.stdout and str(run_dir.path) in result.stdout
     # The manifest replays to identical KPIs, through the CLI a user would run.
     replay = run_cli("backtest", "--manifest", str(run_dir.champion_path), "--data-root", str(demo_root), "--json")

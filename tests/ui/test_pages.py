@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from stratlab.engine.config import PositionMode
+from stratlab.optimize.context import SamplerName
 from stratlab.optimize.rundir import RunDir
 from stratlab.strategies import strategy_names
 from tests.conftest import run_cli
@@ -108,6 +110,9 @@ def test_launch_page_has_every_setting_and_refuses_bad_input_inline(
     at = app(monkeypatch, demo_root, runs_root, "launch")
     assert [t.value for t in at.title] == ["Launch"]
     assert {s.label for s in at.selectbox} >= {"Source", "Timeframe", "Symbol", "Position mode", "Sampler"}
+    choices = {s.label: s.options for s in at.selectbox}
+    assert choices["Position mode"] == [m.value for m in PositionMode] == ["none", "grid", "martingale"]
+    assert choices["Sampler"] == [s.value for s in SamplerName] == ["tpe", "nsga2", "random", "qmc"]
     assert sorted(t.label for t in at.toggle) == sorted(strategy_names()) and all(t.value for t in at.toggle)
     numbers = {n.label: n.value for n in at.number_input}
     assert numbers["Fee (bps)"] == 4.5 and numbers["DD threshold X (test, %)"] == 20.0

@@ -16,7 +16,7 @@ from stratlab.cli import console
 from stratlab.data.candles import Candles
 from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
-from stratlab.engine import BacktestConfig, BacktestResult, run_backtest
+from stratlab.engine import BacktestConfig, BacktestResult, OppositePolicy, PositionMode, run_backtest
 from stratlab.errors import ConfigError
 from stratlab.metrics import KPI_NAMES, monthly_returns
 from stratlab.strategies import ParamSpec, get_strategy
@@ -113,7 +113,9 @@ def backtest(
     tp_atr: Annotated[float | None, Opt("--tp-atr", help="Take profit, ATR multiples.")] = None,
     sl_atr: Annotated[float | None, Opt("--sl-atr", help="Stop loss, ATR multiples.")] = None,
     atr_period: Annotated[int | None, Opt("--atr-period", help="ATR period for *-atr [14].")] = None,
-    mode: Annotated[str | None, Opt("--mode", help="Position mode: none | grid | martingale [none].")] = None,
+    mode: Annotated[
+        str | None, Opt("--mode", help=f"Position mode: {' | '.join(PositionMode)} [{PositionMode.NONE}].")
+    ] = None,
     grid_step_pct: Annotated[float | None, Opt("--grid-step-pct", help="Grid: adverse move that adds [1].")] = None,
     grid_max_adds: Annotated[int | None, Opt("--grid-max-adds", help="Grid: adds at most [3].")] = None,
     grid_size_mult: Annotated[float | None, Opt("--grid-size-mult", help="Grid: add size × previous [1].")] = None,
@@ -131,7 +133,9 @@ def backtest(
         int | None, Opt("--max-consecutive-losses", help="Early stop after this many losses in a row.")
     ] = None,
     max_idle_bars: Annotated[int | None, Opt("--max-idle-bars", help="Early stop after this many flat bars.")] = None,
-    on_opposite: Annotated[str | None, Opt("--on-opposite", help="reverse | close | ignore [reverse].")] = None,
+    on_opposite: Annotated[
+        str | None, Opt("--on-opposite", help=f"{' | '.join(OppositePolicy)} [{OppositePolicy.REVERSE}].")
+    ] = None,
     funding_bps_per_8h: Annotated[float | None, Opt("--funding-bps-per-8h", help="Constant funding [0].")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the KPIs as JSON.")] = False,
     out: Annotated[Path | None, Opt("--out", help="Write trades.csv, equity.csv, chart.html, kpis.json here.")] = None,

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from stratlab.cli import console
+from stratlab.engine.config import PositionMode
 from stratlab.errors import ConfigError, StratlabError
-from stratlab.optimize.context import POSITION_MODES, CommonSpace, RunRequest
+from stratlab.optimize.context import CommonSpace, PartName, RunRequest, SamplerName
 from stratlab.optimize.rundir import RunDir, RunState, list_runs
 from stratlab.settings import get_settings
 
@@ -40,13 +41,13 @@ MinTrainTradesOption = Annotated[
 WorkersOption = Annotated[int, Opt("--workers", help="Worker processes on this machine (1 to 64).")]
 TrainFracOption = Annotated[float | None, Opt("--train-frac", help="Two-way split: train fraction.")]
 SplitOption = Annotated[str, Opt("--split", help="Fractions: 0.75,0.25 or train,validation,holdout.")]
-SamplerOption = Annotated[str, Opt("--sampler", help="tpe | nsga2 | random | qmc.")]
+SamplerOption = Annotated[str, Opt("--sampler", help=f"{' | '.join(SamplerName)}.")]
 SeedOption = Annotated[int, Opt("--seed", help="Sampler seed.")]
 LabelOption = Annotated[str, Opt("--label", help="Name part of the run directory.")]
 BacktestOption = Annotated[str, Opt("--backtest", help="Fixed BacktestConfig fields as JSON.")]
 TpRangeOption = Annotated[str | None, Opt("--tp-range", help="Searched TP %, LOW:HIGH or off.")]
 SlRangeOption = Annotated[str | None, Opt("--sl-range", help="Searched SL %, LOW:HIGH or off.")]
-ModesOption = Annotated[str, Opt("--modes", help="Position modes searched: none,grid,martingale.")]
+ModesOption = Annotated[str, Opt("--modes", help=f"Position modes searched, any of {','.join(PositionMode)}.")]
 
 
 def _range(text: str | None, name: str) -> tuple[float, float] | None:
@@ -66,9 +67,9 @@ COMMON_SPACE_OPTIONS = {"tp_pct": "--tp-range", "sl_pct": "--sl-range", "positio
 def _common_space(tp_range: str | None, sl_range: str | None, modes: str) -> CommonSpace:
     """The searched backtest ranges; a bad one is one line naming its option and the problem."""
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
-    unknown = [m for m in chosen if m not in POSITION_MODES]
+    unknown = [m for m in chosen if m not in {mode.value for mode in PositionMode}]
     if unknown:
-        raise ConfigError(f"--modes: unknown position mode {unknown[0]!r}; choose from {', '.join(POSITION_MODES)}")
+        raise ConfigError(f"--modes: unknown position mode {unknown[0]!r}; choose from {', '.join(PositionMode)}")
     values: dict[str, Any] = {
         "tp_pct": _range(tp_range, "tp-range"),
         "sl_pct": _range(sl_range, "sl-range"),
@@ -170,14 +171,14 @@ def run_new(
     min_train_trades: MinTrainTradesOption = 5,
     train_frac: TrainFracOption = None,
     split: SplitOption = "0.75,0.25",
-    sampler: SamplerOption = "tpe",
+    sampler: SamplerOption = SamplerName.TPE.value,
     seed: SeedOption = 0,
     storage: StorageOption = None,
     label: LabelOption = "run",
     backtest: BacktestOption = "{}",
     tp_range: TpRangeOption = "0.5:8",
     sl_range: SlRangeOption = "0.3:5",
-    modes: ModesOption = "none",
+    modes: ModesOption = PositionMode.NONE.value,
     data_root: DataRootOption = None,
 ) -> None:
     run_dir = _new(**{k: v for k, v in locals().items()})
@@ -329,16 +330,16 @@ def _part_figures(champion: dict[str, Any], part: str) -> str:
 
 def _print_champion(run_dir: RunDir, report: dict[str, Any]) -> None:
     champion = report.get("champion")
-    part = report.get("selection_part", "test")
+    part = report.get("selection_part", PartName.TEST)
     if champion is None:
         console.stdout.print(f"no champion: {report.get('champion_reason')}", markup=False)
     else:
         lines = [
             f"champion: {champion['strategy']} trial {champion['trial']} {json.dumps(champion['params'])}",
-            f"  {_part_figures(champion, 'train')}; {_part_figures(champion, part)} (chosen on {part})",
+            f"  {_part_figures(champion, PartName.TRAIN)}; {_part_figures(champion, part)} (chosen on {part})",
         ]
-        if "holdout_return_pct" in champion:
-            lines.append(f"  {_part_figures(champion, 'holdout')} (unseen by every choice: the unbiased figure)")
+        if f"{PartName.HOLDOUT}_return_pct" in champion:
+            lines.append(f"  {_part_figures(champion, PartName.HOLDOUT)} (unseen by every choice: the unbiased figure)")
         lines.append(
             f"  the DD threshold ({report['dd_threshold_pct']:g} %) applies to {part} only: the train drawdown "
             "may exceed it"
@@ -387,14 +388,14 @@ def optimize(
     min_train_trades: MinTrainTradesOption = 5,
     train_frac: TrainFracOption = None,
     split: SplitOption = "0.75,0.25",
-    sampler: SamplerOption = "tpe",
+    sampler: SamplerOption = SamplerName.TPE.value,
     seed: SeedOption = 0,
     storage: StorageOption = None,
     label: LabelOption = "run",
     backtest: BacktestOption = "{}",
     tp_range: TpRangeOption = "0.5:8",
     sl_range: SlRangeOption = "0.3:5",
-    modes: ModesOption = "none",
+    modes: ModesOption = PositionMode.NONE.value,
     data_root: DataRootOption = None,
     workers: WorkersOption = 2,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,

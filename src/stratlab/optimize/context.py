@@ -7,9 +7,10 @@ and read by every worker and report.
 
 from __future__ import annotations
 
+import enum
 import math
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -17,13 +18,10 @@ from stratlab.data.candles import Candles
 from stratlab.data.dates import day_end_exclusive_ms, day_start_ms
 from stratlab.engine.config import BacktestConfig, PositionMode, describe_validation_error
 from stratlab.errors import ConfigError
+from stratlab.report.split import PartName, SplitKind, SplitPart
 from stratlab.strategies import get_strategy, strategy_names
 
 SCHEMA_VERSION = 1
-POSITION_MODES: tuple[str, ...] = get_args(PositionMode)
-SamplerName = Literal["tpe", "nsga2", "random", "qmc"]
-SPLIT_NAMES_2 = ("train", "test")
-SPLIT_NAMES_3 = ("train", "validation", "holdout")
 REPRODUCIBILITY = (
     "With one worker, the same request and --seed give the same trials in the same order and the same champion. "
     "With several workers each worker's sampler is seeded from --seed and its index, but which worker takes which "
@@ -33,6 +31,15 @@ REPRODUCIBILITY = (
 )
 
 
+class SamplerName(enum.StrEnum):
+    """The samplers a run can use (``stratlab.optimize.sampling.make_sampler`` builds each)."""
+
+    TPE = "tpe"
+    NSGA2 = "nsga2"
+    RANDOM = "random"
+    QMC = "qmc"
+
+
 class CommonSpace(BaseModel):
     """Ranges of the backtest settings searched next to each strategy's own parameters (None: not searched)."""
 
@@ -40,7 +47,7 @@ class CommonSpace(BaseModel):
 
     tp_pct: tuple[float, float] | None = (0.5, 8.0)
     sl_pct: tuple[float, float] | None = (0.3, 5.0)
-    position_modes: tuple[PositionMode, ...] = ("none",)
+    position_modes: tuple[PositionMode, ...] = (PositionMode.NONE,)
     grid_step_pct: tuple[float, float] = (0.3, 3.0)
     grid_max_adds: tuple[int, int] = (1, 5)
     grid_size_mult: tuple[float, float] = (1.0, 2.0)
@@ -64,7 +71,7 @@ class CommonSpace(BaseModel):
 
     @field_validator("position_modes")
     @classmethod
-    def _some_mode(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _some_mode(cls, value: tuple[PositionMode, ...]) -> tuple[PositionMode, ...]:
         if not value:
             raise ValueError("at least one position mode")
         return tuple(dict.fromkeys(value))
@@ -88,7 +95,7 @@ class RunRequest(BaseModel):
         default=5, ge=0, description="Trials with fewer trades on train are never candidates (a flat line is no edge)."
     )
     split: tuple[float, ...] = (0.75, 0.25)
-    sampler: SamplerName = "tpe"
+    sampler: SamplerName = SamplerName.TPE
     seed: int = Field(default=0, ge=0)
     storage: str | None = None
     label: str = "run"
@@ -144,20 +151,8 @@ class RunRequest(BaseModel):
             raise ConfigError(describe_validation_error(exc).replace("backtest config", "run")) from None
 
     @property
-    def split_names(self) -> tuple[str, ...]:
-        return SPLIT_NAMES_2 if len(self.split) == 2 else SPLIT_NAMES_3
-
-
-class SplitPart(BaseModel):
-    """One chronological part of the dataset: bars ``[start, end)`` of the loaded candles."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    start: int
-    end: int
-    first_bar_ms: int
-    last_bar_ms: int
+    def split_kind(self) -> SplitKind:
+        return SplitKind.of(len(self.split))
 
 
 class RunContext(BaseModel):
@@ -190,14 +185,18 @@ class RunContext(BaseModel):
         raise ConfigError(f"run {self.run_id}: no split part named {name!r}")
 
     @property
-    def selection_part(self) -> str:
+    def split_kind(self) -> SplitKind:
+        return SplitKind.of(len(self.parts))
+
+    @property
+    def selection_part(self) -> PartName:
         """Where candidates are compared: test (two parts) or validation (three parts)."""
-        return self.parts[1].name
+        return self.split_kind.selection_part
 
 
 def split_parts(candles: Candles, fractions: tuple[float, ...], warmup_bars: int) -> tuple[SplitPart, ...]:
     """Chronological parts by fraction of bars; every part must have more bars than the warm-up needs."""
-    names = SPLIT_NAMES_2 if len(fractions) == 2 else SPLIT_NAMES_3
+    names = SplitKind.of(len(fractions)).parts
     n = len(candles)
     bounds = [0]
     acc = 0.0
@@ -208,7 +207,7 @@ def split_parts(candles: Candles, fractions: tuple[float, ...], warmup_bars: int
     parts = []
     for name, start, end in zip(names, bounds[:-1], bounds[1:], strict=True):
         # The first part warms up on its own first bars; later parts warm up on the bars before them.
-        needed = warmup_bars + 2 if name == "train" else 2
+        needed = warmup_bars + 2 if name == PartName.TRAIN else 2
         if end - start < needed:
             raise ConfigError(
                 f"split: the {name} part has {end - start} bars; it needs at least {needed} "
@@ -239,11 +238,13 @@ def resolve_path_inside(root: Path, name: str) -> Path:
 
 
 __all__ = [
-    "POSITION_MODES",
     "SCHEMA_VERSION",
     "CommonSpace",
+    "PartName",
     "RunContext",
     "RunRequest",
+    "SamplerName",
+    "SplitKind",
     "SplitPart",
     "resolve_path_inside",
     "run_dir_name",

@@ -23,7 +23,7 @@ from stratlab import __version__
 from stratlab.atomic_io import write_text_atomic
 from stratlab.engine import BacktestResult
 from stratlab.errors import DataError
-from stratlab.optimize.context import RunContext
+from stratlab.optimize.context import PartName, RunContext
 from stratlab.optimize.evaluate import Evaluator, load_run_candles
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.space import config_for, split_trial_params
@@ -87,7 +87,7 @@ def write_report(
     pareto_rows: list[dict[str, Any]] = []
     candidate_rows: list[dict[str, Any]] = []
     candidates: list[Candidate] = []
-    results: dict[tuple[str, int], dict[str, BacktestResult]] = {}
+    results: dict[tuple[str, int], dict[PartName, BacktestResult]] = {}
     per_strategy: dict[str, dict[str, int]] = {}
     for name in request.strategies:
         study = studies.get(name)  # a strategy no worker reached yet has no study: no trials
@@ -106,14 +106,14 @@ def write_report(
         for index in front:
             trial = complete[int(index)]
             params, searched = split_trial_params(trial.params, request.common)
-            train = evaluator.evaluate(name, params, searched, "train")
+            train = evaluator.evaluate(name, params, searched, PartName.TRAIN)
             chosen = evaluator.evaluate(name, params, searched, selection)
-            results[(name, trial.number)] = {"train": train, selection: chosen}
+            results[(name, trial.number)] = {PartName.TRAIN: train, selection: chosen}
             shared = {"strategy": name, "trial": trial.number, "params": json.dumps(trial.params, sort_keys=True)}
             pareto_rows.append(
                 {**shared, "train_return_pct": trial.values[0], "train_max_drawdown_pct": trial.values[1]}
             )
-            candidate_rows.append({**shared, **_kpi_columns("train", train), **_kpi_columns(selection, chosen)})
+            candidate_rows.append({**shared, **_kpi_columns(PartName.TRAIN, train), **_kpi_columns(selection, chosen)})
             candidates.append(
                 Candidate(
                     strategy=name,
@@ -132,9 +132,10 @@ def write_report(
         champ = choice.champion
         params, searched = split_trial_params(champ.params, request.common)
         by_part = dict(results[(champ.strategy, champ.trial)])
-        if len(context.parts) == 3:
+        holdout = context.split_kind.holdout_part
+        if holdout is not None:
             # The holdout is looked at once, for the champion only: it played no part in any choice.
-            by_part["holdout"] = evaluator.evaluate(champ.strategy, params, searched, "holdout")
+            by_part[holdout] = evaluator.evaluate(champ.strategy, params, searched, holdout)
         config = config_for(request.backtest, searched)
         manifest = _manifest(context, champ, params, config.model_dump(), by_part, choice.reason)
         write_text_atomic(run_dir.champion_path, json.dumps(manifest, indent=2, default=_finite) + "\n")
@@ -219,7 +220,7 @@ def _manifest(
     champion: Candidate,
     params: dict[str, Any],
     backtest: dict[str, Any],
-    by_part: dict[str, BacktestResult],
+    by_part: dict[PartName, BacktestResult],
     reason: str,
 ) -> dict[str, Any]:
     return {

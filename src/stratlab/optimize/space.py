@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 
-from stratlab.engine.config import BacktestConfig
+from stratlab.engine.config import BacktestConfig, PositionMode
 from stratlab.optimize.context import CommonSpace
 from stratlab.strategies import CategoricalParam, FloatParam, IntParam, ParamSpec, Strategy
 
@@ -36,16 +36,16 @@ def suggest_common(trial: optuna.Trial, common: CommonSpace) -> dict[str, Any]:
         out["tp_pct"] = trial.suggest_float(f"{p}tp_pct", *common.tp_pct, log=True)
     if common.sl_pct is not None:
         out["sl_pct"] = trial.suggest_float(f"{p}sl_pct", *common.sl_pct, log=True)
-    mode: str = common.position_modes[0]
+    mode: PositionMode = common.position_modes[0]
     if len(common.position_modes) > 1:
-        mode = trial.suggest_categorical(f"{p}position_mode", list(common.position_modes))
+        mode = PositionMode(trial.suggest_categorical(f"{p}position_mode", list(common.position_modes)))
     out["position_mode"] = mode
     # Mode parameters only exist for their mode: the sampler sees a conditional space, as it should.
-    if mode == "grid":
+    if mode == PositionMode.GRID:
         out["grid_step_pct"] = trial.suggest_float(f"{p}grid_step_pct", *common.grid_step_pct, log=True)
         out["grid_max_adds"] = trial.suggest_int(f"{p}grid_max_adds", *common.grid_max_adds)
         out["grid_size_mult"] = trial.suggest_float(f"{p}grid_size_mult", *common.grid_size_mult)
-    elif mode == "martingale":
+    elif mode == PositionMode.MARTINGALE:
         out["martingale_mult"] = trial.suggest_float(f"{p}martingale_mult", *common.martingale_mult)
         out["martingale_max_steps"] = trial.suggest_int(f"{p}martingale_max_steps", *common.martingale_max_steps)
     return out

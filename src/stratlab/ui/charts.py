@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from stratlab.data.candles import Candles
 from stratlab.report.figures import candle_buckets
+from stratlab.report.split import PartName
 
 MAX_CANDLES = 2_000
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -52,12 +53,12 @@ def _hover(frame: pd.DataFrame) -> list[str]:
 def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str, int] | None) -> go.Figure:
     """Train front (left) and the same candidates on the selection part (right), per strategy; champion starred."""
     figure = make_subplots(
-        rows=1, cols=2, subplot_titles=("train", selection), horizontal_spacing=0.1, shared_yaxes=False
+        rows=1, cols=2, subplot_titles=(PartName.TRAIN, selection), horizontal_spacing=0.1, shared_yaxes=False
     )  # fmt: skip
     for index, (strategy, group) in enumerate(candidates.groupby("strategy", sort=True)):
         hover = _hover(group)
         colour = PALETTE[index % len(PALETTE)]  # the same colour for a strategy in both panels
-        for col, part in ((1, "train"), (2, selection)):
+        for col, part in ((1, PartName.TRAIN), (2, selection)):
             figure.add_trace(
                 go.Scatter(
                     x=group[f"{part}_max_drawdown_pct"], y=group[f"{part}_return_pct"], mode="markers",
@@ -69,7 +70,7 @@ def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str,
             )  # fmt: skip
     if champion is not None:
         chosen = candidates[(candidates["strategy"] == champion[0]) & (candidates["trial"] == champion[1])]
-        for col, part in ((1, "train"), (2, selection)):
+        for col, part in ((1, PartName.TRAIN), (2, selection)):
             figure.add_trace(
                 go.Scatter(
                     x=chosen[f"{part}_max_drawdown_pct"], y=chosen[f"{part}_return_pct"], mode="markers",

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stratlab.errors import ConfigError, DataError
-from stratlab.optimize.context import RunContext, resolve_path_inside
+from stratlab.optimize.context import PartName, RunContext, resolve_path_inside
 from stratlab.optimize.rundir import RunDir
 from stratlab.report.manifest import read_manifest
 
@@ -222,8 +222,8 @@ class RunResults:
     problems: list[str] = field(default_factory=list)
 
     @property
-    def selection_part(self) -> str:
-        return self.context.selection_part if self.context is not None else "test"
+    def selection_part(self) -> PartName:
+        return self.context.selection_part if self.context is not None else PartName.TEST
 
     @property
     def state(self) -> str:
@@ -271,7 +271,7 @@ def load_results(runs_root: Path, name: str, event_tail: int = 200, tables: bool
     results.pareto = attempt(read_table, run_dir.path / "pareto.csv", ("strategy",), ("trial",))
     results.candidates = attempt(
         read_table, run_dir.path / f"candidates_{selection}.csv", ("strategy", "params"),
-        ("trial", *_kpi_columns(("train", selection))),
+        ("trial", *_kpi_columns((PartName.TRAIN, selection))),
     )  # fmt: skip
     if run_dir.champion_path.exists():
         shown = attempt(read_champion, run_dir.champion_path)

@@ -145,8 +145,8 @@ def champion_by_part(run: str, reason: str) -> dict[str, Replay]:
 
 with tabs[3]:
     if tabs[3].open and (by_part := champion_by_part(name, reason)):
-        part = st.radio("Part", list(by_part), horizontal=True, key="chart_part")
-        chart = backtest_chart_data(by_part[part].result, max_points=CHART_POINTS)
+        shown = st.radio("Part", list(by_part), horizontal=True, key="chart_part")
+        chart = backtest_chart_data(by_part[shown].result, max_points=CHART_POINTS)
         st.plotly_chart(backtest_figure(chart), width="stretch")
         mismatched = {r.part: r.mismatches for r in by_part.values() if r.mismatches}
         if mismatched:
@@ -154,13 +154,13 @@ with tabs[3]:
 
 with tabs[4]:
     if tabs[4].open and (by_part := champion_by_part(name, reason)):
-        part = st.radio("Part", list(by_part), horizontal=True, key="trades_part")
-        st.dataframe(by_part[part].result.trades, hide_index=True, width="stretch")
+        shown = st.radio("Part", list(by_part), horizontal=True, key="trades_part")
+        st.dataframe(by_part[shown].result.trades, hide_index=True, width="stretch")
 
 with tabs[5]:
     if tabs[5].open and (by_part := champion_by_part(name, reason)):
-        part = st.radio("Part", list(by_part), horizontal=True, key="monthly_part")
-        table = monthly_returns(by_part[part].result)
+        shown = st.radio("Part", list(by_part), horizontal=True, key="monthly_part")
+        table = monthly_returns(by_part[shown].result)
         if table.empty:
             st.info("No full day of equity in this part.")
         else:

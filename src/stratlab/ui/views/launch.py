@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal, cast
-
 import streamlit as st
 from pydantic import ValidationError
 
 from stratlab.data.store import MarketStore
-from stratlab.engine.config import describe_validation_error
+from stratlab.engine.config import PositionMode, describe_validation_error
 from stratlab.errors import StratlabError
-from stratlab.optimize.context import CommonSpace, RunRequest
+from stratlab.optimize.context import CommonSpace, RunRequest, SamplerName
 from stratlab.strategies import strategy_names
 from stratlab.ui.common import roots
 from stratlab.ui.jobs import launch_run
 
-PositionMode = Literal["none", "grid", "martingale"]
-SAMPLERS = ("tpe", "nsga2", "random", "qmc")
-MODES = ("none", "grid", "martingale")
+MODES: tuple[PositionMode, ...] = tuple(PositionMode)
+SAMPLERS: tuple[SamplerName, ...] = tuple(SamplerName)
 
 st.title("Launch")
 data_root, runs_root = roots()
@@ -104,7 +101,7 @@ if submitted:
         common = CommonSpace(
             tp_pct=parse_range(tp_text, "TP range"),
             sl_pct=parse_range(sl_text, "SL range"),
-            position_modes=(cast(PositionMode, mode),),
+            position_modes=(mode,),
             grid_step_pct=parse_range(grid_step, "Grid step") or (0.3, 3.0),
             grid_size_mult=parse_range(grid_mult, "Grid size multiplier") or (1.0, 2.0),
             martingale_mult=parse_range(mart_mult, "Martingale multiplier") or (1.2, 3.0),
