@@ -1,4 +1,5 @@
-"""One-pass numba kernels over the per-bar equity curve (drawdown statistics) and UTC day boundaries."""
+"""The loops the KPI families need, as one-pass numba kernels: drawdown statistics of the per-bar equity, UTC day
+ends, losing streaks, bars covered by trades. Everything else in the metrics is whole-array numpy."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from stratlab.data.timeframes import DAY_MS
+
 FloatArray = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
-
-DAY_MS = 86_400_000
 
 
 @njit(cache=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from stratlab.data.timeframes import DAY_MS
 from stratlab.metrics import _kernels as k
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,7 +42,7 @@ def daily_series(timestamp_ms: Int64Array, equity: FloatArray, initial_equity: f
     pnl = day_equity - previous
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = np.where(previous > 0, pnl / np.where(previous > 0, previous, 1.0), 0.0)
-    return DailySeries(timestamp_ms[last] // k.DAY_MS * k.DAY_MS, day_equity, pnl, returns, last)
+    return DailySeries(timestamp_ms[last] // DAY_MS * DAY_MS, day_equity, pnl, returns, last)
 
 
 __all__ = ["DailySeries", "daily_series"]

@@ -15,14 +15,13 @@ from typing import Any, Protocol, TypedDict
 import numpy as np
 import numpy.typing as npt
 
+from stratlab.data.timeframes import DAY_MS, HOUR_MS
 from stratlab.metrics import _kernels as k
 from stratlab.metrics.daily import DailySeries
 from stratlab.metrics.settings import KpiSettings
 
 FloatArray = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
-
-HOUR_MS = 3_600_000
 
 
 # shared inputs ----------------------------------------------------------------------------------------------------
@@ -206,9 +205,9 @@ def drawdown_figures(drawdown: Drawdown, bar_ms: int) -> DrawdownFigures:
     return {
         "max_drawdown_pct": drawdown.max_fraction * 100.0,
         "max_drawdown_bars": drawdown.max_bars,
-        "max_drawdown_days": drawdown.max_bars * bar_ms / k.DAY_MS,
+        "max_drawdown_days": drawdown.max_bars * bar_ms / DAY_MS,
         "longest_underwater_bars": drawdown.longest_underwater_bars,
-        "longest_underwater_days": drawdown.longest_underwater_bars * bar_ms / k.DAY_MS,
+        "longest_underwater_days": drawdown.longest_underwater_bars * bar_ms / DAY_MS,
         "ulcer_index_pct": drawdown.ulcer_index_pct,
     }
 
