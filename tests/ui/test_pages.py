@@ -17,10 +17,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from stratlab.engine.config import PositionMode
+from stratlab.optimize.backtest_space import OPTIONS, SEARCHED_BACKTEST
 from stratlab.optimize.context import SamplerName
 from stratlab.optimize.rundir import RunDir
-from stratlab.strategies import strategy_names
+from stratlab.strategies import FloatParam, IntParam, strategy_names
 from tests.conftest import run_cli
+from tests.optimize.test_space import cli_option
 from tests.ui.browser import pids_marked_with
 
 APP = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "app.py"
@@ -128,14 +130,57 @@ def test_launch_page_has_every_setting_and_refuses_bad_input_inline(
 
     for fields, expected in (
         ({"Start": "2025-03-01", "End": "2025-02-01"}, "before start"),
-        ({"Start": "2025-01-01", "End": "2025-01-20", "TP range (%)": "abc"}, "TP range"),
-        ({"TP range (%)": "0.5-8", "Label": "has space"}, "label"),
+        ({"Start": "2025-01-01", "End": "2025-01-20", "TP range (%)": "abc"}, "--tp-range"),
+        ({"TP range (%)": "0.5:8", "Label": "has space"}, "label"),
         ({"Label": "ok", "Storage URL (optional)": "postgresql+psycopg://nobody@127.0.0.1:1/none"}, "storage"),
     ):
         launch_with(**fields)
         errors = [e.value for e in at.error]
         assert len(errors) == 1 and errors[0].startswith("Cannot launch:") and expected in errors[0], errors
         assert not runs_root.exists() or not any(runs_root.iterdir())  # nothing written
+
+
+# The Launch page's range fields and the settings they set.
+RANGE_FIELDS = {
+    "TP range (%)": "tp_pct", "SL range (%)": "sl_pct", "Grid step (%)": "grid_step_pct",
+    "Grid max adds": "grid_max_adds", "Grid size multiplier": "grid_size_mult",
+    "Martingale multiplier": "martingale_mult", "Martingale max steps": "martingale_max_steps",
+}  # fmt: skip
+
+
+def test_the_launch_ranges_are_preset_to_the_declared_ones_as_the_cli_writes_them(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, tmp_path: Path
+) -> None:
+    at = app(monkeypatch, demo_root, tmp_path / "runs", "launch")
+    shown = {t.label: t.value for t in at.text_input}
+    for label, name in RANGE_FIELDS.items():
+        spec = SEARCHED_BACKTEST[name]
+        assert isinstance(spec, IntParam | FloatParam)
+        assert shown[label] == f"{spec.low:g}:{spec.high:g}" == cli_option(("run", "new"), OPTIONS[name]).default
+    mode = next(s for s in at.selectbox if s.label == "Position mode")
+    assert mode.value == SEARCHED_BACKTEST["position_mode"].default
+
+
+@pytest.mark.parametrize(
+    ("label", "text"), [("TP range (%)", "0.5-8"), ("SL range (%)", "0.3:150"), ("Grid max adds", "1.5:3")]
+)
+def test_a_bad_range_is_the_same_line_in_the_cli_and_on_the_launch_page(
+    monkeypatch: pytest.MonkeyPatch, demo_root: Path, tmp_path: Path, label: str, text: str, runners_stopped: None
+) -> None:
+    runs_root = tmp_path / "runs"
+    option = OPTIONS[RANGE_FIELDS[label]]
+    cli = run_cli(
+        "run", "new", "--source", "demo", "--symbol", "BTC", "--data-root", str(demo_root), option, text,
+        env={"STRATLAB_RUNS_ROOT": str(runs_root)},
+    )  # fmt: skip
+    assert cli.returncode == 1
+    lines = cli.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {option}: "), cli.stderr
+    at = app(monkeypatch, demo_root, runs_root, "launch")
+    next(t for t in at.text_input if t.label == label).set_value(text)
+    at.button(key="FormSubmitter:launch-Launch").click().run()
+    assert [e.value for e in at.error] == [f"Cannot launch: {lines[0].removeprefix('error: ')}"]
+    assert not runs_root.exists() or not any(runs_root.iterdir())  # nothing written by either
 
 
 def test_a_valid_launch_creates_the_run_and_starts_its_runner(

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
 from stratlab.cli import console
 from stratlab.engine.config import PositionMode
 from stratlab.errors import ConfigError, StratlabError
-from stratlab.optimize.context import CommonSpace, PartName, RunRequest, SamplerName
+from stratlab.optimize.backtest_space import MAY_BE_OFF, OPTIONS, common_space_from_text, declared_text
+from stratlab.optimize.context import PartName, RunRequest, SamplerName
 from stratlab.optimize.rundir import RunDir, RunState, list_runs
 from stratlab.settings import get_settings
 
@@ -45,42 +45,23 @@ SamplerOption = Annotated[str, Opt("--sampler", help=f"{' | '.join(SamplerName)}
 SeedOption = Annotated[int, Opt("--seed", help="Sampler seed.")]
 LabelOption = Annotated[str, Opt("--label", help="Name part of the run directory.")]
 BacktestOption = Annotated[str, Opt("--backtest", help="Fixed BacktestConfig fields as JSON.")]
-TpRangeOption = Annotated[str | None, Opt("--tp-range", help="Searched TP %, LOW:HIGH or off.")]
-SlRangeOption = Annotated[str | None, Opt("--sl-range", help="Searched SL %, LOW:HIGH or off.")]
 ModesOption = Annotated[str, Opt("--modes", help=f"Position modes searched, any of {','.join(PositionMode)}.")]
 
 
-def _range(text: str | None, name: str) -> tuple[float, float] | None:
-    if text is None or text.lower() in {"off", "none"}:
-        return None
-    try:
-        low, high = (float(part) for part in text.split(":"))
-    except ValueError:
-        raise ConfigError(f"--{name}: expected LOW:HIGH (e.g. 0.5:8) or off, got {text!r}") from None
-    return low, high
+def _range_option(name: str, what: str) -> Any:
+    """The option of a searched range; its help says whether it may be off."""
+    return Opt(OPTIONS[name], help=f"Searched {what}, LOW:HIGH{' or off' if name in MAY_BE_OFF else ''}.")
 
 
-# The option that sets each searched range, for messages that name what the user typed.
-COMMON_SPACE_OPTIONS = {"tp_pct": "--tp-range", "sl_pct": "--sl-range", "position_modes": "--modes"}
-
-
-def _common_space(tp_range: str | None, sl_range: str | None, modes: str) -> CommonSpace:
-    """The searched backtest ranges; a bad one is one line naming its option and the problem."""
-    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
-    unknown = [m for m in chosen if m not in {mode.value for mode in PositionMode}]
-    if unknown:
-        raise ConfigError(f"--modes: unknown position mode {unknown[0]!r}; choose from {', '.join(PositionMode)}")
-    values: dict[str, Any] = {
-        "tp_pct": _range(tp_range, "tp-range"),
-        "sl_pct": _range(sl_range, "sl-range"),
-        "position_modes": chosen,
-    }
-    try:
-        return CommonSpace.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        option = COMMON_SPACE_OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
-        raise ConfigError(f"{option}: {first['msg'].removeprefix('Value error, ')}") from None
+# The declared default of every searched setting, as the options show it (0.5:8).
+DECLARED = {name: declared_text(name) for name in OPTIONS}
+TpRangeOption = Annotated[str | None, _range_option("tp_pct", "TP %")]
+SlRangeOption = Annotated[str | None, _range_option("sl_pct", "SL %")]
+GridStepRangeOption = Annotated[str, _range_option("grid_step_pct", "grid step %")]
+GridMaxAddsRangeOption = Annotated[str, _range_option("grid_max_adds", "grid adds at most")]
+GridSizeMultRangeOption = Annotated[str, _range_option("grid_size_mult", "grid add size multiplier")]
+MartingaleMultRangeOption = Annotated[str, _range_option("martingale_mult", "martingale multiplier")]
+MartingaleMaxStepsRangeOption = Annotated[str, _range_option("martingale_max_steps", "martingale steps at most")]
 
 
 def _split(text: str, train_frac: float | None) -> tuple[float, ...]:
@@ -114,6 +95,11 @@ def _request(
     tp_range: str | None,
     sl_range: str | None,
     modes: str,
+    grid_step_range: str,
+    grid_max_adds_range: str,
+    grid_size_mult_range: str,
+    martingale_mult_range: str,
+    martingale_max_steps_range: str,
 ) -> RunRequest:
     try:
         fixed = json.loads(backtest)
@@ -121,7 +107,12 @@ def _request(
         raise ConfigError(f"--backtest: not valid JSON ({exc.msg}): {backtest!r}") from None
     if not isinstance(fixed, dict):
         raise ConfigError("--backtest: expected a JSON object of BacktestConfig fields")
-    common_space = _common_space(tp_range, sl_range, modes)
+    ranges = {
+        "tp_pct": tp_range, "sl_pct": sl_range, "grid_step_pct": grid_step_range,
+        "grid_max_adds": grid_max_adds_range, "grid_size_mult": grid_size_mult_range,
+        "martingale_mult": martingale_mult_range, "martingale_max_steps": martingale_max_steps_range,
+    }  # fmt: skip
+    common_space = common_space_from_text(ranges, modes)
     values: dict[str, Any] = {
         "source": source,
         "symbol": symbol,
@@ -176,9 +167,14 @@ def run_new(
     storage: StorageOption = None,
     label: LabelOption = "run",
     backtest: BacktestOption = "{}",
-    tp_range: TpRangeOption = "0.5:8",
-    sl_range: SlRangeOption = "0.3:5",
-    modes: ModesOption = PositionMode.NONE.value,
+    tp_range: TpRangeOption = DECLARED["tp_pct"],
+    sl_range: SlRangeOption = DECLARED["sl_pct"],
+    modes: ModesOption = DECLARED["position_mode"],
+    grid_step_range: GridStepRangeOption = DECLARED["grid_step_pct"],
+    grid_max_adds_range: GridMaxAddsRangeOption = DECLARED["grid_max_adds"],
+    grid_size_mult_range: GridSizeMultRangeOption = DECLARED["grid_size_mult"],
+    martingale_mult_range: MartingaleMultRangeOption = DECLARED["martingale_mult"],
+    martingale_max_steps_range: MartingaleMaxStepsRangeOption = DECLARED["martingale_max_steps"],
     data_root: DataRootOption = None,
 ) -> None:
     run_dir = _new(**{k: v for k, v in locals().items()})
@@ -393,9 +389,14 @@ def optimize(
     storage: StorageOption = None,
     label: LabelOption = "run",
     backtest: BacktestOption = "{}",
-    tp_range: TpRangeOption = "0.5:8",
-    sl_range: SlRangeOption = "0.3:5",
-    modes: ModesOption = PositionMode.NONE.value,
+    tp_range: TpRangeOption = DECLARED["tp_pct"],
+    sl_range: SlRangeOption = DECLARED["sl_pct"],
+    modes: ModesOption = DECLARED["position_mode"],
+    grid_step_range: GridStepRangeOption = DECLARED["grid_step_pct"],
+    grid_max_adds_range: GridMaxAddsRangeOption = DECLARED["grid_max_adds"],
+    grid_size_mult_range: GridSizeMultRangeOption = DECLARED["grid_size_mult"],
+    martingale_mult_range: MartingaleMultRangeOption = DECLARED["martingale_mult"],
+    martingale_max_steps_range: MartingaleMaxStepsRangeOption = DECLARED["martingale_max_steps"],
     data_root: DataRootOption = None,
     workers: WorkersOption = 2,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,

@@ -8,7 +8,6 @@ and read by every worker and report.
 from __future__ import annotations
 
 import enum
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from stratlab.data.candles import Candles
 from stratlab.data.dates import day_end_exclusive_ms, day_start_ms
-from stratlab.engine.config import BacktestConfig, PositionMode, describe_validation_error
+from stratlab.engine.config import BacktestConfig, describe_validation_error
 from stratlab.errors import ConfigError
+from stratlab.optimize.backtest_space import CommonSpace
 from stratlab.report.split import PartName, SplitKind, SplitPart
 from stratlab.strategies import get_strategy, strategy_names
 
@@ -38,43 +38,6 @@ class SamplerName(enum.StrEnum):
     NSGA2 = "nsga2"
     RANDOM = "random"
     QMC = "qmc"
-
-
-class CommonSpace(BaseModel):
-    """Ranges of the backtest settings searched next to each strategy's own parameters (None: not searched)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    tp_pct: tuple[float, float] | None = (0.5, 8.0)
-    sl_pct: tuple[float, float] | None = (0.3, 5.0)
-    position_modes: tuple[PositionMode, ...] = (PositionMode.NONE,)
-    grid_step_pct: tuple[float, float] = (0.3, 3.0)
-    grid_max_adds: tuple[int, int] = (1, 5)
-    grid_size_mult: tuple[float, float] = (1.0, 2.0)
-    martingale_mult: tuple[float, float] = (1.2, 3.0)
-    martingale_max_steps: tuple[int, int] = (1, 5)
-
-    @field_validator(
-        "tp_pct",
-        "sl_pct",
-        "grid_step_pct",
-        "grid_max_adds",
-        "grid_size_mult",
-        "martingale_mult",
-        "martingale_max_steps",
-    )
-    @classmethod
-    def _ordered_positive(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
-        if value is not None and not (0 < value[0] <= value[1] and math.isfinite(value[1])):
-            raise ValueError(f"expected 0 < LOW <= HIGH, got {value[0]:g}:{value[1]:g}")
-        return value
-
-    @field_validator("position_modes")
-    @classmethod
-    def _some_mode(cls, value: tuple[PositionMode, ...]) -> tuple[PositionMode, ...]:
-        if not value:
-            raise ValueError("at least one position mode")
-        return tuple(dict.fromkeys(value))
 
 
 class RunRequest(BaseModel):

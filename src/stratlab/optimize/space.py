@@ -1,54 +1,65 @@
-"""The search space of one study: a strategy's declared parameters plus the common backtest settings.
+"""The search space of one study: a strategy's declared parameters plus the searched backtest settings, as Optuna
+suggestions.
 
-Strategy parameters keep their names; searched backtest settings are prefixed ``bt.`` so the two never collide and a
-trial's parameters split cleanly into ``(strategy params, backtest config)`` for reports and the manifest.
+Both halves are parameter specs (``stratlab.strategies``: the strategy's ``ParamSpace``, and the backtest settings of
+``stratlab.optimize.backtest_space`` narrowed to the run's ranges), mapped to Optuna here in one place. Strategy
+parameters keep their names; searched backtest settings are prefixed ``bt.`` so the two never collide and a trial's
+parameters split cleanly into ``(strategy params, backtest config)`` for reports and the manifest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
 
 from stratlab.engine.config import BacktestConfig, PositionMode
-from stratlab.optimize.context import CommonSpace
+from stratlab.optimize.backtest_space import EVERY_MODE, MODE_SETTINGS, CommonSpace, is_fixed
 from stratlab.strategies import CategoricalParam, FloatParam, IntParam, ParamSpec, Strategy
 
 BACKTEST_PREFIX = "bt."
 
 
-def _suggest_spec(trial: optuna.Trial, spec: ParamSpec) -> Any:
+def _suggest_spec(trial: optuna.Trial, spec: ParamSpec, name: str | None = None) -> Any:
+    """One Optuna suggestion for ``spec`` (stored under ``name``, by default the spec's own)."""
+    key = spec.name if name is None else name
     if isinstance(spec, IntParam):
-        return trial.suggest_int(spec.name, spec.low, spec.high, step=spec.step, log=spec.log)
+        return trial.suggest_int(key, spec.low, spec.high, step=spec.step, log=spec.log)
     if isinstance(spec, FloatParam):
-        return trial.suggest_float(spec.name, spec.low, spec.high, step=spec.step, log=spec.log)
+        return trial.suggest_float(key, spec.low, spec.high, step=spec.step, log=spec.log)
     if isinstance(spec, CategoricalParam):
-        return trial.suggest_categorical(spec.name, list(spec.choices))
+        return trial.suggest_categorical(key, list(spec.choices))
     raise TypeError(f"unknown parameter spec {spec!r}")
 
 
-def suggest_common(trial: optuna.Trial, common: CommonSpace) -> dict[str, Any]:
-    """The searched backtest settings of one trial (names without the prefix)."""
-    p = BACKTEST_PREFIX
+def _searched_settings(common: CommonSpace, value_of: Callable[[ParamSpec], Any]) -> dict[str, Any]:
+    """Each searched backtest setting of a trial, in sampling order: TP, SL (unless off), the position mode, then
+    the settings of that mode only (the sampler sees a conditional space, as it should)."""
     out: dict[str, Any] = {}
-    if common.tp_pct is not None:
-        out["tp_pct"] = trial.suggest_float(f"{p}tp_pct", *common.tp_pct, log=True)
-    if common.sl_pct is not None:
-        out["sl_pct"] = trial.suggest_float(f"{p}sl_pct", *common.sl_pct, log=True)
-    mode: PositionMode = common.position_modes[0]
-    if len(common.position_modes) > 1:
-        mode = PositionMode(trial.suggest_categorical(f"{p}position_mode", list(common.position_modes)))
-    out["position_mode"] = mode
-    # Mode parameters only exist for their mode: the sampler sees a conditional space, as it should.
-    if mode == PositionMode.GRID:
-        out["grid_step_pct"] = trial.suggest_float(f"{p}grid_step_pct", *common.grid_step_pct, log=True)
-        out["grid_max_adds"] = trial.suggest_int(f"{p}grid_max_adds", *common.grid_max_adds)
-        out["grid_size_mult"] = trial.suggest_float(f"{p}grid_size_mult", *common.grid_size_mult)
-    elif mode == PositionMode.MARTINGALE:
-        out["martingale_mult"] = trial.suggest_float(f"{p}martingale_mult", *common.martingale_mult)
-        out["martingale_max_steps"] = trial.suggest_int(f"{p}martingale_max_steps", *common.martingale_max_steps)
+    for name in EVERY_MODE:
+        spec = common.spec(name)
+        if spec is not None:
+            out[name] = value_of(spec)
+    for name in MODE_SETTINGS[PositionMode(out["position_mode"])]:
+        spec = common.spec(name)
+        assert spec is not None  # only TP and SL may be off
+        out[name] = value_of(spec)
     return out
+
+
+def _fixed_value(spec: ParamSpec) -> Any:
+    assert isinstance(spec, CategoricalParam) and is_fixed(spec)
+    return spec.choices[0]
+
+
+def suggest_common(trial: optuna.Trial, common: CommonSpace) -> dict[str, Any]:
+    """The searched backtest settings of one trial (names without the prefix); a fixed one is set, not sampled."""
+
+    def suggest(spec: ParamSpec) -> Any:
+        return _fixed_value(spec) if is_fixed(spec) else _suggest_spec(trial, spec, BACKTEST_PREFIX + spec.name)
+
+    return _searched_settings(common, suggest)
 
 
 def suggest(trial: optuna.Trial, strategy: Strategy, common: CommonSpace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -58,11 +69,16 @@ def suggest(trial: optuna.Trial, strategy: Strategy, common: CommonSpace) -> tup
 
 
 def split_trial_params(params: Mapping[str, Any], common: CommonSpace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A stored trial's flat parameters as (strategy params, searched backtest settings)."""
+    """A stored trial's flat parameters as (strategy params, searched backtest settings); the fixed settings, which
+    a trial does not store, are filled in as ``suggest_common`` set them."""
     strategy_params = {k: v for k, v in params.items() if not k.startswith(BACKTEST_PREFIX)}
-    backtest = {k.removeprefix(BACKTEST_PREFIX): v for k, v in params.items() if k.startswith(BACKTEST_PREFIX)}
-    backtest.setdefault("position_mode", common.position_modes[0])  # a single mode is fixed, not sampled
-    return strategy_params, backtest
+    stored = {k.removeprefix(BACKTEST_PREFIX): v for k, v in params.items() if k.startswith(BACKTEST_PREFIX)}
+
+    def stored_or_fixed(spec: ParamSpec) -> Any:
+        # A completed trial stores every setting it sampled, so what it does not store was fixed.
+        return stored[spec.name] if spec.name in stored else _fixed_value(spec)
+
+    return strategy_params, {**_searched_settings(common, stored_or_fixed), **stored}
 
 
 def config_for(fixed: Mapping[str, Any], searched: Mapping[str, Any]) -> BacktestConfig:

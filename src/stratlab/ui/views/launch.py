@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import streamlit as st
 from pydantic import ValidationError
+from streamlit.delta_generator import DeltaGenerator
 
 from stratlab.data.store import MarketStore
 from stratlab.engine.config import PositionMode, describe_validation_error
 from stratlab.errors import StratlabError
-from stratlab.optimize.context import CommonSpace, RunRequest, SamplerName
+from stratlab.optimize.backtest_space import MAY_BE_OFF, OPTIONS, common_space_from_text, declared_text
+from stratlab.optimize.context import RunRequest, SamplerName
 from stratlab.strategies import strategy_names
 from stratlab.ui.common import roots
 from stratlab.ui.jobs import launch_run
 
 MODES: tuple[PositionMode, ...] = tuple(PositionMode)
 SAMPLERS: tuple[SamplerName, ...] = tuple(SamplerName)
+# The searched ranges' fields: the setting each one sets and its label. Defaults, syntax and checks are the CLI's.
+RANGES = (("tp_pct", "TP range (%)"), ("sl_pct", "SL range (%)"))
+MODE_RANGES = (
+    ("grid_step_pct", "Grid step (%)"),
+    ("grid_max_adds", "Grid max adds"),
+    ("grid_size_mult", "Grid size multiplier"),
+    ("martingale_mult", "Martingale multiplier"),
+    ("martingale_max_steps", "Martingale max steps"),
+)
+
+
+def range_input(column: DeltaGenerator, name: str, label: str) -> str:
+    """A searched range's field, preset to the declared range (LOW:HIGH, as in the CLI)."""
+    off = ", or off: not searched" if name in MAY_BE_OFF else ""
+    return column.text_input(label, value=declared_text(name), help=f"LOW:HIGH{off} (the CLI's {OPTIONS[name]}).")
+
 
 st.title("Launch")
 data_root, runs_root = roots()
@@ -24,20 +42,6 @@ if not sources:
     st.info("No market data yet: create the demo market on the Data page first.")
     st.page_link("views/data.py", label="Go to Data")
     st.stop()
-
-
-def parse_range(text: str, field: str) -> tuple[float, float] | None:
-    """ "0.5-8" -> (0.5, 8.0); empty -> None (not searched)."""
-    text = text.strip()
-    if not text:
-        return None
-    low, sep, high = text.partition("-")
-    try:
-        if not sep:
-            raise ValueError
-        return float(low), float(high)
-    except ValueError:
-        raise ValueError(f"{field}: write low-high, e.g. 0.5-8, got {text!r}") from None
 
 
 # Source, symbol and timeframe sit outside the form: each choice narrows the next one's options.
@@ -65,18 +69,15 @@ with st.form("launch"):
     initial_equity = money[0].number_input("Initial equity", value=10_000.0, step=1_000.0)
     fee_bps = money[1].number_input("Fee (bps)", value=4.5, step=0.5)
     slippage_bps = money[2].number_input("Slippage (bps)", value=0.0, step=0.5)
-    ranges = st.columns(3)
-    mode = ranges[0].selectbox("Position mode", MODES)
-    tp_text = ranges[1].text_input("TP range (%)", value="0.5-8", help="Searched take-profit range; empty: none.")
-    sl_text = ranges[2].text_input("SL range (%)", value="0.3-5", help="Searched stop-loss range; empty: none.")
+    backtest_row = st.columns(3)
+    mode = backtest_row[0].selectbox("Position mode", MODES)
+    range_texts = {
+        name: range_input(column, name, label) for column, (name, label) in zip(backtest_row[1:], RANGES, strict=True)
+    }
     with st.expander("Grid and martingale ranges"):
-        grid = st.columns(3)
-        grid_step = grid[0].text_input("Grid step (%)", value="0.3-3")
-        grid_adds = grid[1].text_input("Grid max adds", value="1-5")
-        grid_mult = grid[2].text_input("Grid size multiplier", value="1-2")
-        mart = st.columns(2)
-        mart_mult = mart[0].text_input("Martingale multiplier", value="1.2-3")
-        mart_steps = mart[1].text_input("Martingale max steps", value="1-5")
+        grid, martingale = st.columns(3), st.columns(2)
+        for column, (name, label) in zip([*grid, *martingale], MODE_RANGES, strict=True):
+            range_texts[name] = range_input(column, name, label)
 
     st.subheader("Selection and budget")
     budget = st.columns(4)
@@ -94,19 +95,7 @@ if submitted:
     try:
         if symbol is None:
             raise ValueError(f"source {source} holds no symbol")
-        integers = {
-            "grid_max_adds": parse_range(grid_adds, "Grid max adds"),
-            "martingale_max_steps": parse_range(mart_steps, "Martingale max steps"),
-        }
-        common = CommonSpace(
-            tp_pct=parse_range(tp_text, "TP range"),
-            sl_pct=parse_range(sl_text, "SL range"),
-            position_modes=(mode,),
-            grid_step_pct=parse_range(grid_step, "Grid step") or (0.3, 3.0),
-            grid_size_mult=parse_range(grid_mult, "Grid size multiplier") or (1.0, 2.0),
-            martingale_mult=parse_range(mart_mult, "Martingale multiplier") or (1.2, 3.0),
-            **{k: (int(v[0]), int(v[1])) for k, v in integers.items() if v is not None},
-        )
+        common = common_space_from_text(range_texts, str(mode))
         request = RunRequest.parse(
             source=source, symbol=symbol, timeframe=timeframe, start=start.strip() or None, end=end.strip() or None,
             strategies=tuple(chosen), max_trials=int(max_trials), time_budget_s=float(time_budget),
