@@ -1,15 +1,23 @@
 """Engine speed, side by side with vectorbt and backtesting.py on the same bars and the same entry events.
 
-Prints backtests per second at 100k and 1M bars of a random-walk 5m market (entry events about every 100 bars):
-``run_backtest`` end to end (validation, kernel, result with return and max drawdown) and the bare ``simulate_nb``
-kernel, for mode ``none`` with TP 2 % / SL 1 % and for mode ``grid``; vectorbt ``Portfolio.from_signals`` with the
-same stops, fees and reversal, plus its ``total_return`` and ``max_drawdown``; backtesting.py replaying the same
-events with bracket orders (its statistics, return and drawdown included, are part of ``run``). vectorbt gets numpy
-arrays and is timed after a warm-up call, so its JIT is excluded. Also the first-call time of the kernel in a
-fresh process, with an empty numba cache and then with that cache loaded.
+Prints backtests per second at 100k and 1M bars of a random-walk 5m market (entry events about every 100 bars), for
+mode ``none`` with TP 2 % / SL 1 % and for mode ``grid``:
+
+- ``run_backtest`` end to end: validation, kernel and result, reading ``return_pct`` and ``max_drawdown_pct`` (both
+  straight from the kernel's outputs, as the optimiser reads a trial);
+- the same plus the full KPI record (``result.kpis``), its own row so that its cost is seen, not hidden;
+- the bare ``simulate_nb`` kernel on prepared inputs;
+- the kernel as it was before it was split into named rules (``engine_kernel_before.py``, a frozen copy kept for
+  this comparison only), so that the split's cost is measured in the same run on the same noisy machine, as the
+  ratio now / before; and the ratio end to end / kernel alone.
+
+Peers: vectorbt ``Portfolio.from_signals`` with the same stops, fees and reversal, plus its ``total_return`` and
+``max_drawdown``; backtesting.py replaying the same events with bracket orders (its statistics, return and drawdown
+included, are part of ``run``). vectorbt gets numpy arrays and is timed after a warm-up call, so its JIT is excluded.
+Also the first-call time of the kernel in a fresh process, with an empty numba cache and then with that cache loaded.
 
 One core: the process is pinned to one CPU and numba runs one thread. ``--quick`` takes fewer, shorter batches and
-skips backtesting.py at 1M bars.
+skips backtesting.py at 1M bars; ``--ours-only`` skips the peers.
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ TP_PCT, SL_PCT = 2.0, 1.0
 GRID = {"position_mode": "grid", "size_pct": 25.0, "grid_step_pct": 0.5, "grid_max_adds": 3}
 
 TARGET_RATE_100K = 1_500.0
+TARGET_KERNEL_VS_BEFORE = 0.9  # the kernel split into rules keeps at least 90 % of the single function's speed
+TARGET_END_TO_END_VS_KERNEL = 0.8  # run_backtest + return and drawdown: at least 80 % of the kernel alone
 TARGET_VS_VECTORBT = 30.0
 TARGET_VS_BACKTESTING = 1_000.0
 TARGET_CACHED_FIRST_CALL_S = 2.0
@@ -160,50 +170,85 @@ def outcome(n: int, trades: int, return_pct: float) -> str:
 
 
 def ours_once(run_backtest: Callable[..., Any], candles: Any, signals: Int8Array, config: Any) -> tuple[float, float]:
-    """One backtest as a caller sees it: the result's return and max drawdown are part of the job."""
-    kpis = run_backtest(candles, signals, config).kpis
-    return kpis["return_pct"], kpis["max_drawdown_pct"]
+    """One backtest as the optimiser runs it: the result's return and max drawdown, straight from the kernel."""
+    result = run_backtest(candles, signals, config)
+    return result.return_pct, result.max_drawdown_pct
 
 
-def ours(frames: dict[int, pd.DataFrame], events: dict[int, Int8Array], opts: argparse.Namespace) -> list[Figures]:
+def ours_with_kpis(run_backtest: Callable[..., Any], candles: Any, signals: Int8Array, config: Any) -> float:
+    """One backtest and its full KPI record."""
+    return float(run_backtest(candles, signals, config).kpis["sharpe"] or 0.0)
+
+
+@dataclass(frozen=True)
+class Ours:
+    """Our rows of the table, and the figures the ratios are taken from (by config name, then bar count)."""
+
+    rows: list[Figures]
+    end_to_end: dict[str, dict[int, float | None]]
+    kernel: dict[str, dict[int, float | None]]
+    kernel_before: dict[str, dict[int, float | None]]
+
+
+def ours(frames: dict[int, pd.DataFrame], events: dict[int, Int8Array], opts: argparse.Namespace) -> Ours:
+    import engine_kernel_before as before
     from stratlab.data.candles import Candles
     from stratlab.engine import BacktestConfig, run_backtest
     from stratlab.engine import _kernel as kernel
-    from stratlab.engine.backtest import pack_settings
+    from stratlab.engine.schema import POSITION_CHANGE_DTYPE, STATE_DTYPE, TRADE_DTYPE, pack_settings
 
     configs = {
         "none + TP/SL": BacktestConfig(fee_bps=FEE_BPS, tp_pct=TP_PCT, sl_pct=SL_PCT),
         "grid + TP/SL": BacktestConfig(fee_bps=FEE_BPS, tp_pct=TP_PCT, sl_pct=SL_PCT, **GRID),
     }
-    end_to_end: dict[str, dict[int, float | None]] = {name: {} for name in configs}
-    bare: dict[str, dict[int, float | None]] = {name: {} for name in configs}
+    jobs = ("end to end", "full KPI record", "kernel", "kernel before")
+    figures: dict[str, dict[str, dict[int, float | None]]] = {job: {name: {} for name in configs} for job in jobs}
     notes: dict[str, list[str]] = {name: [] for name in configs}
+    timed = partial(rate, batches=opts.batches, min_batch_s=opts.min_batch_s)
     for n, frame in frames.items():
         candles = Candles.from_frame(frame, source="bench", symbol="BTC", timeframe="5m")
         signals = events[n]
         for name, config in configs.items():
             result = run_backtest(candles, signals, config)
-            adds = int(result.trades["adds"].sum())
-            note = outcome(n, result.n_trades, result.kpis["return_pct"])
+            adds = int(result.trade_arrays["adds"].sum())
+            note = outcome(n, result.n_trades, result.return_pct)
             notes[name].append(note + (f", {adds:,} adds" if adds else ""))
-            job = partial(ours_once, run_backtest, candles, signals, config)
-            end_to_end[name][n] = rate(job, batches=opts.batches, min_batch_s=opts.min_batch_s)
+            figures["end to end"][name][n] = timed(partial(ours_once, run_backtest, candles, signals, config))
+            figures["full KPI record"][name][n] = timed(partial(ours_with_kpis, run_backtest, candles, signals, config))
 
-            # The bare kernel on prepared inputs: what run_backtest adds is validation, allocation and the result.
+            # The bare kernels on prepared inputs: what run_backtest adds is validation, allocation and the result.
+            # Both get the same bars, signals and output room; their outputs are checked equal below.
             none = np.empty(0, dtype=np.float64)
             entries = int(np.count_nonzero(signals))
-            trades = np.empty((entries + 1, kernel.N_TRADE_FIELDS), dtype=np.float64)
-            changes = np.empty((min(n, entries * 5) + 1, 2), dtype=np.float64)
+            rows = min(n, entries * 5) + 1
+            equity_now, equity_before = np.empty(n), np.empty(n)
+            trades, changes = np.empty(entries + 1, dtype=TRADE_DTYPE), np.empty(rows, dtype=POSITION_CHANGE_DTYPE)
+            state = np.empty(1, dtype=STATE_DTYPE)
             kernel_job = partial(
-                kernel.simulate_nb, candles.open, candles.high, candles.low, candles.close, signals, none, none,
-                pack_settings(config, BAR_MS), 0, n, np.empty(n), changes, trades,
+                kernel.simulate_nb, candles.timestamp_ms, candles.open, candles.high, candles.low, candles.close,
+                signals, none, none, pack_settings(config, BAR_MS), 0, n, equity_now, changes, trades, state,
             )  # fmt: skip
-            bare[name][n] = rate(kernel_job, batches=opts.batches, min_batch_s=opts.min_batch_s)
-    rows = []
+            trades_before = np.empty((entries + 1, before.N_TRADE_FIELDS), dtype=np.float64)
+            changes_before = np.empty((rows, 2), dtype=np.float64)
+            before_job = partial(
+                before.simulate_nb, candles.open, candles.high, candles.low, candles.close, signals, none, none,
+                before.pack_settings_before(config, BAR_MS), 0, n, equity_before, changes_before, trades_before,
+            )  # fmt: skip
+            figures["kernel"][name][n] = timed(kernel_job)
+            figures["kernel before"][name][n] = timed(before_job)
+            if not np.array_equal(equity_now, equity_before) or before_job()[0] != state[0]["n_trades"]:
+                raise SystemExit(f"{name}, {bars(n)}: the kernel and its frozen copy disagree; the timing is void")
+    labels = {
+        "end to end": ("stratlab run_backtest, {} (return + max DD)", None),
+        "full KPI record": ("  + full KPI record", "run_backtest and result.kpis"),
+        "kernel": ("stratlab simulate_nb, {}", "the kernel alone, inputs prepared"),
+        "kernel before": ("  simulate_nb before the split", "the frozen single-function kernel, same inputs"),
+    }
+    table = []
     for name in configs:
-        rows.append(Figures(f"stratlab run_backtest, {name}", end_to_end[name], "; ".join(notes[name])))
-        rows.append(Figures(f"stratlab simulate_nb, {name}", bare[name], "the kernel alone, inputs prepared"))
-    return rows
+        for job, (label, note) in labels.items():
+            table.append(Figures(label.format(name), figures[job][name], note or "; ".join(notes[name])))
+    return Ours(table, figures["end to end"], figures["kernel"], figures["kernel before"])
 
 
 def vectorbt_portfolio(vbt: Any, frame: pd.DataFrame, shifted_events: Int8Array) -> Any:
@@ -339,6 +384,7 @@ def verdict(value: float | None, target: float, *, below: bool = False) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter batches; backtesting.py at 100k only")
+    parser.add_argument("--ours-only", action="store_true", help="skip vectorbt and backtesting.py")
     parser.add_argument("--first-call-probe", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.first_call_probe:
@@ -370,10 +416,10 @@ def main() -> None:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the peers' deprecation chatter
-        rows = ours(frames, events, opts)
-        vectorbt_row = vectorbt_figures(frames, events, opts)
-        backtesting_row = backtesting_figures(frames, events, opts.quick)
-    rows += [vectorbt_row, backtesting_row]
+        mine = ours(frames, events, opts)
+        peers = [] if opts.ours_only else [vectorbt_figures(frames, events, opts)]
+        peers += [] if opts.ours_only else [backtesting_figures(frames, events, opts.quick)]
+    rows = mine.rows + peers
 
     print()
     print("first call of run_backtest in a fresh process (NUMBA_CACHE_DIR in a temp dir)")
@@ -394,16 +440,29 @@ def main() -> None:
         cells = "".join(f"{fmt_rate(row.per_second.get(n)):>12}" for n in SIZES)
         print(f"{row.name:<{width}}{cells}   {row.note}")
 
-    headline = rows[0].per_second
     print()
-    print("ratios, stratlab run_backtest (none + TP/SL) over the peer")
-    for label, peer, target in (
-        ("over vectorbt", vectorbt_row.per_second, TARGET_VS_VECTORBT),
-        ("over backtesting.py", backtesting_row.per_second, TARGET_VS_BACKTESTING),
-    ):
-        cells = "".join(f"{fmt_ratio(ratio(headline.get(n), peer.get(n))):>12}" for n in SIZES)
-        at_100k = ratio(headline.get(SIZES[0]), peer.get(SIZES[0]))
-        print(f"{label:<{width}}{cells}   target >= {target:,.0f}x at 100k: {verdict(at_100k, target)}")
+    print("ratios measured in this run (same machine, same moment)")
+    for name in mine.kernel:
+        for label, over, under, target in (
+            ("kernel now / before the split", mine.kernel, mine.kernel_before, TARGET_KERNEL_VS_BEFORE),
+            ("end to end / kernel alone", mine.end_to_end, mine.kernel, TARGET_END_TO_END_VS_KERNEL),
+        ):
+            shares = [ratio(over[name].get(n), under[name].get(n)) for n in SIZES]
+            cells = "".join(f"{'-' if share is None else f'{share:.2f}':>12}" for share in shares)
+            row = f"{label}, {name}"
+            print(f"{row:<{width}}{cells}   target >= {target:.2f} at 100k: {verdict(shares[0], target)}")
+
+    headline = mine.end_to_end[next(iter(mine.end_to_end))]
+    if peers:
+        print()
+        print("ratios, stratlab run_backtest (none + TP/SL) over the peer")
+        for label, peer, target in (
+            ("over vectorbt", peers[0].per_second, TARGET_VS_VECTORBT),
+            ("over backtesting.py", peers[1].per_second, TARGET_VS_BACKTESTING),
+        ):
+            cells = "".join(f"{fmt_ratio(ratio(headline.get(n), peer.get(n))):>12}" for n in SIZES)
+            at_100k = ratio(headline.get(SIZES[0]), peer.get(SIZES[0]))
+            print(f"{label:<{width}}{cells}   target >= {target:,.0f}x at 100k: {verdict(at_100k, target)}")
     print()
     print(
         f"target: >= {TARGET_RATE_100K:,.0f} backtests/s at 100k bars, none + TP/SL (end to end): "

@@ -1,4 +1,4 @@
-"""One hand-written candle table per rule of DESIGN.md "Semantics of one backtest".
+"""One hand-written candle table per rule of the README's "Backtests" section.
 
 Each expected number is worked out by hand in the test (the comment shows the arithmetic), never taken from a run.
 Rows are (open, high, low, close); bar indices start at 0; a signal on bar i fills at open[i + 1].

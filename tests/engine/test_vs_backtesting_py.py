@@ -20,7 +20,8 @@ What backtesting.py 0.6 does, read in ``backtesting/backtesting.py``, and why it
   bar (``reprocess_orders``, "This allows e.g. SL hitting in the same bar the order was open", kernc/backtesting.py
   issue 119), so bracket levels attached to the order are live from the entry bar, like ours. Levels assigned to the
   trade after its fill (``trade.sl = ...`` in ``next()``) are live only from the bar after the entry: that is where
-  the difference DESIGN.md names comes from, and ``test_levels_set_after_the_fill_...`` shows it trade by trade.
+  the difference the README names ("Backtests") comes from, and ``test_levels_set_after_the_fill_...`` shows it
+  trade by trade.
 * The end: with ``finalize_trades=False`` a trade still open stays open and is marked to the last close with no exit
   commission (``finalize_trades=True`` would close it at the last bar's *open*, because it re-runs the broker on that
   bar). Ours closes at the last close and pays the exit fee. The tests close the peer's open trade on paper the same
@@ -350,7 +351,7 @@ def test_bracket_levels_on_the_order_match_trade_for_trade(market: Market) -> No
 
 @pytest.mark.parametrize("market", MARKETS, ids=lambda m: m.name)
 def test_levels_set_after_the_fill_differ_exactly_on_entry_bar_touches(market: Market) -> None:
-    """SL/TP assigned to the peer's trade once filled are live from the next bar: the difference DESIGN.md names.
+    """SL/TP assigned to the peer's trade once filled are live from the next bar: the difference the README names.
 
     Entries come from events alone and the events alternate sides, so the two runs re-synchronise at every event:
     a trade ours stops out on its entry bar is flat until the next event, while the peer's is closed by a later level

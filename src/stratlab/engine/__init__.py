@@ -3,7 +3,8 @@
 from stratlab.engine._kernel import EXIT_REASONS, STOP_REASONS
 from stratlab.engine.backtest import PerBarStops, run_backtest
 from stratlab.engine.config import BacktestConfig, OppositePolicy, PositionMode
-from stratlab.engine.result import TRADE_COLUMNS, BacktestResult
+from stratlab.engine.result import BacktestResult
+from stratlab.engine.schema import TRADE_COLUMNS
 
 __all__ = [
     "EXIT_REASONS",

@@ -13,28 +13,11 @@ import pandas as pd
 from stratlab.data.candles import Candles
 from stratlab.engine import _kernel as k
 from stratlab.engine.config import BacktestConfig
+from stratlab.engine.schema import TRADE_COLUMNS, RecordArray
 from stratlab.metrics import Kpis, compute_kpis
 
 FloatArray = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
-
-TRADE_COLUMNS = (
-    "entry_time_ms",
-    "exit_time_ms",
-    "side",
-    "size",
-    "entry_price",
-    "exit_price",
-    "fees",
-    "slippage_cost",
-    "funding",
-    "pnl",
-    "exit_reason",
-    "adds",
-    "bars_held",
-    "entry_bar",
-    "exit_bar",
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,11 +26,12 @@ class BacktestResult:
 
     ``equity`` (marked to each close, after that bar's fills and costs) and ``position`` (signed quantity held after
     the bar) have one value per simulated bar, aligned with ``timestamp_ms``; the kernel logs the position only where
-    it changes (``position_changes``: bar, position) and ``position`` expands that log on demand. ``trade_rows`` is
-    the kernel's raw trade table; ``trade_arrays`` names its columns and ``trades`` is the same as a DataFrame with
-    times and names. ``return_pct`` and ``max_drawdown_pct`` come straight from the kernel; ``kpis`` is the full
-    record of ``stratlab.metrics``, computed on first use (a few milliseconds) so search loops that need only the
-    headline figures do not pay for it.
+    it changes (``position_changes``, records of ``schema.POSITION_CHANGE_DTYPE``) and ``position`` expands that log
+    on demand. ``trade_rows`` is the kernel's trade table (records of ``schema.TRADE_DTYPE``, whose field names are
+    ``TRADE_COLUMNS``); ``trade_arrays`` gives its fields as arrays and ``trades`` as a DataFrame with exit reasons
+    as names. Nothing is converted until asked: ``return_pct`` and ``max_drawdown_pct`` come straight from the
+    kernel; ``kpis`` is the full record of ``stratlab.metrics``, computed on first use (a few milliseconds) so search
+    loops that need only the headline figures do not pay for it.
     """
 
     candles: Candles
@@ -55,8 +39,8 @@ class BacktestResult:
     start: int
     end: int
     equity: FloatArray
-    position_changes: FloatArray
-    trade_rows: FloatArray
+    position_changes: RecordArray
+    trade_rows: RecordArray
     max_drawdown_fraction: float
     stopped_early: str | None
     stopped_at_bar: int | None
@@ -69,9 +53,9 @@ class BacktestResult:
     def position(self) -> FloatArray:
         """Signed quantity held after each simulated bar."""
         bars = np.arange(self.start, self.end, dtype=np.float64)
-        changed_at = self.position_changes[:, 0]
+        changed_at = self.position_changes["bar"]
         last_change = np.searchsorted(changed_at, bars, side="right") - 1
-        held = self.position_changes[np.maximum(last_change, 0), 1] if changed_at.size else np.zeros(bars.size)
+        held = self.position_changes["position"][np.maximum(last_change, 0)] if changed_at.size else np.zeros(bars.size)
         out: FloatArray = np.where(last_change >= 0, held, 0.0)
         return out
 
@@ -98,23 +82,9 @@ class BacktestResult:
 
     @cached_property
     def trade_arrays(self) -> dict[str, npt.NDArray[Any]]:
-        """The trade table as named column views (no copy, no DataFrame)."""
+        """The trade table's fields as named arrays (views, no copy, no DataFrame)."""
         rows = self.trade_rows
-        names = {
-            "entry_bar": k.T_ENTRY_BAR,
-            "exit_bar": k.T_EXIT_BAR,
-            "side": k.T_SIDE,
-            "size": k.T_SIZE,
-            "entry_price": k.T_ENTRY_PRICE,
-            "exit_price": k.T_EXIT_PRICE,
-            "fees": k.T_FEES,
-            "slippage_cost": k.T_SLIPPAGE_COST,
-            "funding": k.T_FUNDING,
-            "pnl": k.T_PNL,
-            "exit_reason": k.T_EXIT_REASON,
-            "adds": k.T_ADDS,
-        }
-        return {name: rows[:, column] for name, column in names.items()}
+        return {name: rows[name] for name in TRADE_COLUMNS}
 
     @property
     def final_equity(self) -> float:
@@ -127,32 +97,9 @@ class BacktestResult:
     @cached_property
     def trades(self) -> pd.DataFrame:
         """One row per trade, in exit order; times are bar open times (UTC epoch ms); side is +1 long, -1 short."""
-        rows = self.trade_rows
-        entry_bar = rows[:, k.T_ENTRY_BAR].astype(np.int64)
-        exit_bar = rows[:, k.T_EXIT_BAR].astype(np.int64)
-        ts = self.candles.timestamp_ms
-        reasons = np.array(k.EXIT_REASONS, dtype=object)
-        frame = pd.DataFrame(
-            {
-                "entry_time_ms": ts[entry_bar],
-                "exit_time_ms": ts[exit_bar],
-                "side": rows[:, k.T_SIDE].astype(np.int8),
-                "size": rows[:, k.T_SIZE],
-                "entry_price": rows[:, k.T_ENTRY_PRICE],
-                "exit_price": rows[:, k.T_EXIT_PRICE],
-                "fees": rows[:, k.T_FEES],
-                "slippage_cost": rows[:, k.T_SLIPPAGE_COST],
-                "funding": rows[:, k.T_FUNDING],
-                "pnl": rows[:, k.T_PNL],
-                "exit_reason": reasons[rows[:, k.T_EXIT_REASON].astype(np.int64)],
-                "adds": rows[:, k.T_ADDS].astype(np.int64),
-                "bars_held": exit_bar - entry_bar,
-                "entry_bar": entry_bar,
-                "exit_bar": exit_bar,
-            },
-            columns=list(TRADE_COLUMNS),
-        )
-        frame["exit_reason"] = frame["exit_reason"].astype(str)
+        frame = pd.DataFrame(self.trade_rows, columns=list(TRADE_COLUMNS))
+        reasons = np.array(k.EXIT_REASONS, dtype=object)[self.trade_rows["exit_reason"]]
+        frame["exit_reason"] = pd.Series(reasons, index=frame.index, dtype=object).astype(str)  # names, not codes
         return frame
 
     def equity_frame(self) -> pd.DataFrame:
