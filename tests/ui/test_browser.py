@@ -31,7 +31,7 @@ DD_THRESHOLD = "100"
 MAX_TRIALS = "8"
 WORKERS = "2"
 LABEL = "browser-e2e"
-# Fields of the paper manifest as stratlab.optimize.report._manifest writes them.
+# Fields of the paper manifest as stratlab.report.manifest.Manifest writes them.
 MANIFEST_FIELDS = {
     "schema_version", "kind", "created_at", "package_version", "run_id", "dataset", "strategy", "trial", "params",
     "backtest", "kpis", "selection",

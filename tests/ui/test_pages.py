@@ -474,7 +474,10 @@ DAMAGES: dict[str, tuple[Callable[[Path], object], str | None]] = {
     "d_progress_binary": (_binary_progress_line, None),
     "e_report_bytes": (lambda run: (run / "report.json").write_bytes(GARBAGE), "report.json: unreadable"),
     "f_report_types": (_report_of_wrong_types, "report.json: champion.trial"),
-    "g_champion_bytes": (lambda run: (run / "champion.json").write_bytes(GARBAGE), "champion.json: unreadable"),
+    "g_champion_bytes": (
+        lambda run: (run / "champion.json").write_bytes(GARBAGE),
+        "champion.json: not a readable manifest",
+    ),
     "h_trials_bytes": (lambda run: (run / "trials.csv").write_bytes(GARBAGE), "trials.csv: unreadable"),
     "i_candidates_other": (
         lambda run: (run / "candidates_test.csv").write_text("a,b\n1,2\n"),

@@ -19,7 +19,6 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from stratlab import __version__
 from stratlab.atomic_io import write_text_atomic
 from stratlab.engine import BacktestResult
 from stratlab.errors import DataError
@@ -29,7 +28,7 @@ from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.space import config_for, split_trial_params
 from stratlab.optimize.storage import open_storage
 from stratlab.optimize.worker import WORKER_ATTR, read_studies
-from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION
+from stratlab.report.manifest import Manifest, ManifestDataset, ManifestSelection
 from stratlab.selection import Candidate, choose_champion, pareto_front
 
 REPORT_SCHEMA_VERSION = 1
@@ -137,8 +136,11 @@ def write_report(
             # The holdout is looked at once, for the champion only: it played no part in any choice.
             by_part[holdout] = evaluator.evaluate(champ.strategy, params, searched, holdout)
         config = config_for(request.backtest, searched)
-        manifest = _manifest(context, champ, params, config.model_dump(), by_part, choice.reason)
-        write_text_atomic(run_dir.champion_path, json.dumps(manifest, indent=2, default=_finite) + "\n")
+        Manifest.now(
+            run_id=context.run_id, dataset=_dataset(context), strategy=champ.strategy, trial=champ.trial,
+            params=params, backtest=config, kpis={part: result.kpis for part, result in by_part.items()},
+            selection=ManifestSelection(dd_threshold_pct=request.dd_threshold_pct, reason=choice.reason),
+        ).write(run_dir.champion_path)  # fmt: skip
         champion_summary = {
             "strategy": champ.strategy,
             "trial": champ.trial,
@@ -159,7 +161,7 @@ def write_report(
         "schema_version": REPORT_SCHEMA_VERSION,
         "run_id": context.run_id,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "dataset": _dataset(context),
+        "dataset": _dataset(context).model_dump(mode="json"),
         "strategies": per_strategy,
         "max_trials": request.max_trials,
         "dd_threshold_pct": request.dd_threshold_pct,
@@ -199,44 +201,13 @@ def _refuse_shrinking(run_dir: RunDir, studies: dict[str, Any]) -> None:
         )
 
 
-def _dataset(context: RunContext) -> dict[str, Any]:
+def _dataset(context: RunContext) -> ManifestDataset:
     request = context.request
-    return {
-        "source": request.source,
-        "symbol": request.symbol,
-        "timeframe": request.timeframe,
-        "start": request.start,
-        "end": request.end,
-        "n_bars": context.n_bars,
-        "first_bar_ms": context.first_bar_ms,
-        "last_bar_ms": context.last_bar_ms,
-        "fingerprint": context.fingerprint,
-        "parts": [part.model_dump() for part in context.parts],
-    }
-
-
-def _manifest(
-    context: RunContext,
-    champion: Candidate,
-    params: dict[str, Any],
-    backtest: dict[str, Any],
-    by_part: dict[PartName, BacktestResult],
-    reason: str,
-) -> dict[str, Any]:
-    return {
-        "schema_version": MANIFEST_SCHEMA_VERSION,
-        "kind": MANIFEST_KIND,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "package_version": __version__,
-        "run_id": context.run_id,
-        "dataset": _dataset(context),
-        "strategy": champion.strategy,
-        "trial": champion.trial,
-        "params": params,
-        "backtest": backtest,
-        "kpis": {part: result.kpis.to_dict() for part, result in by_part.items()},
-        "selection": {"dd_threshold_pct": context.request.dd_threshold_pct, "reason": reason},
-    }
+    return ManifestDataset(
+        source=request.source, symbol=request.symbol, timeframe=request.timeframe, start=request.start,
+        end=request.end, n_bars=context.n_bars, first_bar_ms=context.first_bar_ms, last_bar_ms=context.last_bar_ms,
+        fingerprint=context.fingerprint, parts=context.parts,
+    )  # fmt: skip
 
 
 __all__ = ["write_report"]

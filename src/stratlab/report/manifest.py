@@ -1,51 +1,189 @@
-"""The paper manifest (``champion.json``): everything needed to rebuild the champion's backtest elsewhere, and the
-replay that proves it (``stratlab backtest --manifest champion.json``).
+"""The paper manifest (``champion.json``): a typed, versioned record of everything needed to rebuild a champion's
+backtest elsewhere, and the replay that proves it (``stratlab backtest --manifest champion.json``).
 
-Schema (version 1): ``schema_version``, ``kind`` ("stratlab.manifest"), ``created_at``, ``package_version``,
-``run_id``, ``dataset`` (source, symbol, timeframe, start, end, n_bars, first/last bar ms, fingerprint of the candles,
-the split parts with their bar ranges), ``strategy``, ``params`` (the strategy's), ``backtest`` (the full
-BacktestConfig), ``kpis`` (one full KPI record per split part), ``selection`` (the threshold and why this champion).
+:class:`Manifest` is the one definition: the run's report builds it (``stratlab.optimize.report``), ``write`` stores
+it atomically, :func:`read_manifest` reads and checks one (the CLI's replay, the UI's Analyze page), and later
+consumers (a paper runner, a portfolio) read the same model. Schema version 1, as JSON:
+
+- ``schema_version`` (1), ``kind`` ("stratlab.manifest"), ``created_at`` (UTC, ISO 8601), ``package_version``,
+  ``run_id``;
+- ``dataset`` (:class:`ManifestDataset`): source, symbol, timeframe, start, end, n_bars, first/last bar ms, the
+  fingerprint of the candles and the split ``parts`` with their bar ranges;
+- ``strategy``, ``trial``, ``params`` (the strategy's, complete);
+- ``backtest``: the full ``BacktestConfig``;
+- ``kpis``: one full KPI record (``stratlab.metrics.Kpis``) per split part the champion was backtested on;
+- ``selection`` (:class:`ManifestSelection`): the drawdown threshold and why this champion.
+
+A file that is not such a manifest (other bytes, another kind, another schema version, a field missing or of
+another type) is one ``DataError`` line naming the file and the field.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from stratlab import __version__
+from stratlab.atomic_io import write_text_atomic
 from stratlab.data.loader import load_ohlcv
 from stratlab.engine import BacktestConfig, BacktestResult, run_backtest
-from stratlab.errors import DataError
+from stratlab.errors import ConfigError, DataError
+from stratlab.metrics import Kpis
+from stratlab.report.split import PartName, SplitKind, SplitPart
 from stratlab.strategies import get_strategy
 
-MANIFEST_SCHEMA_VERSION = 1
-MANIFEST_KIND = "stratlab.manifest"
+MANIFEST_SCHEMA_VERSION: Final = 1
+MANIFEST_KIND: Final = "stratlab.manifest"
 # KPIs are recomputed bit for bit on the same data and code; a replay on another machine may differ in the last
 # bits of a float sum, which this tolerance absorbs.
 REPLAY_RTOL = 1e-9
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+class ManifestDataset(BaseModel):
+    """The candles a run used (found again by source, symbol, timeframe and period; proven by the fingerprint) and
+    how it split them. ``report.json`` carries the same record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    symbol: str
+    timeframe: str
+    start: str | None
+    end: str | None
+    n_bars: int
+    first_bar_ms: int
+    last_bar_ms: int
+    fingerprint: str
+    parts: tuple[SplitPart, ...]
+
+    @field_validator("parts")
+    @classmethod
+    def _a_known_split(cls, parts: tuple[SplitPart, ...]) -> tuple[SplitPart, ...]:
+        names = [part.name for part in parts]
+        if names not in [list(split.parts) for split in SplitKind]:
+            known = " or ".join(",".join(split.parts) for split in SplitKind)
+            raise ValueError(f"expected the parts {known}, got {','.join(names) or 'none'}")
+        return parts
+
+    @property
+    def split_kind(self) -> SplitKind:
+        return SplitKind.of(len(self.parts))
+
+
+class ManifestSelection(BaseModel):
+    """How the champion was chosen: the drawdown threshold on the selection part, and the rule's own words."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dd_threshold_pct: float
+    reason: str
+
+
+class Manifest(BaseModel):
+    """A champion as a paper trader needs it: data, split, strategy and parameters, backtest config, KPIs per part."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
+    kind: Literal["stratlab.manifest"] = MANIFEST_KIND
+    created_at: str
+    package_version: str = __version__
+    run_id: str
+    dataset: ManifestDataset
+    strategy: str
+    trial: int
+    params: dict[str, Any]
+    backtest: BacktestConfig
+    kpis: dict[PartName, Kpis]
+    selection: ManifestSelection
+
+    @field_validator("strategy")
+    @classmethod
+    def _a_registered_strategy(cls, name: str) -> str:
+        try:
+            get_strategy(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        try:
+            get_strategy(self.strategy).space.validate(self.params)
+        except ConfigError as exc:
+            raise ValueError(f"params: {exc}") from None
+        split = {part.name for part in self.dataset.parts}
+        stray = [str(part) for part in self.kpis if part not in split]
+        if stray:
+            raise ValueError(f"kpis: part {stray[0]!r} is not a part of the dataset's split")
+        return self
+
+    @classmethod
+    def now(cls, **fields: Any) -> Manifest:
+        """A manifest created at this moment by this stratlab."""
+        return cls(created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **fields)
+
+    def to_json(self) -> str:
+        """The file's text: plain JSON (enums as their names), indented, one trailing newline."""
+        return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
+
+    def write(self, path: Path) -> None:
+        """Write atomically: a reader sees the old file or the new one, never half of one."""
+        write_text_atomic(path, self.to_json())
+
+
+def _first_problem(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def parse_manifest(text: str, path: Path) -> Manifest:
+    """A manifest from its JSON text; anything else is one ``DataError`` line naming ``path`` and the field."""
     try:
-        manifest = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not a readable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND:
-        raise DataError(f"{path}: not a stratlab manifest (kind is not {MANIFEST_KIND!r})")
-    if manifest.get("schema_version") != MANIFEST_SCHEMA_VERSION:
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if kind != MANIFEST_KIND:
+        raise DataError(f"{path}: not a stratlab manifest (kind is {kind!r}, not {MANIFEST_KIND!r})")
+    version = raw.get("schema_version")
+    if version != MANIFEST_SCHEMA_VERSION:
         raise DataError(
-            f"{path}: manifest schema {manifest.get('schema_version')!r}, this stratlab reads {MANIFEST_SCHEMA_VERSION}"
+            f"{path}: schema_version: manifest schema {version!r}, this stratlab reads {MANIFEST_SCHEMA_VERSION}"
         )
-    for key in ("dataset", "strategy", "params", "backtest", "kpis"):
-        if key not in manifest:
-            raise DataError(f"{path}: manifest without {key!r}")
-    return manifest
+    try:
+        # Strict: JSON's own types only (a "3" is no trial number), as a file written by this model has them.
+        return Manifest.model_validate_json(text, strict=True)
+    except ValidationError as exc:
+        raise DataError(f"{path}: {_first_problem(exc)}") from None
+    except ConfigError as exc:  # BacktestConfig reports its own fields in one line
+        raise DataError(f"{path}: backtest: {str(exc).removeprefix('backtest config: ')}") from None
+
+
+def read_manifest_text(path: Path) -> tuple[Manifest, str]:
+    """The manifest at ``path`` and its text as stored (what a download hands out)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable manifest ({exc})") from None
+    return parse_manifest(text, path), text
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest at ``path``, checked (see :func:`parse_manifest`)."""
+    return read_manifest_text(path)[0]
 
 
 @dataclass(frozen=True)
 class Replay:
-    part: str
+    part: PartName
     result: BacktestResult
     expected: dict[str, Any]
     mismatches: dict[str, tuple[Any, Any]]
@@ -62,36 +200,44 @@ def _same(a: Any, b: Any) -> bool:
 def replay_manifest(path: Path, data_root: Path | str | None = None) -> list[Replay]:
     """Rebuild every part's backtest of a manifest and compare its KPIs with the recorded ones."""
     manifest = read_manifest(path)
-    dataset = manifest["dataset"]
+    dataset = manifest.dataset
     candles = load_ohlcv(
-        dataset["source"], dataset["symbol"], dataset["timeframe"], dataset.get("start"), dataset.get("end"),
-        data_root=data_root,
-    )  # fmt: skip
-    if candles.fingerprint() != dataset["fingerprint"]:
+        dataset.source, dataset.symbol, dataset.timeframe, dataset.start, dataset.end, data_root=data_root
+    )
+    if candles.fingerprint() != dataset.fingerprint:
         raise DataError(
             f"{candles.label}: these candles are not the ones the manifest was made on "
-            f"({len(candles):,} bars here, {dataset['n_bars']:,} there; fingerprints differ)"
+            f"({len(candles):,} bars here, {dataset.n_bars:,} there; fingerprints differ)"
         )
-    strategy = get_strategy(manifest["strategy"])
-    params = manifest["params"]
-    config = BacktestConfig.from_mapping(manifest["backtest"])
-    signals = strategy.signals(candles, params)
-    stops = strategy.stops(candles, params)
+    strategy = get_strategy(manifest.strategy)
+    signals = strategy.signals(candles, manifest.params)
+    stops = strategy.stops(candles, manifest.params)
     replays = []
-    for part in dataset["parts"]:
-        name = part["name"]
-        if name not in manifest["kpis"]:
+    for part in dataset.parts:
+        recorded = manifest.kpis.get(part.name)
+        if recorded is None:
             continue
-        result = run_backtest(candles, signals, config, stops=stops, start=part["start"], end=part["end"])
+        result = run_backtest(candles, signals, manifest.backtest, stops=stops, start=part.start, end=part.end)
         got = result.kpis.to_dict()
-        expected = manifest["kpis"][name]
+        expected = recorded.to_dict()
         mismatches = {
             key: (expected[key], got.get(key))
             for key in expected
             if key != "notes" and not _same(expected[key], got.get(key))
         }
-        replays.append(Replay(name, result, expected, mismatches))
+        replays.append(Replay(part.name, result, expected, mismatches))
     return replays
 
 
-__all__ = ["MANIFEST_KIND", "MANIFEST_SCHEMA_VERSION", "Replay", "read_manifest", "replay_manifest"]
+__all__ = [
+    "MANIFEST_KIND",
+    "MANIFEST_SCHEMA_VERSION",
+    "Manifest",
+    "ManifestDataset",
+    "ManifestSelection",
+    "Replay",
+    "parse_manifest",
+    "read_manifest",
+    "read_manifest_text",
+    "replay_manifest",
+]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.context import PartName, RunContext, resolve_path_inside
 from stratlab.optimize.rundir import RunDir
-from stratlab.report.manifest import read_manifest
+from stratlab.report.manifest import Manifest, read_manifest_text
 
 NO_STATUS = "created"  # no status.json yet: the runner has not written its first one
 UNKNOWN_STATE = "unknown"  # status.json exists but cannot be read
@@ -120,17 +120,6 @@ class _ReportFile(BaseModel):
     champion_reason: str | None = None
 
 
-class _PartKpis(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    return_pct: float
-    max_drawdown_pct: float
-
-
-class _ManifestShown(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    kpis: dict[str, _PartKpis]
-
-
 def _first_error(file: str, exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
@@ -159,19 +148,10 @@ def read_report(path: Path) -> dict[str, Any]:
     return report
 
 
-def read_champion(path: Path) -> tuple[dict[str, Any], str]:
-    """champion.json (the paper manifest) and its text, checked as ``stratlab backtest --manifest`` reads it, plus
-    the per-part KPIs the champion card shows."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name}: unreadable ({str(exc).splitlines()[0]})") from None
-    manifest = read_manifest(path)
-    try:
-        _ManifestShown.model_validate(manifest)
-    except ValidationError as exc:
-        raise DataError(_first_error(path.name, exc)) from None
-    return manifest, text
+def read_champion(path: Path) -> tuple[Manifest, str]:
+    """champion.json (the paper manifest) and its text (for the download), checked as ``stratlab backtest
+    --manifest`` reads it."""
+    return read_manifest_text(path)
 
 
 # -- the CSV tables ---------------------------------------------------------------------------------------------
@@ -216,7 +196,7 @@ class RunResults:
     trials: pd.DataFrame | None = None
     pareto: pd.DataFrame | None = None
     candidates: pd.DataFrame | None = None
-    manifest: dict[str, Any] | None = None
+    manifest: Manifest | None = None
     manifest_text: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)

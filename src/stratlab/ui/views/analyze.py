@@ -106,12 +106,12 @@ with tabs[2]:
         else:
             st.subheader(f"{champion['strategy']} · trial {champion['trial']}")
             st.caption(reason)
-            recorded = (results.manifest or {}).get("kpis", {})
+            recorded = results.manifest.kpis if results.manifest is not None else {}
             parts = [p.name for p in context.parts if p.name in recorded]
             cols = st.columns(2 * max(len(parts), 1))
             for i, part in enumerate(parts):
-                cols[2 * i].metric(f"{part} return", f"{recorded[part]['return_pct']:+.2f} %")
-                cols[2 * i + 1].metric(f"{part} max drawdown", f"{recorded[part]['max_drawdown_pct']:.2f} %")
+                cols[2 * i].metric(f"{part} return", f"{recorded[part].return_pct:+.2f} %")
+                cols[2 * i + 1].metric(f"{part} max drawdown", f"{recorded[part].max_drawdown_pct:.2f} %")
             left, right = st.columns(2)
             left.markdown("**Parameters**")
             params = champion["params"]
@@ -121,7 +121,7 @@ with tabs[2]:
             )  # fmt: skip
             right.markdown("**KPIs per part** (from the manifest)")
             right.dataframe(
-                pd.DataFrame({part: {k: _shown(recorded[part].get(k)) for k in CARD_KPIS} for part in parts}),
+                pd.DataFrame({part: {k: _shown(recorded[part][k]) for k in CARD_KPIS} for part in parts}),
                 width="stretch",
             )  # fmt: skip
             with st.expander("Backtest settings"):
