@@ -40,15 +40,21 @@ def sql(url: str, query: str, *args: object) -> list[tuple[object, ...]]:
         return cursor.fetchall() if cursor.description else []
 
 
+def trial_id_of(storage: RDBStorage, number: int) -> int:
+    """The database id of trial ``number`` of the run's study."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(STRATEGY), number)
+
+
 def beat_then_fall_silent(url: str, trial: optuna.Trial, silent_s: float) -> None:
     """The trial's worker recorded its heartbeat, as Optuna's heartbeat thread does, and has been silent since
     ``silent_s`` seconds."""
     storage = open_storage(url)
     assert isinstance(storage, RDBStorage) and storage.heartbeat_interval  # the storage workers open beats
-    storage.record_heartbeat(trial._trial_id)
+    trial_id = trial_id_of(storage, trial.number)
+    storage.record_heartbeat(trial_id)
     sql(
         url, "UPDATE trial_heartbeats SET heartbeat = heartbeat - make_interval(secs => %s) WHERE trial_id = %s",
-        silent_s, trial._trial_id,
+        silent_s, trial_id,
     )  # fmt: skip
 
 
@@ -85,8 +91,8 @@ def test_a_worker_on_another_machine_that_still_beats_keeps_its_trial(
     beat_then_fall_silent(fresh_postgres_url, silent, HEARTBEAT_GRACE_S + 60)
     beat_then_fall_silent(fresh_postgres_url, beating, 0)
 
-    studies = open_studies(run_dir.load_context(), open_storage(fresh_postgres_url), seed=0)
-    fail_orphaned_trials(studies)
+    storage = open_storage(fresh_postgres_url)
+    fail_orphaned_trials(open_studies(run_dir.load_context(), storage, seed=0), storage)
 
     assert stored_trial(run_dir, silent.number).state == TrialState.FAIL
     assert stored_trial(run_dir, beating.number).state == TrialState.RUNNING
@@ -98,7 +104,10 @@ def test_a_worker_on_postgresql_records_the_heartbeat_of_the_trials_it_runs(
     run_dir = new_small_run(demo_root, tmp_path, fresh_postgres_url)
     worker_summary(start_worker(run_dir, demo_root, tmp_path), tmp_path)
 
-    completed = {t._trial_id for t in stored_trials(run_dir)[STRATEGY] if t.state == TrialState.COMPLETE}
+    storage = open_storage(fresh_postgres_url)
+    assert isinstance(storage, RDBStorage)
+    complete = [t.number for t in stored_trials(run_dir)[STRATEGY] if t.state == TrialState.COMPLETE]
+    completed = {trial_id_of(storage, number) for number in complete}
     assert len(completed) == BUDGET
     beaten = {row[0] for row in sql(fresh_postgres_url, "SELECT trial_id FROM trial_heartbeats")}
     assert completed <= beaten

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -254,6 +255,67 @@ def test_a_killed_worker_makes_run_start_exit_non_zero(demo_root: Path, tmp_path
     assert supervisor.returncode == 1
     assert stderr.strip().startswith("error: worker 0 (exit code -9") and "worker-0.log" in stderr
     assert (run_dir.read_status() or {})["state"] == "failed"
+
+
+def _proc_strings(pid: int, name: str) -> list[str]:
+    return Path(f"/proc/{pid}/{name}").read_bytes().decode().split("\0")[:-1]
+
+
+def test_run_start_runs_each_worker_through_the_optimisers_entry_point(demo_root: Path, tmp_path: Path) -> None:
+    """``python -m stratlab.optimize.worker`` with the run, the index and the supervisor, one numba and OpenMP thread,
+    its output (only its summary line) appended to workers/worker-<n>.log."""
+    run_dir = _new_big_run(demo_root, tmp_path)
+    supervisor = _start(run_dir.path)
+    try:
+        _wait_for(lambda: bool(_worker_pids(run_dir)))
+        (pid,) = _worker_pids(run_dir)
+        command = _proc_strings(pid, "cmdline")
+        environment = dict(item.split("=", 1) for item in _proc_strings(pid, "environ"))
+        run_cli("run", "stop", "--run-dir", str(run_dir.path))
+        supervisor.communicate(timeout=120)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        run_dir.request_stop()
+    assert command[1:] == ["-m", "stratlab.optimize.worker", "--run-dir", str(run_dir.path), "--index", "0",
+                           "--supervisor-pid", str(supervisor.pid)]  # fmt: skip
+    assert environment["NUMBA_NUM_THREADS"] == "1" and environment["OMP_NUM_THREADS"] == "1"
+    assert supervisor.returncode == 0
+    lines = (run_dir.workers_dir / "worker-0.log").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"worker {socket.gethostname()}:{pid}: "), lines
+    assert lines[0].endswith(" trials, stopped by stop.flag")
+
+
+def test_a_worker_that_fails_writes_one_error_line_to_its_log_and_exits_1(demo_root: Path, tmp_path: Path) -> None:
+    run_dir = _new_big_run(demo_root, tmp_path)
+    empty_store = tmp_path / "empty_store"
+    empty_store.mkdir()
+    supervisor = _start(run_dir.path, "--data-root", str(empty_store))
+    supervisor.communicate(timeout=120)
+    assert supervisor.returncode == 1
+    status = run_dir.read_status() or {}
+    assert (status["state"], status["worker_exit_codes"]) == ("failed", [1])
+    lines = (run_dir.workers_dir / "worker-0.log").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "demo" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "needle"),
+    [
+        ([], 2, "--run-dir"),
+        (["--run-dir", "no-such-run", "--index", "x"], 2, "--index"),
+        (["--run-dir", "nowhere"], 1, "nowhere"),
+    ],
+)
+def test_the_worker_entry_point_says_what_is_wrong_in_one_line(
+    tmp_path: Path, arguments: list[str], code: int, needle: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stratlab.optimize.worker", *arguments], capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == code
+    assert_one_error_line(result, needle)
 
 
 def test_starting_a_finished_run_changes_nothing(copied_run: Path) -> None:

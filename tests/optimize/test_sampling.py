@@ -18,8 +18,8 @@ N = 4000
 def draws(distribution: optuna.distributions.BaseDistribution, seed: int = 0) -> list[object]:
     sampler = UniformSampler(seed=seed)
     study = optuna.create_study(sampler=sampler)
-    trial = study.ask()
-    frozen = study._storage.get_trial(trial._trial_id)
+    study.ask()
+    (frozen,) = study.get_trials(deepcopy=False)
     return [sampler.sample_independent(study, frozen, "p", distribution) for _ in range(N)]
 
 

@@ -52,7 +52,7 @@ class Evaluator:
         self.fixed = dict(context.request.backtest)
         # Strategies are causal, so a part's signals need only the bars up to its end: cut once per part (views,
         # made here so the indicator cache sees the same arrays every trial) and skip computing the future.
-        self._up_to_end = {part.name: candles.slice(0, part.end) for part in context.parts}
+        self._up_to_end: dict[str, Candles] = {part.name: candles.slice(0, part.end) for part in context.parts}
 
     def evaluate(
         self, strategy: Strategy | str, params: Mapping[str, Any], searched: Mapping[str, Any], part: str

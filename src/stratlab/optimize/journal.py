@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from optuna.distributions import BaseDistribution, distribution_to_json
-from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
-from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import FrozenTrial
 
 from stratlab.errors import DataError
+from stratlab.optimize._optuna import HookedJournalStorage, JournalOperation
 
 
 class FastJournalFile(BaseJournalBackend):
@@ -165,7 +164,7 @@ def repair_journal(path: Path, now: datetime | None = None) -> JournalRepair:
         os.close(fd)  # releases the lock
 
 
-class TrialBatchingJournalStorage(JournalStorage):
+class TrialBatchingJournalStorage(HookedJournalStorage):
     """Optuna's journal storage, with a trial's parameter and user-attribute writes appended in one go.
 
     Sampling a parameter or setting a user attribute does not read the journal, so those writes can wait: they are
@@ -179,57 +178,44 @@ class TrialBatchingJournalStorage(JournalStorage):
     """
 
     def __init__(self, backend: BaseJournalBackend, new_trial_user_attrs: Mapping[str, Any] | None = None) -> None:
-        self._held: list[dict[str, Any]] = []
+        self._held: list[dict[str, Any]] = []  # set first: Optuna's constructor already reads the journal
         self.new_trial_user_attrs = dict(new_trial_user_attrs or {})
         super().__init__(backend)
 
-    def _log(self, op_code: int, extra_fields: dict[str, Any]) -> dict[str, Any]:
-        return {"op_code": op_code, "worker_id": self._replay_result.worker_id, **extra_fields}
-
-    def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
+    def write_entry(self, op: JournalOperation, fields: dict[str, Any]) -> None:
         held, self._held = self._held, []
-        self._backend.append_logs([*held, self._log(op_code, extra_fields)])
+        self.append_entries([*held, self.entry(op, fields)])
 
-    def _sync_with_backend(self) -> None:
+    def before_sync(self) -> None:
         self.flush()
-        super()._sync_with_backend()
 
     def flush(self) -> None:
         """Append the held writes now (also done before every read and with every other write)."""
         if self._held:
             held, self._held = self._held, []
-            self._backend.append_logs(held)
+            self.append_entries(held)
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         if template_trial is not None or not self.new_trial_user_attrs:
             return super().create_new_trial(study_id, template_trial)
-        log = {
-            "study_id": study_id,
-            "datetime_start": datetime.now(tz=UTC).isoformat(timespec="microseconds"),
-            "user_attrs": dict(self.new_trial_user_attrs),
-        }
-        with self._thread_lock:
-            self._write_log(JournalOperation.CREATE_TRIAL, log)
-            self._sync_with_backend()
-            return self._replay_result._last_created_trial_id_by_this_process
+        return self.create_trial_with_user_attrs(study_id, self.new_trial_user_attrs)
 
     def set_trial_param(
         self, trial_id: int, param_name: str, param_value_internal: float, distribution: BaseDistribution
     ) -> None:
-        log = {
+        fields = {
             "trial_id": trial_id,
             "param_name": param_name,
             "param_value_internal": param_value_internal,
             "distribution": distribution_to_json(distribution),
         }
-        with self._thread_lock:
-            self._held.append(self._log(JournalOperation.SET_TRIAL_PARAM, log))
+        with self.lock:
+            self._held.append(self.entry(JournalOperation.SET_TRIAL_PARAM, fields))
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        with self._thread_lock:
-            self._held.append(
-                self._log(JournalOperation.SET_TRIAL_USER_ATTR, {"trial_id": trial_id, "user_attr": {key: value}})
-            )
+        fields = {"trial_id": trial_id, "user_attr": {key: value}}
+        with self.lock:
+            self._held.append(self.entry(JournalOperation.SET_TRIAL_USER_ATTR, fields))
 
 
 __all__ = ["FastJournalFile", "JournalRepair", "TrialBatchingJournalStorage", "parse_entry", "repair_journal"]

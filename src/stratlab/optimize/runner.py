@@ -1,9 +1,10 @@
 """Creating a run and supervising its worker processes: status.json, progress.jsonl and the live terminal view.
 
 ``create_run`` validates everything a run needs before it writes anything (strategies, period, split against the
-strategies' warm-up, threshold, storage reachable). ``start_run`` launches N worker processes (``stratlab run
-worker``), rewrites ``status.json`` about once a second from the storage, shows the live view, and on Ctrl+C writes
-``stop.flag`` so every worker finishes its current trial and stops; the report is rebuilt when they are done.
+strategies' warm-up, threshold, storage reachable). ``start_run`` launches N worker processes (``python -m
+stratlab.optimize.worker``), rewrites ``status.json`` about once a second from the storage, shows the live view, and on
+Ctrl+C writes ``stop.flag`` so every worker finishes its current trial and stops; the report is rebuilt when they are
+done.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from stratlab.errors import ConfigError
 from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
 from stratlab.optimize.rundir import RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
-from stratlab.optimize.worker import open_studies, read_studies
+from stratlab.optimize.worker import open_studies, read_studies, worker_command
 from stratlab.selection import pareto_front
 from stratlab.strategies import get_strategy
 
@@ -229,27 +229,15 @@ def _view(status: dict[str, Any]) -> Group:
 def _spawn_worker(
     run_dir: RunDir, index: int, storage_url: str | None, data_root: str | None
 ) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "stratlab",
-        "--quiet",
-        "run",
-        "worker",
-        "--run-dir",
-        str(run_dir.path),
-        "--index",
-        str(index),
-        "--supervisor-pid",
-        str(os.getpid()),
-    ]
-    if storage_url:
-        command += ["--storage", storage_url]
-    if data_root:
-        command += ["--data-root", data_root]
-    log_file = (run_dir.workers_dir / f"worker-{index}.log").open("ab")
+    """Worker ``index`` as a process of its own (``python -m stratlab.optimize.worker``), its output appended to
+    ``workers/worker-<index>.log``, one thread for numba and OpenMP (the workers are the parallelism), stopping when
+    this process is gone."""
+    command = worker_command(
+        run_dir.path, index, storage_url=storage_url, data_root=data_root, supervisor_pid=os.getpid()
+    )
     env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    with (run_dir.workers_dir / f"worker-{index}.log").open("ab") as log_file:
+        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
 
 class SupervisorTerminatedError(BaseException):

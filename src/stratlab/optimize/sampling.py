@@ -11,6 +11,7 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.study import Study
@@ -18,12 +19,23 @@ from optuna.trial import FrozenTrial
 
 
 class UniformSampler(optuna.samplers.RandomSampler):
-    """Independent uniform draws over each parameter's declared distribution."""
+    """Independent uniform draws over each parameter's declared distribution.
+
+    The draws come from this sampler's own ``RandomState``, seeded as ``RandomSampler`` seeds its private one, so a
+    seed gives the stream it always gave."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(seed=seed)
+        self.draws = np.random.RandomState(seed)
+
+    def reseed_rng(self) -> None:
+        super().reseed_rng()
+        self.draws.seed()
 
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
-        rng = self._rng.rng
+        rng = self.draws
         if isinstance(param_distribution, CategoricalDistribution):
             return param_distribution.choices[int(rng.randint(len(param_distribution.choices)))]
         if isinstance(param_distribution, IntDistribution | FloatDistribution):

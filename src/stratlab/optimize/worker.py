@@ -11,24 +11,29 @@ repeats or loses a finished trial.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
 import socket
+import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import optuna
-from optuna.storages import BaseStorage
-from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.study import StudyDirection
-from optuna.study._tell import _tell_with_warning
 from optuna.trial import TrialState
 
+from stratlab.errors import StratlabError
 from stratlab.indicators import indicator_cache
+from stratlab.logging_setup import configure_logging
+from stratlab.optimize._optuna import tell_without_copy
 from stratlab.optimize.context import RunContext
 from stratlab.optimize.evaluate import Evaluator, load_run_candles, missing_constraint
 from stratlab.optimize.rundir import RunDir
@@ -36,6 +41,7 @@ from stratlab.optimize.sampling import make_sampler
 from stratlab.optimize.space import suggest
 from stratlab.optimize.storage import open_storage
 from stratlab.processes import pid_alive
+from stratlab.settings import get_settings
 from stratlab.strategies import Strategy, get_strategy
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,7 @@ PROGRESS_EVERY_S = 1.0
 ORPHAN_CHECK_S = 1.0
 BLOCKED_WAIT_S = 0.2
 WORKER_ATTR = "worker"
+WORKER_MODULE = "stratlab.optimize.worker"  # run with ``python -m``: see main
 
 
 def open_studies(context: RunContext, storage: BaseStorage, seed: int) -> dict[str, optuna.Study]:
@@ -80,7 +87,8 @@ def _budget_spent(studies: dict[str, optuna.Study], strategies: tuple[str, ...],
 
 def stored_trials(storage: BaseStorage) -> int:
     """Trials of every state already in the storage's studies (0 before the first worker creates them)."""
-    return sum(storage.get_n_trials(study._study_id) for study in storage.get_all_studies())
+    studies = storage.get_all_studies()
+    return sum(storage.get_n_trials(storage.get_study_id_from_name(study.study_name)) for study in studies)
 
 
 def worker_seed(seed: int, worker_index: int, trials_before: int) -> int:
@@ -101,37 +109,47 @@ def _alive_here(tag: object) -> bool:
     return pid_alive(int(pid))
 
 
-def fail_orphaned_trials(studies: dict[str, optuna.Study]) -> int:
-    """Mark FAIL every RUNNING trial whose worker is gone; returns how many."""
+def fail_orphaned_trials(studies: dict[str, optuna.Study], storage: BaseStorage) -> int:
+    """Mark FAIL every RUNNING trial whose worker is gone; returns how many. ``storage``: the one the studies were
+    opened on."""
     failed = 0
     for study in studies.values():
-        failed += _fail_silent_trials(study)
+        failed += _fail_silent_trials(study, storage)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not _alive_here(trial.user_attrs.get(WORKER_ATTR, "")):
                 # The reason first: a finished trial can no longer be annotated. Two workers may race to fail the
                 # same orphan; the loser's update is refused, which is fine.
+                trial_id = stored_trial_id(storage, study, trial.number)
                 try:
-                    study._storage.set_trial_user_attr(trial._trial_id, "failed_because", "its worker died")
-                    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                    storage.set_trial_user_attr(trial_id, "failed_because", "its worker died")
+                    storage.set_trial_state_values(trial_id, TrialState.FAIL)
                 except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
                     continue
                 failed += 1
     return failed
 
 
-def _fail_silent_trials(study: optuna.Study) -> int:
+def stored_trial_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
+    """The storage's id of trial ``number`` of ``study`` (what storages address trials by)."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+
+
+def heartbeat_interval(storage: BaseStorage) -> int | None:
+    """Seconds between heartbeats where the storage records them (RDB storages opened with one), else None."""
+    return storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
+
+
+def _fail_silent_trials(study: optuna.Study, storage: BaseStorage) -> int:
     """On storages with a heartbeat (RDB: workers on several machines), fail the RUNNING trials whose heartbeat has
-    been silent past the grace period; returns how many. (Optuna wraps an RDBStorage in a cache, so asking the
-    storage whether it beats is the test, not its class.)"""
-    storage = study._storage
-    if not is_heartbeat_enabled(storage):
+    been silent past the grace period; returns how many."""
+    if heartbeat_interval(storage) is None:
         return 0
-    running = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    return sum(1 for t in failed if t._trial_id in running)
+    return sum(1 for t in failed if t.number in running)
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
@@ -143,22 +161,40 @@ def _ask(study: optuna.Study) -> optuna.Trial:
 
 
 @contextlib.contextmanager
-def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+def heartbeat(storage: BaseStorage, study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """While a trial runs, record its heartbeat every interval where the storage beats (Optuna does it only inside
     ``study.optimize``, and this loop uses ask and tell); elsewhere nothing."""
-    beating = get_heartbeat_thread(trial._trial_id, study._storage)
+    interval = heartbeat_interval(storage)
+    if interval is None:
+        yield
+        return
+    assert isinstance(storage, RDBStorage)  # heartbeat_interval answers for RDB storages only
+    trial_id = stored_trial_id(storage, study, trial.number)
+    stopped = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial_id)
+            if stopped.wait(timeout=interval):
+                return
+
+    beating = threading.Thread(target=beat, name=f"heartbeat of trial {trial.number}", daemon=True)
     beating.start()
     try:
         yield
     finally:
+        stopped.set()
         beating.join()
+
+
+def count_in_state(study: optuna.Study, state: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=(state,)))
 
 
 def trial_counts(study: optuna.Study) -> tuple[int, int]:
     """(COMPLETE, RUNNING) trials of a study, counted by the storage."""
-    storage, study_id = study._storage, study._study_id
-    running = storage.get_n_trials(study_id, state=TrialState.RUNNING)  # first: see _over_budget
-    complete = storage.get_n_trials(study_id, state=TrialState.COMPLETE)
+    running = count_in_state(study, TrialState.RUNNING)  # first: see _over_budget
+    complete = count_in_state(study, TrialState.COMPLETE)
     return complete, running
 
 
@@ -167,7 +203,7 @@ def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
     # Running first, then complete: a trial finishing between the two reads is counted twice (a harmless extra
     # wait) rather than not at all (a trial over budget).
     running = sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    complete = study._storage.get_n_trials(study._study_id, state=TrialState.COMPLETE)
+    complete = count_in_state(study, TrialState.COMPLETE)
     ahead = sum(1 for n in running if n < number)
     return complete + ahead >= budget
 
@@ -177,7 +213,7 @@ def finish(
 ) -> None:
     """``study.tell`` without the deep copy of the finished trial it returns, which no caller here reads (it costs
     about a twentieth of a trial)."""
-    _tell_with_warning(study, trial, value_or_values=values, state=state)
+    tell_without_copy(study, trial, values, state)
 
 
 @dataclass
@@ -188,6 +224,10 @@ class WorkerSummary:
     failed_orphans: int = 0
     stopped_by: str = ""
     elapsed_s: float = 0.0
+
+    def line(self) -> str:
+        """What a worker prints when it ends."""
+        return f"worker {self.worker}: {sum(self.trials.values())} trials, stopped by {self.stopped_by}"
 
 
 def run_worker(
@@ -215,7 +255,7 @@ def run_worker(
         summary.stopped_by = "budget"  # a finished run: joining it must not write a single line
         return summary
     studies = open_studies(context, storage, worker_seed(request.seed, worker_index, stored_trials(storage)))
-    summary.failed_orphans = fail_orphaned_trials(studies)
+    summary.failed_orphans = fail_orphaned_trials(studies, storage)
     candles = load_run_candles(context, data_root)
     evaluator = Evaluator(context, candles)
     strategies: dict[str, Strategy] = {name: get_strategy(name) for name in request.strategies}
@@ -253,7 +293,7 @@ def run_worker(
                 # worker would wait for them forever; then their budget is rerun.
                 if now - last_orphan_check >= ORPHAN_CHECK_S:
                     last_orphan_check = now
-                    summary.failed_orphans += fail_orphaned_trials(studies)
+                    summary.failed_orphans += fail_orphaned_trials(studies, storage)
                 time.sleep(0.05)
                 continue
             name = min(open_names, key=lambda n: (last_number.get(n, -1), n))
@@ -285,7 +325,7 @@ def run_worker(
                 finish(study, trial, state=TrialState.PRUNED)
                 summary.pruned += 1
                 continue
-            with heartbeat(study, trial):
+            with heartbeat(storage, study, trial):
                 result = evaluator.evaluate(strategy, params, searched, train.name)
                 trial.set_user_attr("n_trades", result.n_trades)
                 finish(study, trial, [result.return_pct, result.max_drawdown_pct])
@@ -303,12 +343,76 @@ def run_worker(
     return summary
 
 
+# the worker process ---------------------------------------------------------------------------------------
+
+
+class _OneLineArgumentParser(argparse.ArgumentParser):
+    """Argument errors as one ``error:`` line and exit code 2, like the CLI's usage errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
+
+
+def _parse_worker_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _OneLineArgumentParser(
+        prog="python -m stratlab.optimize.worker", description="One worker process of an optimisation run."
+    )
+    parser.add_argument("--run-dir", required=True, type=Path, help="the run directory")
+    parser.add_argument("--index", type=int, default=0, help="worker number (seeds its sampler)")
+    parser.add_argument("--storage", default=None, help="Optuna storage URL (default: the run's own)")
+    parser.add_argument("--data-root", type=Path, default=None, help="store root (default: the run's)")
+    parser.add_argument("--supervisor-pid", type=int, default=None, help="stop when this parent process is gone")
+    return parser.parse_args(argv)
+
+
+def worker_command(
+    run_dir: Path, index: int, *, storage_url: str | None, data_root: str | None, supervisor_pid: int
+) -> list[str]:
+    """The command line of a local worker process started by ``run start``: this module's ``main``."""
+    command = [sys.executable, "-m", WORKER_MODULE]
+    command += ["--run-dir", str(run_dir), "--index", str(index), "--supervisor-pid", str(supervisor_pid)]
+    if storage_url:
+        command += ["--storage", storage_url]
+    if data_root:
+        command += ["--data-root", data_root]
+    return command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """A worker process (``python -m stratlab.optimize.worker``): runs ``run_worker`` and prints its summary line;
+    an error a user can cause is one ``error:`` line on stderr and exit code 1, as in the CLI. Console logging shows
+    warnings and up (the process's output is its worker log); the log file follows the settings."""
+    args = _parse_worker_args(argv)
+    try:
+        settings = get_settings()
+        configure_logging(logging.WARNING, settings.log_dir, file_level=settings.log_level)
+        summary = run_worker(
+            args.run_dir, worker_index=args.index, storage_url=args.storage, data_root=args.data_root,
+            supervisor_pid=args.supervisor_pid,
+        )  # fmt: skip
+    except StratlabError as exc:
+        log.debug("worker failed", exc_info=True)
+        sys.stderr.write("error: " + " ".join(str(exc).split()) + "\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    print(summary.line(), flush=True)
+    return 0
+
+
 __all__ = [
     "DIRECTIONS",
+    "WORKER_ATTR",
     "WorkerSummary",
     "fail_orphaned_trials",
+    "main",
     "make_sampler",
     "open_studies",
     "read_studies",
     "run_worker",
+    "worker_command",
 ]
+
+if __name__ == "__main__":
+    sys.exit(main())
