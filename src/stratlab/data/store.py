@@ -1,6 +1,6 @@
 """The Parquet market-data store: layout, discovery, reading and atomic month-file writes.
 
-Layout (DESIGN.md data contract)::
+Layout (the data contract: README "Data layout", docs/architecture.md "The store")::
 
     <root>/ohlcv/<source>/<symbol>/<timeframe>/YYYY/MM.parquet
 
