@@ -7,6 +7,10 @@ last trials at once, the lowest trial numbers go ahead and the others are pruned
 that died while running them are marked FAIL (same host: by process id, checked when a worker starts and while it
 waits; other hosts: Optuna's heartbeat on RDB storages), so nothing stays RUNNING forever and a resumed run never
 repeats or loses a finished trial.
+
+A worker is ``run_worker``. ``run start`` runs each of its workers as ``python -m stratlab.optimize.worker --run-dir D
+--index N --supervisor-pid P [--storage URL] [--data-root R]`` (``main`` below); ``stratlab run worker`` runs the same
+function for a worker on another machine.
 """
 
 from __future__ import annotations
