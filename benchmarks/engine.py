@@ -11,6 +11,9 @@ mode ``none`` with TP 2 % / SL 1 % and for mode ``grid``:
   this comparison only), so that the split's cost is measured in the same run on the same noisy machine, as the
   ratio now / before; and the ratio end to end / kernel alone.
 
+Our four jobs for one config and size are timed in turns, batch by batch, so that a busy spell of a shared machine
+slows them alike and their ratios hold.
+
 Peers: vectorbt ``Portfolio.from_signals`` with the same stops, fees and reversal, plus its ``total_return`` and
 ``max_drawdown``; backtesting.py replaying the same events with bracket orders (its statistics, return and drawdown
 included, are part of ``run``). vectorbt gets numpy arrays and is timed after a warm-up call, so its JIT is excluded.
@@ -106,17 +109,25 @@ def entry_events(n: int, seed: int = 11) -> Int8Array:
 
 def rate(job: Callable[[], object], *, batches: int, min_batch_s: float) -> float:
     """Calls per second: one untimed warm-up call, then the best of ``batches`` batches of at least ``min_batch_s``."""
-    started = time.perf_counter()
-    job()
-    once = max(time.perf_counter() - started, 1e-9)
-    calls = max(1, int(min_batch_s / once))
-    best = float("inf")
-    for _ in range(batches):
+    return rates({"job": job}, batches=batches, min_batch_s=min_batch_s)["job"]
+
+
+def rates(jobs: dict[str, Callable[[], object]], *, batches: int, min_batch_s: float) -> dict[str, float]:
+    """``rate`` of several jobs whose batches take turns, so that a busy spell of a shared machine slows them all
+    alike and their ratios hold."""
+    calls = {}
+    for name, job in jobs.items():
         started = time.perf_counter()
-        for _ in range(calls):
-            job()
-        best = min(best, time.perf_counter() - started)
-    return calls / best
+        job()
+        calls[name] = max(1, int(min_batch_s / max(time.perf_counter() - started, 1e-9)))
+    best = dict.fromkeys(jobs, float("inf"))
+    for _ in range(batches):
+        for name, job in jobs.items():
+            started = time.perf_counter()
+            for _ in range(calls[name]):
+                job()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: calls[name] / best[name] for name in jobs}
 
 
 # first call in a fresh process ----------------------------------------------------------------------------------
@@ -204,7 +215,6 @@ def ours(frames: dict[int, pd.DataFrame], events: dict[int, Int8Array], opts: ar
     jobs = ("end to end", "full KPI record", "kernel", "kernel before")
     figures: dict[str, dict[str, dict[int, float | None]]] = {job: {name: {} for name in configs} for job in jobs}
     notes: dict[str, list[str]] = {name: [] for name in configs}
-    timed = partial(rate, batches=opts.batches, min_batch_s=opts.min_batch_s)
     for n, frame in frames.items():
         candles = Candles.from_frame(frame, source="bench", symbol="BTC", timeframe="5m")
         signals = events[n]
@@ -213,8 +223,6 @@ def ours(frames: dict[int, pd.DataFrame], events: dict[int, Int8Array], opts: ar
             adds = int(result.trade_arrays["adds"].sum())
             note = outcome(n, result.n_trades, result.return_pct)
             notes[name].append(note + (f", {adds:,} adds" if adds else ""))
-            figures["end to end"][name][n] = timed(partial(ours_once, run_backtest, candles, signals, config))
-            figures["full KPI record"][name][n] = timed(partial(ours_with_kpis, run_backtest, candles, signals, config))
 
             # The bare kernels on prepared inputs: what run_backtest adds is validation, allocation and the result.
             # Both get the same bars, signals and output room; their outputs are checked equal below.
@@ -234,8 +242,19 @@ def ours(frames: dict[int, pd.DataFrame], events: dict[int, Int8Array], opts: ar
                 before.simulate_nb, candles.open, candles.high, candles.low, candles.close, signals, none, none,
                 before.pack_settings_before(config, BAR_MS), 0, n, equity_before, changes_before, trades_before,
             )  # fmt: skip
-            figures["kernel"][name][n] = timed(kernel_job)
-            figures["kernel before"][name][n] = timed(before_job)
+            # Timed in turns: the ratios between these four are the figures that matter.
+            measured = rates(
+                {
+                    "end to end": partial(ours_once, run_backtest, candles, signals, config),
+                    "full KPI record": partial(ours_with_kpis, run_backtest, candles, signals, config),
+                    "kernel": kernel_job,
+                    "kernel before": before_job,
+                },
+                batches=opts.batches,
+                min_batch_s=opts.min_batch_s,
+            )
+            for job, per_second in measured.items():
+                figures[job][name][n] = per_second
             if not np.array_equal(equity_now, equity_before) or before_job()[0] != state[0]["n_trades"]:
                 raise SystemExit(f"{name}, {bars(n)}: the kernel and its frozen copy disagree; the timing is void")
     labels = {
@@ -390,8 +409,8 @@ def main() -> None:
     if opts.first_call_probe:
         first_call_probe()
         return
-    opts.batches = 3 if opts.quick else 5
-    opts.min_batch_s = 0.1 if opts.quick else 0.25
+    opts.batches = 3 if opts.quick else 7
+    opts.min_batch_s = 0.1 if opts.quick else 0.2
 
     began = time.perf_counter()
     pinned = one_core()
@@ -430,7 +449,7 @@ def main() -> None:
         f"   target < {TARGET_CACHED_FIRST_CALL_S:.0f} s: {cached}"
     )
 
-    best = "best of 3 batches of >= 0.1 s" if opts.quick else "best of 5 batches of >= 0.25 s"
+    best = f"best of {opts.batches} batches of >= {opts.min_batch_s} s; ours in turns"
     print()
     print(f"backtests per second, one core ({best}; backtesting.py: single runs)")
     width = max(len(row.name) for row in rows) + 2

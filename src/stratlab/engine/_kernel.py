@@ -22,8 +22,8 @@ whether more bars follow:
 loops that do exactly what ``step`` would do to those bars, every other bar through ``step``.
 
 Speed: a numba function that takes arrays pays reference counting on them at each call, and a call that LLVM does
-not inline costs a few nanoseconds. So only ``step``, ``final_step`` and ``simulate_nb`` take arrays (``trade_bar``
-and ``mark_close`` are inlined into them), and the quiet loops are written out in ``simulate_nb``.
+not inline costs a few nanoseconds. So only ``step``, ``final_step`` and ``simulate_nb`` take arrays (the rules get
+the rows they may write), and the quiet loops are written out in ``simulate_nb``.
 
 Accounting: ``cash`` is realised equity. Fees and funding leave it when they are paid; a position's price PnL joins
 it at the exit, ``side * qty * (exit_fill - average_entry)``. Equity at a bar's close is cash plus the open
@@ -429,26 +429,28 @@ def pay_funding(state: Record, settings: Record, bar_close: float) -> None:
         state.funding_paid += funding
 
 
-@njit(cache=True, inline="always")  # into step and final_step: it takes the trade table (see the module docstring)
+@njit(cache=True)
 def trade_bar(
-    state: Record, settings: Record, trades: RecordArray, bar: int, time_ms: int,
+    state: Record, settings: Record, trade: Record, next_trade: Record, bar: int, time_ms: int,
     bar_open: float, bar_high: float, bar_low: float, bar_close: float,
     order: int, order_tp_distance: float, order_sl_distance: float,
 ) -> bool:  # fmt: skip
     """The bar's fills and costs, up to its close: the order at the open, the range, funding.
 
     ``order`` is the signal decided at the previous bar's close (+1 long, -1 short, 0 none), with the TP/SL price
-    distances read on that bar (NaN: the config's fractions). Returns False, changing nothing, when the order is
-    not -1/0/+1 (checked here, where orders are read anyway, instead of a pass over all signals first).
+    distances read on that bar (NaN: the config's fractions). A bar books at most two trades, an exit on its order
+    and then one in its range: ``trade`` and ``next_trade`` are the trade table's next two free rows. Returns False,
+    changing nothing, when the order is not -1/0/+1 (checked here, where orders are read anyway, instead of a pass
+    over all signals first).
     """
+    trades_before = state.n_trades
     if order != 0 and state.trading:
         if order > 1 or order < -1:
             return False
-        act_on_order(
-            state, settings, trades[state.n_trades], bar, time_ms, bar_open, order, order_tp_distance, order_sl_distance
-        )
+        act_on_order(state, settings, trade, bar, time_ms, bar_open, order, order_tp_distance, order_sl_distance)
     if state.side != 0:
-        trade_the_range(state, settings, trades[state.n_trades], bar, time_ms, bar_open, bar_high, bar_low, bar_close)
+        free = trade if state.n_trades == trades_before else next_trade
+        trade_the_range(state, settings, free, bar, time_ms, bar_open, bar_high, bar_low, bar_close)
     pay_funding(state, settings, bar_close)
     return True
 
@@ -501,7 +503,7 @@ def log_position(state: Record, change: Record, bar: int) -> None:
         state.last_position = position
 
 
-@njit(cache=True, inline="always")  # into step and final_step, like trade_bar
+@njit(cache=True)
 def mark_close(
     state: Record, settings: Record, trade: Record, change: Record, bar: int, time_ms: int, bar_close: float
 ) -> None:
@@ -529,8 +531,8 @@ def step(
     and one change per bar). Returns False, changing nothing, for an order other than -1/0/+1.
     """
     if not trade_bar(
-        state, settings, trades, bar, time_ms, bar_open, bar_high, bar_low, bar_close,
-        order, order_tp_distance, order_sl_distance,
+        state, settings, trades[state.n_trades], trades[state.n_trades + 1], bar, time_ms,
+        bar_open, bar_high, bar_low, bar_close, order, order_tp_distance, order_sl_distance,
     ):  # fmt: skip
         return False
     mark_close(state, settings, trades[state.n_trades], position_log[state.n_changes], bar, time_ms, bar_close)
@@ -553,8 +555,8 @@ def final_step(
     """The last bar of the data: as ``step``, with ``close_at_end`` between the bar's fills and its mark, so the last
     equity is realised and the drawdown and early stops see the exit's costs."""
     if not trade_bar(
-        state, settings, trades, bar, time_ms, bar_open, bar_high, bar_low, bar_close,
-        order, order_tp_distance, order_sl_distance,
+        state, settings, trades[state.n_trades], trades[state.n_trades + 1], bar, time_ms,
+        bar_open, bar_high, bar_low, bar_close, order, order_tp_distance, order_sl_distance,
     ):  # fmt: skip
         return False
     close_at_end(state, settings, trades[state.n_trades], bar, time_ms, bar_close)
