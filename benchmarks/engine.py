@@ -7,7 +7,7 @@ mode ``none`` with TP 2 % / SL 1 % and for mode ``grid``:
   straight from the kernel's outputs, as the optimiser reads a trial);
 - the same plus the full KPI record (``result.kpis``), its own row so that its cost is seen, not hidden;
 - the bare ``simulate_nb`` kernel on prepared inputs;
-- the kernel as it was before it was split into named rules (``engine_kernel_before.py``, a frozen copy kept for
+- the kernel as it was before it was split into named rules (``_engine_kernel_before.py``, a frozen copy kept for
   this comparison only), so that the split's cost is measured in the same run on the same noisy machine, as the
   ratio now / before; and the ratio end to end / kernel alone.
 
@@ -202,7 +202,7 @@ class Ours:
 
 
 def ours(frames: dict[int, pd.DataFrame], events: dict[int, Int8Array], opts: argparse.Namespace) -> Ours:
-    import engine_kernel_before as before
+    import _engine_kernel_before as before
     from stratlab.data.candles import Candles
     from stratlab.engine import BacktestConfig, run_backtest
     from stratlab.engine import _kernel as kernel
