@@ -291,8 +291,10 @@ def test_a_worker_that_fails_writes_one_error_line_to_its_log_and_exits_1(demo_r
     empty_store = tmp_path / "empty_store"
     empty_store.mkdir()
     supervisor = _start(run_dir.path, "--data-root", str(empty_store))
-    supervisor.communicate(timeout=120)
+    _, stderr = supervisor.communicate(timeout=120)
     assert supervisor.returncode == 1
+    # The cause first: the report fails too (no candles), but the line names the failed worker and its log.
+    assert stderr.startswith("error: worker 0 (exit code 1, log ") and len(stderr.strip().splitlines()) == 1, stderr
     status = run_dir.read_status() or {}
     assert (status["state"], status["worker_exit_codes"]) == ("failed", [1])
     lines = (run_dir.workers_dir / "worker-0.log").read_text().splitlines()
@@ -479,3 +481,23 @@ def test_a_failed_run_whose_budget_is_complete_becomes_finished_without_new_tria
     assert result.returncode == 0, result.stderr
     assert json.loads((copied_run / "status.json").read_text())["state"] == "finished"
     assert (copied_run / "optuna.journal").read_bytes() == journal
+
+
+def test_ctrl_c_in_a_terminal_lets_every_worker_finish_its_trial(demo_root: Path, tmp_path: Path) -> None:
+    """Ctrl+C reaches a terminal's whole foreground process group: the workers, in groups of their own, must not get
+    it (a worker interrupted mid-trial leaves it RUNNING); the supervisor asks them to stop after their trial."""
+    run_dir = _new_big_run(demo_root, tmp_path)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "stratlab", "run", "start", "--run-dir", str(run_dir.path), "--workers", "2",
+         "--no-live"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, process_group=0,
+    )  # fmt: skip
+    _wait_for(lambda: (run_dir.read_status() or {}).get("completed", 0) > 0)
+    os.killpg(supervisor.pid, signal.SIGINT)  # what a terminal does on Ctrl+C, to the supervisor's group
+    supervisor.communicate(timeout=120)
+    status = run_dir.read_status() or {}
+    assert status["state"] == "stopped" and status["worker_exit_codes"] == [0, 0], status
+    finished = [e["stopped_by"] for e in run_dir.read_progress() if e["event"] == "worker_finished"]
+    assert finished == ["stop.flag", "stop.flag"]
+    trials = pd.read_csv(run_dir.path / "trials.csv")
+    assert not set(trials["state"]) & {"RUNNING", "FAIL"}

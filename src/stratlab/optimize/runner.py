@@ -32,7 +32,7 @@ from stratlab import __version__
 from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
 from stratlab.data.timeframes import parse_timeframe
-from stratlab.errors import ConfigError
+from stratlab.errors import ConfigError, StratlabError
 from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
 from stratlab.optimize.rundir import RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
@@ -231,13 +231,16 @@ def _spawn_worker(
 ) -> subprocess.Popen[bytes]:
     """Worker ``index`` as a process of its own (``python -m stratlab.optimize.worker``), its output appended to
     ``workers/worker-<index>.log``, one thread for numba and OpenMP (the workers are the parallelism), stopping when
-    this process is gone."""
+    this process is gone. In a process group of its own: Ctrl+C in a terminal reaches the whole foreground group, and
+    a worker interrupted mid-trial would leave it RUNNING; the supervisor asks the workers to stop instead."""
     command = worker_command(
         run_dir.path, index, storage_url=storage_url, data_root=data_root, supervisor_pid=os.getpid()
     )
     env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     with (run_dir.workers_dir / f"worker-{index}.log").open("ab") as log_file:
-        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        return subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, process_group=0
+        )
 
 
 class SupervisorTerminatedError(BaseException):
@@ -367,7 +370,16 @@ def _supervise(
                 display.console.line()  # the last frame may not end its line when output is not a terminal
 
     run_dir.append_progress("run_ended", state=str(state), failed_workers=failed_workers)
-    write_report(run_dir, storage_url=storage_url, data_root=data_root)
+    try:
+        write_report(run_dir, storage_url=storage_url, data_root=data_root)
+    except StratlabError as exc:
+        if not failed_workers:
+            raise
+        # The workers' failure is the cause to name first; the report's error is often its consequence.
+        codes = final["worker_exit_codes"]
+        failures = ", ".join(f"worker {i} (exit code {codes[i]}, log {run_dir.workers_dir}/worker-{i}.log)"
+                             for i in failed_workers)  # fmt: skip
+        raise ConfigError(f"{failures} failed, and the report could not be written: {exc}") from None
     return final
 
 
