@@ -13,7 +13,7 @@ PACKAGE = Path(stratlab.__file__).parent
 
 # Lowest first; the same numbers as the layer list in docs/architecture.md.
 LAYERS: dict[str, int] = {
-    "errors": 0, "settings": 0, "atomic_io": 0, "processes": 0, "logging_setup": 0,
+    "errors": 0, "settings": 0, "atomic_io": 0, "processes": 0, "logging_setup": 0, "lazy_exports": 0,
     "data": 1,
     "indicators": 2, "metrics": 2, "selection": 2,
     "strategies": 3, "engine": 3,

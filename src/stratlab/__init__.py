@@ -17,9 +17,10 @@ The names a notebook needs, from the package itself::
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stratlab.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from stratlab.data import load_ohlcv
@@ -40,20 +41,6 @@ _HOMES = {
     "BacktestConfig": "stratlab.engine",
     "compute_kpis": "stratlab.metrics",
 }
-
-
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its package the first time it is asked for."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'stratlab' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _HOMES)
 
 __all__ = ["BacktestConfig", "__version__", "compute_kpis", "get_strategy", "load_ohlcv", "run_backtest"]

@@ -22,8 +22,9 @@ Each name is imported from its module on first use, so importing one module of t
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stratlab.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from stratlab.optimize.backtest_space import CommonSpace
@@ -56,19 +57,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, imported from its module the first time it is asked for."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'stratlab.optimize' has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), {name: f".{module}" for name, module in _HOMES.items()})
 
 __all__ = [
     "CommonSpace",
