@@ -6,12 +6,10 @@ import numpy as np
 import pandas as pd
 
 from stratlab.engine import EXIT_REASONS, TRADE_COLUMNS, run_backtest
-from stratlab.engine.schema import TRADE_DTYPE
 from tests.engine.tables import flat_bars, signals, table
 
 
 def test_trade_columns_are_the_trade_records_fields() -> None:
-    assert TRADE_DTYPE.names == TRADE_COLUMNS
     # The order trades.csv has always been written in.
     assert TRADE_COLUMNS == (
         "entry_time_ms", "exit_time_ms", "side", "size", "entry_price", "exit_price", "fees", "slippage_cost",

@@ -282,3 +282,11 @@ def test_every_undefined_figure_says_why(rec: Record) -> None:
     undefined = [name for name in KPI_NAMES if kpis[name] is None and name != "stopped_early"]
     assert undefined  # the case is degenerate enough to leave figures undefined
     assert [name for name in undefined if name not in kpis.notes] == []
+
+
+def test_a_cagr_beyond_a_float_is_undefined_with_its_reason() -> None:
+    """Ten times the equity in one day, compounded over 365 days, is 10^365: no float holds it."""
+    notes = f.Notes()
+    figures = f.return_figures(1_000.0, 10_000.0, 1, 365, notes)
+    assert figures["cagr_pct"] is None and figures["return_pct"] == pytest.approx(900.0)
+    assert "too large" in notes.why["cagr_pct"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from stratlab.errors import DataError
 from stratlab.optimize.journal import repair_journal
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.runner import eta_seconds
@@ -501,3 +502,17 @@ def test_ctrl_c_in_a_terminal_lets_every_worker_finish_its_trial(demo_root: Path
     assert finished == ["stop.flag", "stop.flag"]
     trials = pd.read_csv(run_dir.path / "trials.csv")
     assert not set(trials["state"]) & {"RUNNING", "FAIL"}
+
+
+def test_a_damaged_report_is_one_line_for_its_readers_and_run_start_rebuilds_it(copied_run: Path) -> None:
+    (copied_run / "report.json").write_bytes(b"\x89PNG\r\n\xff\xfe garbage")
+    journal = (copied_run / "optuna.journal").read_bytes()
+    # The report's own guard treats a report it cannot read as no report: run start rebuilds it from the storage.
+    result = run_cli("run", "start", "--run-dir", str(copied_run), "--workers", "1", "--no-live")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "champion:" in result.stdout
+    assert json.loads((copied_run / "report.json").read_text())["schema_version"] == 1
+    assert (copied_run / "optuna.journal").read_bytes() == journal
+    with pytest.raises(DataError, match=r"report\.json: unreadable"):
+        (copied_run / "report.json").write_bytes(b"\xff")
+        RunDir(copied_run).read_report()

@@ -359,7 +359,7 @@ def _print_outcome(run_dir: RunDir, final: dict[str, Any]) -> None:
             f"{final['elapsed_s']:,.1f} s ({final['trials_per_s']:,.1f} trials/s)",
             markup=False,
         )
-    report = json.loads(run_dir.report_path.read_text(encoding="utf-8"))
+    report = run_dir.read_report()
     _print_champion(run_dir, report)
     failed = final.get("failed_workers") or []
     if final["state"] == RunState.FAILED and failed and not final.get("already_finished"):

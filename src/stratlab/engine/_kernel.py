@@ -444,9 +444,9 @@ def trade_bar(
     over all signals first).
     """
     trades_before = state.n_trades
+    if order > 1 or order < -1:
+        return False  # also after trading stopped: the promise holds for every bar a caller steps
     if order != 0 and state.trading:
-        if order > 1 or order < -1:
-            return False
         act_on_order(state, settings, trade, bar, time_ms, bar_open, order, order_tp_distance, order_sl_distance)
     if state.side != 0:
         free = trade if state.n_trades == trades_before else next_trade

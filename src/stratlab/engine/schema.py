@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from stratlab.data.timeframes import HOUR_MS
 from stratlab.engine import _kernel as k
-from stratlab.engine.config import BacktestConfig, OppositePolicy, PositionMode
+from stratlab.engine.config import BacktestConfig, OppositePolicy, PositionMode, validated_config
+from stratlab.errors import ConfigError
 
 RecordArray = npt.NDArray[np.void]
 
@@ -97,8 +99,10 @@ KERNEL_SETTINGS = (
 SETTINGS_DTYPE = np.dtype([(setting.name, setting.dtype) for setting in KERNEL_SETTINGS], align=True)
 
 
-def pack_settings(config: BacktestConfig, bar_ms: int) -> RecordArray:
-    """The config as the kernel's settings record (an array of one row), for bars of ``bar_ms``."""
+def pack_settings(config: BacktestConfig | Mapping[str, Any] | None, bar_ms: int) -> RecordArray:
+    """The config (a BacktestConfig, a mapping of its fields, or None for the defaults: checked, a bad field is a
+    one-line ConfigError) as the kernel's settings record (an array of one row), for bars of ``bar_ms``."""
+    config = validated_config(config)
     record = np.empty(1, dtype=SETTINGS_DTYPE)
     for setting in KERNEL_SETTINGS:
         record[setting.name] = setting.value(config, bar_ms)
@@ -183,7 +187,12 @@ STATE_DTYPE = np.dtype(
 
 
 def new_state(settings: RecordArray) -> RecordArray:
-    """A fresh state record (an array of one row) for ``step``: flat, all cash, trading."""
+    """A fresh state record (an array of one row) for ``step``: flat, all cash, trading.
+
+    ``step`` writes into the trade and position-log tables at the state's counts without bounds checks (numba's
+    compiled code has none): a caller gives it room for two more trades and one more position change per bar."""
+    if not isinstance(settings, np.ndarray) or settings.dtype != SETTINGS_DTYPE or settings.shape != (1,):
+        raise ConfigError("new_state: expected the settings record of pack_settings (an array of one row)")
     state = np.zeros(1, dtype=STATE_DTYPE)
     k.start_state(state[0], settings[0])
     return state

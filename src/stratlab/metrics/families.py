@@ -152,9 +152,16 @@ def return_figures(
 ) -> ReturnFigures:
     """Total return; CAGR = (final / initial) ^ (periods per year / days) − 1."""
     growth = final_equity / initial_equity
-    cagr = (growth ** (periods / n_days) - 1.0) * 100.0 if n_days and growth > 0 else None
-    if cagr is None:
-        notes.undefined("cagr_pct", "no days" if not n_days else "equity at or below zero")
+    cagr: float | None = None
+    if not n_days:
+        notes.undefined("cagr_pct", "no days")
+    elif growth <= 0:
+        notes.undefined("cagr_pct", "equity at or below zero")
+    else:
+        try:
+            cagr = (float(growth) ** (periods / n_days) - 1.0) * 100.0
+        except OverflowError:  # e.g. ten times the equity in one day, compounded over a year: beyond a float
+            notes.undefined("cagr_pct", "too large to represent (a short, extreme run compounded over a year)")
     return {"return_pct": (growth - 1.0) * 100.0, "cagr_pct": cagr, "final_equity": final_equity}
 
 

@@ -180,11 +180,13 @@ def write_report(
 
 def _completed_in_report(run_dir: RunDir) -> int | None:
     """Completed trials the existing report.json was built from; None without a readable one."""
-    try:
-        report = json.loads(run_dir.report_path.read_bytes().decode("utf-8"))
-        return sum(int(counts["complete"]) for counts in report["strategies"].values())
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+    if not run_dir.report_path.exists():
         return None
+    try:
+        report = run_dir.read_report()
+    except DataError:
+        return None
+    return sum(int(counts.get("complete", 0)) for counts in report["strategies"].values())
 
 
 def _refuse_shrinking(run_dir: RunDir, studies: dict[str, Any]) -> None:

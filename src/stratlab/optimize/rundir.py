@@ -69,6 +69,18 @@ class _StrategyStatus(BaseModel):
     pareto: list[_ParetoPoint]
 
 
+class _ReportCounts(BaseModel):
+    """The fields of report.json the CLI and the report's own guard read."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_version: int
+    strategies: dict[str, dict[str, int]]
+    selection_part: str
+    dd_threshold_pct: float
+    champion: dict[str, Any] | None
+    champion_reason: str | None = None
+
+
 class _StatusFile(BaseModel):
     """The fields of status.json a reader relies on (docs/schemas/status.schema.json has them all)."""
 
@@ -142,11 +154,8 @@ class RunDir:
         """The run's context; a missing, half-written or foreign file is a one-line DataError."""
         if not self.context_path.exists():
             raise DataError(f"{self.path}: not a run directory (no context.json)")
-        try:
-            raw = json.loads(self.context_path.read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{self.context_path}: unreadable ({_one_line(exc)})") from None
-        version = raw.get("schema_version") if isinstance(raw, dict) else None
+        raw = read_json_object(self.context_path)
+        version = raw.get("schema_version")
         if version != SCHEMA_VERSION:
             raise DataError(
                 f"{self.context_path}: schema version {version!r}, this stratlab reads {SCHEMA_VERSION}; "
@@ -155,9 +164,7 @@ class RunDir:
         try:
             return RunContext.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise DataError(f"{self.context_path}: {where}: {first['msg']}") from None
+            raise first_problem(self.context_path, exc) from None
 
     # storage -----------------------------------------------------------------------------------------------------
 
@@ -249,28 +256,26 @@ class RunDir:
     def read_status(self) -> dict[str, Any] | None:
         """status.json as written, or None before the first start. A file that is not UTF-8 JSON with the expected
         fields is a one-line DataError; a "running" state whose supervisor died reads as "interrupted"."""
-        try:
-            raw = self.status_path.read_bytes()
-        except FileNotFoundError:
+        if not self.status_path.exists():
             return None
-        except OSError as exc:
-            raise DataError(f"{self.status_path}: unreadable ({_one_line(exc)})") from None
-        try:
-            value = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{self.status_path}: unreadable ({_one_line(exc)})") from None
-        if not isinstance(value, dict):
-            raise DataError(f"{self.status_path}: expected a JSON object, got {type(value).__name__}")
+        value = read_json_object(self.status_path)
         try:
             _StatusFile.model_validate(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise DataError(f"{self.status_path}: {where}: {first['msg']}") from None
+            raise first_problem(self.status_path, exc) from None
         if value["state"] == RunState.RUNNING and not self.supervisor_alive():
             value["state"] = RunState.INTERRUPTED.value
             value["eta_s"] = None
         return value
+
+    def read_report(self) -> dict[str, Any]:
+        """report.json as written (a one-line DataError when it is missing, unreadable or not a report)."""
+        report = read_json_object(self.report_path)
+        try:
+            _ReportCounts.model_validate(report)
+        except ValidationError as exc:
+            raise first_problem(self.report_path, exc) from None
+        return report
 
     def append_progress(self, event: str, **fields: Any) -> None:
         """Append one event line. A single ``write`` of a line under the pipe buffer size is atomic with O_APPEND,
@@ -314,6 +319,25 @@ def _parse_lines(lines: list[bytes]) -> Iterator[dict[str, Any]]:
             continue
         if isinstance(value, dict) and isinstance(value.get("event"), str):
             yield value
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file as any bytes may hold it; anything else (missing, not UTF-8, not JSON, not an object) is a
+    one-line DataError naming the file."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: unreadable ({_one_line(exc)})") from None
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def first_problem(path: Path, exc: ValidationError) -> DataError:
+    """The first problem pydantic found in a file, as one line naming the file and the field."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return DataError(f"{path}: {where}: {first['msg']}" if where else f"{path}: {first['msg']}")
 
 
 def _is_own_journal(url: str, run_path: Path) -> bool:

@@ -32,7 +32,7 @@ from stratlab import __version__
 from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
 from stratlab.data.timeframes import parse_timeframe
-from stratlab.errors import ConfigError, StratlabError
+from stratlab.errors import ConfigError, DataError, StratlabError
 from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
 from stratlab.optimize.rundir import RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
@@ -251,6 +251,15 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise SupervisorTerminatedError
 
 
+def _report_readable(run_dir: RunDir) -> bool:
+    """A report.json that reads: a damaged one is rebuilt from the storage like a missing one."""
+    try:
+        run_dir.read_report()
+    except DataError:
+        return False
+    return True
+
+
 def budget_met(studies: dict[str, optuna.Study], request: RunRequest) -> bool:
     """Every strategy has its completed trials: starting workers would only add pruned "over budget" trials."""
     progress = study_progress(studies)
@@ -277,7 +286,7 @@ def start_run(
         storage = open_storage(run_dir.storage_url(context, storage_url))
         existing = read_studies(context, storage)
         finished = budget_met(existing, context.request)
-        if finished and run_dir.report_path.exists():
+        if finished and _report_readable(run_dir):
             status = run_dir.read_status()
             if status is not None and status["state"] == RunState.FINISHED:
                 return {**status, "already_finished": True}
