@@ -154,7 +154,7 @@ def test_repair_cuts_before_the_first_bad_line_and_never_replaces_a_backup(tmp_p
     assert (outcome.kept_lines, outcome.cut_lines, outcome.first_bad_line) == (3, 3, 4)
     assert journal.read_bytes() == good * 3
     journal.write_bytes(good + b"oops\n")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(DataError, match="exists"):
         repair_journal(journal, now=stamp)  # the same second: the earlier copy is never overwritten
     assert outcome.backup is not None and outcome.backup.read_bytes().count(b"\n") == 6
 
@@ -516,3 +516,40 @@ def test_a_damaged_report_is_one_line_for_its_readers_and_run_start_rebuilds_it(
     with pytest.raises(DataError, match=r"report\.json: unreadable"):
         (copied_run / "report.json").write_bytes(b"\xff")
         RunDir(copied_run).read_report()
+
+
+def test_an_unknown_op_code_is_a_damaged_line_that_repair_cuts(copied_run: Path) -> None:
+    journal = copied_run / "optuna.journal"
+    _insert_line(journal, 5, b'{"op_code": 99, "worker_id": "x"}\n')
+    report = run_cli("run", "report", "--run-dir", str(copied_run))
+    assert_one_error_line(report, str(journal), "line 6 ")
+    repair = run_cli("run", "repair", "--run-dir", str(copied_run))
+    assert repair.returncode == 0 and "from line 6 on" in repair.stdout, repair.stdout
+
+
+def test_a_repair_that_cut_every_line_lets_the_run_start_again(copied_run: Path) -> None:
+    journal = copied_run / "optuna.journal"
+    _insert_line(journal, 0, b"garbage\n")
+    assert run_cli("run", "repair", "--run-dir", str(copied_run)).returncode == 0
+    assert journal.read_bytes() == b""
+    resumed = run_cli("run", "start", "--run-dir", str(copied_run), "--workers", "1", "--no-live")
+    assert resumed.returncode == 0, resumed.stderr
+    trials = pd.read_csv(copied_run / "trials.csv")
+    assert trials[trials["state"] == "COMPLETE"].groupby("strategy").size().to_dict() == {
+        "ma_cross": 8, "rsi_reversion": 8,
+    }  # fmt: skip
+
+
+def test_a_lock_path_that_is_a_folder_is_one_line(copied_run: Path) -> None:
+    lock = copied_run / "supervisor.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    result = run_cli("run", "start", "--run-dir", str(copied_run), "--workers", "1", "--no-live")
+    assert_one_error_line(result, "supervisor.lock")
+
+
+def test_run_stop_on_a_run_never_started_here_writes_the_flag_for_joined_workers(copied_run: Path) -> None:
+    (copied_run / "status.json").unlink()  # no local supervisor ever ran: workers may have joined with `run worker`
+    result = run_cli("run", "stop", "--run-dir", str(copied_run))
+    assert result.returncode == 0, result.stderr
+    assert (copied_run / "stop.flag").exists()

@@ -228,9 +228,10 @@ def run_stop(run_dir: RunDirOption) -> None:
     target = RunDir(run_dir)
     target.load_context()
     status = target.read_status()
-    state = status["state"] if status else RunState.NEW
-    if state not in (RunState.RUNNING, RunState.INTERRUPTED):
-        raise ConfigError(f"{target.path}: the run is {state}, not running: nothing to stop")
+    # Only a finished run has nothing to stop: a run that reads "new" or "stopped" here may still have workers that
+    # joined it from this or another machine (`run worker`), and they read stop.flag too.
+    if status is not None and status["state"] == RunState.FINISHED:
+        raise ConfigError(f"{target.path}: the run is finished, not running: nothing to stop")
     target.request_stop()
     target.append_progress("stop_requested", by="run stop")
     console.stdout.print(f"stop requested: {target.stop_flag}", markup=False)

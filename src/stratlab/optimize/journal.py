@@ -111,7 +111,12 @@ def parse_entry(line: bytes) -> dict[str, Any] | None:
         entry = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return entry if isinstance(entry, dict) and isinstance(entry.get("op_code"), int) else None
+    if not isinstance(entry, dict) or entry.get("op_code") not in _OP_CODES:
+        return None  # an unknown op code would fail deep inside Optuna's replay ("Should not reach")
+    return entry
+
+
+_OP_CODES = frozenset(int(op) for op in JournalOperation)
 
 
 def _preview(line: bytes, width: int = 40) -> str:
@@ -151,7 +156,11 @@ def repair_journal(path: Path, now: datetime | None = None) -> JournalRepair:
             return JournalRepair(kept_lines=len(lines), cut_lines=0, first_bad_line=None, backup=None)
         stamp = (now or datetime.now(tz=UTC)).strftime("%Y%m%dT%H%M%SZ")
         backup = path.with_name(f"{path.name}.{stamp}.bak")
-        with backup.open("xb") as copy:  # never replaces an earlier copy
+        try:
+            copy = backup.open("xb")  # never replaces an earlier copy
+        except FileExistsError:
+            raise DataError(f"{backup} exists (a repair in the same second): run the repair again") from None
+        with copy:
             copy.write(data)
             copy.flush()
             os.fsync(copy.fileno())

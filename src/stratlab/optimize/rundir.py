@@ -191,7 +191,8 @@ class RunDir:
                 f"{own}: the run's journal is missing, so its trials are gone{kept}: restore the journal "
                 "from a backup, or start a new run"
             )
-        if own.stat().st_size == 0 and (written or self._status_completed() > 0):
+        repaired = any(own.parent.glob(f"{own.name}.*.bak"))  # `run repair` cut every line, knowingly, keeping a copy
+        if own.stat().st_size == 0 and (written or self._status_completed() > 0) and not repaired:
             what = ", ".join(written) if written else "status.json"
             raise DataError(
                 f"{own}: the run's journal is empty but the run already wrote {what}: refusing to replace those "
@@ -210,7 +211,10 @@ class RunDir:
     @contextlib.contextmanager
     def supervisor_lock(self) -> Iterator[None]:
         """Held by the one live ``run start`` of this directory; a second one gets a one-line ConfigError."""
-        handle = self.lock_path.open("a+")
+        try:
+            handle = self.lock_path.open("a+")
+        except OSError as exc:
+            raise ConfigError(f"{self.lock_path}: cannot be opened as the run's lock ({_one_line(exc)})") from None
         try:
             deadline = time.monotonic() + LOCK_RETRY_S  # readers probe the lock for microseconds: wait them out
             while True:

@@ -36,7 +36,7 @@ from stratlab.errors import ConfigError, DataError, StratlabError
 from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
 from stratlab.optimize.rundir import RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
-from stratlab.optimize.worker import open_studies, read_studies, worker_command
+from stratlab.optimize.worker import budget_met, open_studies, read_studies, worker_command
 from stratlab.selection import pareto_front
 from stratlab.strategies import get_strategy
 
@@ -260,12 +260,6 @@ def _report_readable(run_dir: RunDir) -> bool:
     return True
 
 
-def budget_met(studies: dict[str, optuna.Study], request: RunRequest) -> bool:
-    """Every strategy has its completed trials: starting workers would only add pruned "over budget" trials."""
-    progress = study_progress(studies)
-    return len(progress) == len(request.strategies) and all(p.complete >= request.max_trials for p in progress)
-
-
 def start_run(
     run_dir: RunDir,
     *,
@@ -285,7 +279,7 @@ def start_run(
         run_dir.check_storage_kept(context, storage_url)
         storage = open_storage(run_dir.storage_url(context, storage_url))
         existing = read_studies(context, storage)
-        finished = budget_met(existing, context.request)
+        finished = budget_met(existing, context.request.strategies, context.request.max_trials)
         if finished and _report_readable(run_dir):
             status = run_dir.read_status()
             if status is not None and status["state"] == RunState.FINISHED:
@@ -406,7 +400,6 @@ def _stop_workers(run_dir: RunDir, processes: list[subprocess.Popen[bytes]], by:
 
 __all__ = [
     "MAX_LOCAL_WORKERS",
-    "budget_met",
     "build_status",
     "create_run",
     "eta_seconds",

@@ -85,7 +85,8 @@ def read_studies(context: RunContext, storage: BaseStorage) -> dict[str, optuna.
     }
 
 
-def _budget_spent(studies: dict[str, optuna.Study], strategies: tuple[str, ...], budget: int) -> bool:
+def budget_met(studies: dict[str, optuna.Study], strategies: tuple[str, ...], budget: int) -> bool:
+    """Every strategy has its completed trials: a worker would only add pruned "over budget" trials."""
     return len(studies) == len(strategies) and all(trial_counts(s)[0] >= budget for s in studies.values())
 
 
@@ -255,7 +256,7 @@ def run_worker(
     summary = WorkerSummary(worker=tag, trials=dict.fromkeys(request.strategies, 0))
     run_dir.check_storage_kept(context, storage_url)
     storage = open_storage(run_dir.storage_url(context, storage_url), new_trial_user_attrs={WORKER_ATTR: tag})
-    if _budget_spent(read_studies(context, storage), request.strategies, request.max_trials):
+    if budget_met(read_studies(context, storage), request.strategies, request.max_trials):
         summary.stopped_by = "budget"  # a finished run: joining it must not write a single line
         return summary
     studies = open_studies(context, storage, worker_seed(request.seed, worker_index, stored_trials(storage)))
