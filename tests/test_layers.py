@@ -1,6 +1,6 @@
 """The import graph keeps the layering that README.md and docs/architecture.md draw: a package imports only packages of
-its own or a lower layer. Read from the source (every ``import stratlab.x`` / ``from stratlab.x import``), so the
-documents cannot drift from the code without this test failing."""
+its own or a lower layer. Read from the source (every ``import stratlab.x`` / ``from stratlab.x import``); ``LAYERS``
+below is the table of docs/architecture.md, kept by hand beside it."""
 
 from __future__ import annotations
 
