@@ -240,7 +240,7 @@ def test_stop_flag_stops_every_worker_within_seconds_and_status_says_so(demo_roo
 def test_a_stopped_run_resumes_to_its_exact_budget_keeping_every_finished_trial(
     demo_root: Path, tmp_path: Path
 ) -> None:
-    budget = 30
+    budget = 300  # large enough that the stop, written after 4 trials, always lands mid-run on a fast machine
     run_dir = new_run(demo_root, tmp_path, max_trials=budget)
     supervisor = start_in_background(run_dir, demo_root, tmp_path)
     try:
