@@ -31,7 +31,7 @@ START, END = "2025-01-01", "2025-01-31"
 # The fields of a version-1 manifest, in the order the files have always had them.
 FIELDS = [
     "schema_version", "kind", "created_at", "package_version", "run_id", "dataset", "strategy", "trial", "params",
-    "backtest", "kpis", "selection",
+    "backtest", "kpis", "selection", "verdict",
 ]  # fmt: skip
 DATASET_FIELDS = [
     "source", "symbol", "timeframe", "start", "end", "n_bars", "first_bar_ms", "last_bar_ms", "fingerprint", "parts",
@@ -76,7 +76,10 @@ def test_the_written_file_keeps_the_field_names_and_plain_values_readers_expect(
     assert (raw["backtest"]["position_mode"], raw["backtest"]["on_opposite"]) == ("grid", "close")
     assert list(raw["kpis"]) == ["train", "test"]
     assert list(raw["kpis"]["test"]) == [*KPI_NAMES, "notes"]
-    assert raw["selection"] == {"dd_threshold_pct": 20.0, "reason": "the best test return"}
+    assert raw["selection"] == {
+        "dd_threshold_pct": 20.0, "reason": "the best test return", "selection_part": None, "part_roles": {}
+    }  # fmt: skip
+    assert raw["verdict"] is None  # a manifest written without a judgement says so instead of inventing one
     assert written.read_text(encoding="utf-8").endswith("}\n")
     assert [p.name for p in written.parent.iterdir()] == ["champion.json"]  # no temporary file left behind
 

@@ -19,6 +19,8 @@ from stratlab.engine.config import BacktestConfig, describe_validation_error
 from stratlab.errors import ConfigError
 from stratlab.optimize.backtest_space import CommonSpace
 from stratlab.report.split import PartName, SplitKind, SplitPart
+from stratlab.selection.gates import Gates
+from stratlab.selection.overfitting import DEFAULT_CSCV_BLOCKS
 from stratlab.strategies import get_strategy, strategy_names
 
 SCHEMA_VERSION = 1
@@ -64,6 +66,10 @@ class RunRequest(BaseModel):
     label: str = "run"
     backtest: dict[str, Any] = Field(default_factory=dict, description="Fixed BacktestConfig fields.")
     common: CommonSpace = Field(default_factory=CommonSpace)
+    gates: Gates = Field(default_factory=Gates, description="What the champion must pass to be called good.")
+    cscv_blocks: int = Field(
+        default=DEFAULT_CSCV_BLOCKS, ge=2, le=24, multiple_of=2, description="S, the blocks of days PBO's CSCV cuts."
+    )
 
     @field_validator("strategies")
     @classmethod

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
@@ -24,11 +25,27 @@ from stratlab.engine import BacktestResult
 from stratlab.errors import DataError
 from stratlab.optimize.context import PartName, RunContext
 from stratlab.optimize.evaluate import Evaluator, load_run_candles
+from stratlab.optimize.luck import (
+    candidate_statistics,
+    luck_block,
+    overfitting_statistics,
+    search_record,
+    verdict_of,
+)
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.space import config_for, split_trial_params
 from stratlab.optimize.storage import open_storage
+from stratlab.optimize.trial_returns import (
+    MATRIX_FILE,
+    daily_returns,
+    read_batches,
+    trial_key,
+    with_trials,
+    write_matrix,
+    write_parquet_atomic,
+)
 from stratlab.optimize.worker import WORKER_ATTR, read_studies
-from stratlab.report.manifest import Manifest, ManifestDataset, ManifestSelection
+from stratlab.report.manifest import Manifest, ManifestDataset, ManifestSelection, ManifestVerdict
 from stratlab.selection import Candidate, choose_champion, pareto_front
 
 REPORT_SCHEMA_VERSION = 1
@@ -79,12 +96,20 @@ def write_report(
     run_dir.check_storage_kept(context, storage_url)
     studies = read_studies(context, open_storage(run_dir.storage_url(context, storage_url)))
     _refuse_shrinking(run_dir, studies)
-    evaluator = Evaluator(context, load_run_candles(context, data_root))
+    candles = load_run_candles(context, data_root)
+    evaluator = Evaluator(context, candles)
     selection = context.selection_part
+    train_part = context.part(PartName.TRAIN)
+    matrix = _trial_returns(run_dir, context, studies, evaluator)
+    search = overfitting_statistics(
+        search_record(matrix, candles, train_part.start, train_part.end), request.cscv_blocks, seed=request.seed
+    )
 
     trial_rows: list[dict[str, Any]] = []
     pareto_rows: list[dict[str, Any]] = []
     candidate_rows: list[dict[str, Any]] = []
+    candidate_returns: dict[str, pd.Series] = {}
+    candidate_stats: dict[tuple[str, int], dict[str, Any]] = {}
     candidates: list[Candidate] = []
     results: dict[tuple[str, int], dict[PartName, BacktestResult]] = {}
     per_strategy: dict[str, dict[str, int]] = {}
@@ -112,7 +137,18 @@ def write_report(
             pareto_rows.append(
                 {**shared, "train_return_pct": trial.values[0], "train_max_drawdown_pct": trial.values[1]}
             )
-            candidate_rows.append({**shared, **_kpi_columns(PartName.TRAIN, train), **_kpi_columns(selection, chosen)})
+            days, returns = daily_returns(chosen)
+            candidate_returns[trial_key(name, trial.number)] = pd.Series(returns, index=days)
+            stats = candidate_statistics(np.concatenate([daily_returns(train)[1], returns]), chosen.n_trades, search)
+            candidate_stats[(name, trial.number)] = stats
+            verdict = verdict_of(stats, search, request.gates)
+            candidate_rows.append(
+                {
+                    **shared, **_kpi_columns(PartName.TRAIN, train), **_kpi_columns(selection, chosen),
+                    f"{selection}_is_valid": chosen.kpis["is_valid"], "dsr": _finite(stats["dsr"]),
+                    "verdict": str(verdict.verdict), "failed_gates": "; ".join(g.reason for g in verdict.failed),
+                }
+            )  # fmt: skip
             candidates.append(
                 Candidate(
                     strategy=name,
@@ -122,11 +158,15 @@ def write_report(
                     train_drawdown_pct=train.max_drawdown_pct,
                     selection_return_pct=chosen.return_pct,
                     selection_drawdown_pct=chosen.max_drawdown_pct,
+                    selection_invalid_reasons=tuple(chosen.kpis["invalid_reasons"]),
                 )
             )
 
     choice = choose_champion(candidates, request.dd_threshold_pct, selection_split=selection)
     champion_summary: dict[str, Any] | None = None
+    champion_stats = None if choice.champion is None else candidate_stats[(choice.champion.strategy,
+                                                                            choice.champion.trial)]  # fmt: skip
+    luck = luck_block(champion_stats, search, request.gates)
     if choice.champion is not None:
         champ = choice.champion
         params, searched = split_trial_params(champ.params, request.common)
@@ -139,13 +179,22 @@ def write_report(
         Manifest.now(
             run_id=context.run_id, dataset=_dataset(context), strategy=champ.strategy, trial=champ.trial,
             params=params, backtest=config, kpis={part: result.kpis for part, result in by_part.items()},
-            selection=ManifestSelection(dd_threshold_pct=request.dd_threshold_pct, reason=choice.reason),
+            selection=ManifestSelection(
+                dd_threshold_pct=request.dd_threshold_pct, reason=choice.reason, selection_part=selection,
+                part_roles=context.split_kind.roles,
+            ),
+            verdict=ManifestVerdict(
+                verdict=luck["verdict"], summary=luck["summary"], gates=luck["gates"],
+                statistics=_jsonable(luck["statistics"]),
+            ),
         ).write(run_dir.champion_path)  # fmt: skip
         champion_summary = {
             "strategy": champ.strategy,
             "trial": champ.trial,
             "params": params,
             "backtest": config.model_dump(),
+            "verdict": luck["verdict"],
+            "verdict_summary": luck["summary"],
             **{f"{part}_{k}": _finite(r.kpis[k]) for part, r in by_part.items() for k in KPI_COLUMNS},
         }
     elif run_dir.champion_path.exists():
@@ -157,6 +206,7 @@ def write_report(
     write_text_atomic(run_dir.path / "trials.csv", _csv(trials_frame))
     write_text_atomic(run_dir.path / "pareto.csv", _csv(pd.DataFrame(pareto_rows)))
     write_text_atomic(run_dir.path / f"candidates_{selection}.csv", _csv(pd.DataFrame(candidate_rows)))
+    write_candidate_returns(run_dir.path, candidate_returns)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "run_id": context.run_id,
@@ -166,16 +216,57 @@ def write_report(
         "max_trials": request.max_trials,
         "dd_threshold_pct": request.dd_threshold_pct,
         "selection_part": selection,
+        "part_roles": {str(part): str(role) for part, role in context.split_kind.roles.items()},
+        "luck": _jsonable(luck),
         "n_candidates": choice.n_candidates,
         "n_eligible": choice.n_eligible,
         "champion": champion_summary,
         "champion_reason": choice.reason,
-        "files": ["trials.csv", "pareto.csv", f"candidates_{selection}.csv"]
+        "files": ["trials.csv", "pareto.csv", f"candidates_{selection}.csv", MATRIX_FILE, CANDIDATE_RETURNS_FILE]
         + (["champion.json"] if champion_summary else []),
     }
     write_text_atomic(run_dir.report_path, json.dumps(report, indent=2, default=_finite) + "\n")
     run_dir.append_progress("report_written", champion=bool(champion_summary), candidates=choice.n_candidates)
     return report
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with NaN and inf as None, numpy numbers as Python ones: what JSON can carry."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return _finite(value)
+
+
+def _trial_returns(run_dir: RunDir, context: RunContext, studies: dict[str, Any], evaluator: Evaluator) -> pd.DataFrame:
+    """The daily train returns of every completed trial (``trial_returns.parquet``, rewritten): the workers' batches,
+    and a backtest again for each trial whose batch was lost with its worker."""
+    matrix = read_batches(run_dir.path)
+    keys: list[str] = []
+    lost: dict[str, BacktestResult] = {}
+    for name in context.request.strategies:
+        study = studies.get(name)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if study else []:
+            key = trial_key(name, trial.number)
+            keys.append(key)
+            if key not in matrix.columns:
+                params, searched = split_trial_params(trial.params, context.request.common)
+                lost[key] = evaluator.evaluate(name, params, searched, PartName.TRAIN)
+    return write_matrix(run_dir.path, with_trials(matrix, lost), keys)
+
+
+CANDIDATE_RETURNS_FILE = "candidate_returns.parquet"
+
+
+def write_candidate_returns(run_path: Path, returns: dict[str, pd.Series]) -> None:
+    """The daily returns of every candidate on the selection part (``candidate_returns.parquet``: column ``day``,
+    then one float32 column per candidate, ``<strategy>#<trial>``)."""
+    frame = pd.DataFrame(returns).sort_index().astype(np.float32) if returns else pd.DataFrame()
+    frame.index.name = "day"
+    write_parquet_atomic(frame.reset_index(), run_path / CANDIDATE_RETURNS_FILE)
 
 
 def _completed_in_report(run_dir: RunDir) -> int | None:

@@ -44,6 +44,7 @@ from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.sampling import make_sampler
 from stratlab.optimize.space import suggest
 from stratlab.optimize.storage import open_storage
+from stratlab.optimize.trial_returns import TrialReturnsWriter, trial_key
 from stratlab.processes import pid_alive
 from stratlab.settings import get_settings
 from stratlab.strategies import Strategy, get_strategy
@@ -273,8 +274,9 @@ def run_worker(
     blocked_until: dict[str, float] = {}
     last_number: dict[str, int] = {}
     budget = request.max_trials
+    returns_writer = TrialReturnsWriter(run_dir.path, f"w{worker_index}-{tag}")
 
-    with indicator_cache():
+    with indicator_cache(), contextlib.closing(returns_writer):
         while True:
             if run_dir.stop_requested():
                 summary.stopped_by = "stop.flag"
@@ -334,6 +336,7 @@ def run_worker(
                 result = evaluator.evaluate(strategy, params, searched, train.name)
                 trial.set_user_attr("n_trades", result.n_trades)
                 finish(study, trial, [result.return_pct, result.max_drawdown_pct])
+            returns_writer.add(trial_key(name, trial.number), result)
             summary.trials[name] += 1
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY_S:

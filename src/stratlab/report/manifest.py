@@ -12,7 +12,9 @@ consumers (a paper runner, a portfolio) read the same model. Schema version 1, a
 - ``strategy``, ``trial``, ``params`` (the strategy's, complete);
 - ``backtest``: the full ``BacktestConfig``;
 - ``kpis``: one full KPI record (``stratlab.metrics.Kpis``) per split part the champion was backtested on;
-- ``selection`` (:class:`ManifestSelection`): the drawdown threshold and why this champion.
+- ``selection`` (:class:`ManifestSelection`): the drawdown threshold, why this champion, the part that chose it and
+  each part's role (searched, selection figure, out-of-sample);
+- ``verdict`` (:class:`ManifestVerdict`): pass or flagged by the gates, with every statistic (None in older files).
 
 A file that is not such a manifest (other bytes, another kind, another schema version, a field missing or of
 another type) is one ``DataError`` line naming the file and the field.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stratlab import __version__
 from stratlab.atomic_io import write_text_atomic
@@ -34,7 +36,8 @@ from stratlab.data.loader import load_ohlcv
 from stratlab.engine import BacktestConfig, BacktestResult, run_backtest
 from stratlab.errors import ConfigError, DataError
 from stratlab.metrics import Kpis
-from stratlab.report.split import PartName, SplitKind, SplitPart
+from stratlab.report.split import PartName, PartRole, SplitKind, SplitPart
+from stratlab.selection.gates import VerdictName
 from stratlab.strategies import get_strategy
 
 MANIFEST_SCHEMA_VERSION: Final = 1
@@ -76,12 +79,27 @@ class ManifestDataset(BaseModel):
 
 
 class ManifestSelection(BaseModel):
-    """How the champion was chosen: the drawdown threshold on the selection part, and the rule's own words."""
+    """How the champion was chosen: the drawdown threshold on the selection part, the rule's own words, and what each
+    part's figures are worth (only an out-of-sample part was untouched by every choice)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dd_threshold_pct: float
     reason: str
+    selection_part: PartName | None = None  # None in manifests written before parts had roles
+    part_roles: dict[PartName, PartRole] = Field(default_factory=dict)
+
+
+class ManifestVerdict(BaseModel):
+    """Whether the champion is likely luck: the gates' verdict, its one-line summary, each gate and every statistic
+    behind them (report.json's ``luck`` block)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verdict: VerdictName
+    summary: str
+    gates: list[dict[str, Any]]
+    statistics: dict[str, Any]
 
 
 class Manifest(BaseModel):
@@ -101,6 +119,7 @@ class Manifest(BaseModel):
     backtest: BacktestConfig
     kpis: dict[PartName, Kpis]
     selection: ManifestSelection
+    verdict: ManifestVerdict | None = None  # None in manifests written before runs were judged
 
     @field_validator("strategy")
     @classmethod

@@ -23,6 +23,14 @@ class PartName(enum.StrEnum):
     HOLDOUT = "holdout"
 
 
+class PartRole(enum.StrEnum):
+    """What a part's figures are worth: only a part no choice looked at is out-of-sample."""
+
+    SEARCHED = "in-sample: searched by the optimiser"
+    SELECTION = "selection figure: it chose the champion, so it is not out-of-sample"
+    OUT_OF_SAMPLE = "out-of-sample: no choice looked at it"
+
+
 class SplitKind(enum.StrEnum):
     """Two-way (train/test) or three-way (train/validation/holdout); the value lists the parts in time order."""
 
@@ -46,6 +54,16 @@ class SplitKind(enum.StrEnum):
         """Where candidates are compared and the champion chosen: the part right after train."""
         return self.parts[1]
 
+    def role(self, part: PartName | str) -> PartRole:
+        """The role of ``part`` in this split (see ``PartRole``)."""
+        if part == PartName.TRAIN:
+            return PartRole.SEARCHED
+        return PartRole.SELECTION if part == self.selection_part else PartRole.OUT_OF_SAMPLE
+
+    @property
+    def roles(self) -> dict[PartName, PartRole]:
+        return {part: self.role(part) for part in self.parts}
+
     @property
     def holdout_part(self) -> PartName | None:
         """The part no choice looks at (reported once, for the champion), if the split has one."""
@@ -64,4 +82,4 @@ class SplitPart(BaseModel):
     last_bar_ms: int
 
 
-__all__ = ["PartName", "SplitKind", "SplitPart"]
+__all__ = ["PartName", "PartRole", "SplitKind", "SplitPart"]

@@ -4,8 +4,10 @@ A candidate is one Pareto-front trial of one strategy's study, with its figures 
 optimised) and on the selection split: the test part of a two-way split, the validation part of a three-way one
 (the holdout is then kept for the champion alone). Conventions:
 
-- Eligible: all four figures finite and selection drawdown <= ``dd_threshold_pct`` (a candidate exactly at the
-  threshold qualifies). NaN or inf figures are never eligible and never an error.
+- Eligible: all four figures finite, the candidate's own KPI record valid on the selection part (enough trades and
+  active days there: the minimums apply to the part that chooses, not only to train), and selection drawdown <=
+  ``dd_threshold_pct`` (a candidate exactly at the threshold qualifies). NaN or inf figures are never eligible and
+  never an error.
 - Champion: the eligible candidate with the highest selection return. Ties are broken, in this order, by lower
   selection drawdown, higher train return, lower train drawdown, strategy name (ascending), trial number (ascending),
   so the choice never depends on the order candidates arrive in.
@@ -38,6 +40,11 @@ class Candidate:
     train_drawdown_pct: float
     selection_return_pct: float  # on test (two-way split) or validation (three-way)
     selection_drawdown_pct: float
+    selection_invalid_reasons: tuple[str, ...] = ()  # the KPI validity rule's reasons on the selection part
+
+    @property
+    def is_valid_on_selection(self) -> bool:
+        return not self.selection_invalid_reasons
 
     @property
     def is_finite(self) -> bool:
@@ -124,13 +131,16 @@ def choose_champion(
     split = selection_split
     n = len(candidates)
     finite = [c for c in candidates if c.is_finite]
-    ranking = tuple(sorted((c for c in finite if c.selection_drawdown_pct <= threshold), key=_ranking_key))
+    valid = [c for c in finite if c.is_valid_on_selection]
+    ranking = tuple(sorted((c for c in valid if c.selection_drawdown_pct <= threshold), key=_ranking_key))
 
     if ranking:
         reason = (
             f"max {split} return among {len(ranking)} of {_plural(n, 'candidate')} "
             f"with {split} DD <= {_pct(threshold)} %"
         )
+        if len(valid) < len(finite):
+            reason += f" ({len(finite) - len(valid)} invalid on {split}: too few trades or active days)"
         if len(ranking) > 1 and ranking[1].selection_return_pct == ranking[0].selection_return_pct:
             first, second = _ranking_key(ranking[0]), _ranking_key(ranking[1])
             level = next((i for i in range(1, len(first)) if first[i] != second[i]), None)
@@ -144,8 +154,14 @@ def choose_champion(
         reason = "no candidate has finite figures " + (
             "(the only one has NaN or inf)" if n == 1 else f"(all {n} have NaN or inf)"
         )
+    elif not valid:
+        example = finite[0]
+        reason = (
+            f"no candidate is valid on {split} ({len(finite)} of {_plural(n, 'candidate')} checked; e.g. trial "
+            f"{example.trial} of {example.strategy}: {'; '.join(example.selection_invalid_reasons)})"
+        )
     else:
-        closest = min(finite, key=_closest_key)
+        closest = min(valid, key=_closest_key)
         best_dd = _pct(closest.selection_drawdown_pct)
         if best_dd == _pct(threshold):  # e.g. 5.0000001 against 5: show enough digits to see it is above
             best_dd = repr(float(closest.selection_drawdown_pct))
@@ -155,6 +171,8 @@ def choose_champion(
         )
         if len(finite) < n:
             reason += f"; {n - len(finite)} with NaN or inf figures ignored"
+        if len(valid) < len(finite):
+            reason += f"; {len(finite) - len(valid)} invalid on {split} ignored"
 
     return ChampionChoice(
         champion=ranking[0] if ranking else None,

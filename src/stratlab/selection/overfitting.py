@@ -159,8 +159,10 @@ def probability_of_backtest_overfitting(returns: npt.ArrayLike, blocks: int = DE
         sharpe_in = sums.sharpes(list(chosen))
         sharpe_out = sums.sharpes([i for i in range(blocks) if i not in chosen])
         winner = int(np.argmax(sharpe_in))
-        # Relative rank of the winner out of sample, in (0, 1): ties share their average rank.
-        rank = float(stats.rankdata(sharpe_out)[winner])
+        # Relative rank of the winner out of sample, in (0, 1): ties share their average rank (rankdata's
+        # "average", counted for the winner alone instead of ranking every trial).
+        value = sharpe_out[winner]
+        rank = float(np.count_nonzero(sharpe_out < value)) + (float(np.count_nonzero(sharpe_out == value)) + 1.0) / 2
         omega = rank / (n_trials + 1)
         logits.append(math.log(omega / (1.0 - omega)))
         in_sample_best.append(sharpe_in[winner])
