@@ -38,6 +38,7 @@ from stratlab.portfolio.figures import (
     beta,
     drawdown_pct,
     equity_curve,
+    flat_columns,
     return_figures,
 )
 from stratlab.portfolio.manifest import (
@@ -106,9 +107,9 @@ def build_portfolio(
     check_distinct_runs(runs)
     aligned = common_day_returns(runs)
     excluded = {
-        label: "its daily returns do not vary on the common days (no Sharpe ratio, no correlation)"
-        for label in aligned.columns
-        if aligned[label].std(ddof=1) == 0
+        str(aligned.columns[column]): "its daily returns do not vary on the common days (no Sharpe ratio, no "
+        "correlation)"
+        for column in flat_columns(aligned.to_numpy())
     }
     pool = aligned.drop(columns=list(excluded))
     if pool.empty:

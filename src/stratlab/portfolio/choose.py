@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stratlab.errors import ConfigError
+from stratlab.portfolio.figures import flat_columns
 from stratlab.portfolio.weights import WeightRule, inverse_volatility_weights
 
 FloatArray = npt.NDArray[np.float64]
@@ -86,7 +87,7 @@ def check_returns(returns: FloatArray) -> None:
         raise ConfigError(f"returns: at least 2 days are needed, got {returns.shape[0]}")
     if not np.all(np.isfinite(returns)):
         raise ConfigError("returns: every daily return must be a finite number")
-    flat = np.flatnonzero(returns.std(axis=0) == 0)
+    flat = flat_columns(returns)
     if flat.size:
         raise ConfigError(f"returns: candidate column {int(flat[0])} does not vary, so it has no Sharpe ratio")
 

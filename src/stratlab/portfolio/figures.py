@@ -25,6 +25,12 @@ from stratlab.selection.overfitting import sharpe_ratio
 FloatArray = npt.NDArray[np.float64]
 
 
+def flat_columns(returns: FloatArray) -> npt.NDArray[np.intp]:
+    """Columns whose every value is the same: no Sharpe ratio, no correlation (compared exactly, as a standard
+    deviation of a constant column can come out a rounding error above zero)."""
+    return np.flatnonzero(np.ptp(returns, axis=0) == 0)
+
+
 def annualised_sharpe(returns: FloatArray, periods_per_year: int) -> float | None:
     """Mean over sample std of daily returns, times √(periods per year); None without variance."""
     per_period = sharpe_ratio(returns)
@@ -99,5 +105,6 @@ __all__ = [
     "compound_annual_return_pct",
     "drawdown_pct",
     "equity_curve",
+    "flat_columns",
     "return_figures",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stratlab.errors import ConfigError
+from stratlab.portfolio.figures import flat_columns
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -30,6 +31,8 @@ def weights_for(returns: FloatArray, rule: WeightRule) -> FloatArray:
         raise ConfigError("weights: a portfolio needs at least one member")
     if rule == WeightRule.EQUAL:
         return np.full(n_members, 1.0 / n_members)
+    if flat_columns(returns).size:
+        raise ConfigError("weights: inverse-vol needs members whose daily returns vary")
     return inverse_volatility_weights(returns.std(axis=0, ddof=1))
 
 
