@@ -255,6 +255,9 @@ def test_every_member_manifest_replays_identically(built: Built, demo_root: Path
         assert {str(r.part) for r in replays} == {"train", "test"}
         assert all(not r.mismatches for r in replays), [r.mismatches for r in replays]
         assert member["manifest"]["strategy"] == member["strategy"] and member["manifest"]["trial"] == member["trial"]
+        # The test part chose the member: its manifest says so, as a champion's does.
+        selection = member["manifest"]["selection"]
+        assert selection["selection_part"] == "test" and "not out-of-sample" in selection["part_roles"]["test"]
 
 
 def test_an_existing_portfolio_is_never_overwritten(runs: Runs, built: Built) -> None:

@@ -33,9 +33,9 @@ from stratlab.data.timeframes import DAY_MS
 from stratlab.errors import ConfigError, DataError
 from stratlab.metrics import KpiSettings, periods_per_year_for
 from stratlab.optimize.context import RunContext
+from stratlab.optimize.report import CANDIDATE_RETURNS_FILE
 from stratlab.optimize.rundir import RunDir
 
-CANDIDATE_RETURNS_FILE = "candidate_returns.parquet"
 DAY_COLUMN = "day"
 MIN_COMMON_DAYS = 20
 PASS = "pass"
@@ -260,7 +260,6 @@ def buy_and_hold_day_returns(candles: Candles, days: Int64Array) -> FloatArray:
 
 
 __all__ = [
-    "CANDIDATE_RETURNS_FILE",
     "MIN_COMMON_DAYS",
     "PassingCandidate",
     "RunCandidates",
