@@ -18,7 +18,7 @@ LAYERS: dict[str, int] = {
     "indicators": 2, "metrics": 2, "selection": 2,
     "strategies": 3, "engine": 3,
     "report": 4,
-    "optimize": 5,
+    "optimize": 5, "portfolio": 5,
     "cli": 6, "ui": 6, "__main__": 7,
 }  # fmt: skip
 
