@@ -15,6 +15,7 @@ from stratlab.errors import ConfigError, StratlabError
 from stratlab.optimize.backtest_space import MAY_BE_OFF, OPTIONS, common_space_from_text, declared_text
 from stratlab.optimize.context import PartName, RunRequest, SamplerName
 from stratlab.optimize.rundir import RunDir, RunState, list_runs
+from stratlab.selection.gates import GATE_FIELDS, Gates, VerdictName
 from stratlab.settings import get_settings
 
 run_app = typer.Typer(help="Optimisation runs: new, start, status, stop, report, list, worker.", no_args_is_help=True)
@@ -46,6 +47,15 @@ SeedOption = Annotated[int, Opt("--seed", help="Sampler seed.")]
 LabelOption = Annotated[str, Opt("--label", help="Name part of the run directory.")]
 BacktestOption = Annotated[str, Opt("--backtest", help="Fixed BacktestConfig fields as JSON.")]
 ModesOption = Annotated[str, Opt("--modes", help=f"Position modes searched, any of {','.join(PositionMode)}.")]
+GatesOption = Annotated[
+    str,
+    Opt("--gates", help=f"Gate thresholds to change, e.g. dsr=0.9,pbo=0.4 (gates: {', '.join(GATE_FIELDS)}; "
+        "defaults dsr 0.95, pbo 0.5, spa 0.05, wfe 0.5, trades 10)."),
+]  # fmt: skip
+CscvBlocksOption = Annotated[int, Opt("--cscv-blocks", help="S, the blocks of days PBO's CSCV cuts (even).")]
+RequirePassOption = Annotated[
+    bool, Opt("--require-pass", help="Exit with code 3 when the champion is flagged (or there is none).")
+]
 
 
 def _range_option(name: str, what: str) -> Any:
@@ -100,6 +110,8 @@ def _request(
     grid_size_mult_range: str,
     martingale_mult_range: str,
     martingale_max_steps_range: str,
+    gates: str,
+    cscv_blocks: int,
 ) -> RunRequest:
     try:
         fixed = json.loads(backtest)
@@ -130,6 +142,8 @@ def _request(
         "label": label,
         "backtest": fixed,
         "common": common_space,
+        "gates": Gates.from_text(gates),
+        "cscv_blocks": cscv_blocks,
     }
     if strategies:
         values["strategies"] = tuple(s.strip() for s in strategies.split(",") if s.strip())
@@ -175,6 +189,8 @@ def run_new(
     grid_size_mult_range: GridSizeMultRangeOption = DECLARED["grid_size_mult"],
     martingale_mult_range: MartingaleMultRangeOption = DECLARED["martingale_mult"],
     martingale_max_steps_range: MartingaleMaxStepsRangeOption = DECLARED["martingale_max_steps"],
+    gates: GatesOption = "",
+    cscv_blocks: CscvBlocksOption = 16,
     data_root: DataRootOption = None,
 ) -> None:
     run_dir = _new(**{k: v for k, v in locals().items()})
@@ -188,6 +204,7 @@ def run_start(
     storage: StorageOption = None,
     data_root: DataRootOption = None,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,
+    require_pass: RequirePassOption = False,
 ) -> None:
     """Run (or resume) a run with N worker processes until its budget is spent; Ctrl+C or SIGTERM stops it cleanly."""
     from stratlab.optimize.runner import start_run, validate_workers
@@ -197,7 +214,7 @@ def run_start(
         RunDir(run_dir), workers=workers, console=console.stdout, live=live, storage_url=storage,
         data_root=str(data_root) if data_root else None,
     )  # fmt: skip
-    _print_outcome(RunDir(run_dir), final)
+    _print_outcome(RunDir(run_dir), final, require_pass=require_pass)
 
 
 @run_app.command("worker")
@@ -333,20 +350,34 @@ def _print_champion(run_dir: RunDir, report: dict[str, Any]) -> None:
     else:
         lines = [
             f"champion: {champion['strategy']} trial {champion['trial']} {json.dumps(champion['params'])}",
-            f"  {_part_figures(champion, PartName.TRAIN)}; {_part_figures(champion, part)} (chosen on {part})",
+            f"  {_part_figures(champion, PartName.TRAIN)} (searched); {_part_figures(champion, part)} "
+            f"(selection figure: it chose the champion, not out-of-sample)",
         ]
         if f"{PartName.HOLDOUT}_return_pct" in champion:
-            lines.append(f"  {_part_figures(champion, PartName.HOLDOUT)} (unseen by every choice: the unbiased figure)")
+            lines.append(f"  {_part_figures(champion, PartName.HOLDOUT)} (out-of-sample: unseen by every choice)")
         lines.append(
             f"  the DD threshold ({report['dd_threshold_pct']:g} %) applies to {part} only: the train drawdown "
             "may exceed it"
         )
+        luck = report.get("luck") or {}
+        if luck.get("summary"):
+            lines.append(f"  is it luck? {luck['summary']}")
         lines.append(f"  manifest: {run_dir.champion_path}")
         console.stdout.print("\n".join(lines), markup=False)
     console.stdout.print(f"run directory: {run_dir.path}", markup=False)
 
 
-def _print_outcome(run_dir: RunDir, final: dict[str, Any]) -> None:
+def _refuse_unless_passed(report: dict[str, Any]) -> None:
+    """``--require-pass``: a flagged champion (or none) ends the command with exit code 3, saying why."""
+    luck = report.get("luck") or {}
+    if luck.get("verdict") == VerdictName.PASS:
+        return
+    why = luck.get("summary") if report.get("champion") else f"no champion: {report.get('champion_reason')}"
+    console.stderr.print(f"error: --require-pass: {why}", markup=False)
+    raise typer.Exit(3)
+
+
+def _print_outcome(run_dir: RunDir, final: dict[str, Any], *, require_pass: bool = False) -> None:
     """The run's end (or that there was nothing left to do), its champion, and a non-zero exit if a worker failed."""
     if final.get("already_finished"):
         console.stdout.print(
@@ -370,6 +401,8 @@ def _print_outcome(run_dir: RunDir, final: dict[str, Any]) -> None:
             for i in failed
         )
         raise ConfigError(f"{detail} failed; `stratlab run start --run-dir {run_dir.path}` resumes the run")
+    if require_pass:
+        _refuse_unless_passed(report)
 
 
 def optimize(
@@ -398,12 +431,15 @@ def optimize(
     grid_size_mult_range: GridSizeMultRangeOption = DECLARED["grid_size_mult"],
     martingale_mult_range: MartingaleMultRangeOption = DECLARED["martingale_mult"],
     martingale_max_steps_range: MartingaleMaxStepsRangeOption = DECLARED["martingale_max_steps"],
+    gates: GatesOption = "",
+    cscv_blocks: CscvBlocksOption = 16,
     data_root: DataRootOption = None,
     workers: WorkersOption = 2,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,
+    require_pass: RequirePassOption = False,
 ) -> None:
-    """run new + run start in one: search, select the champion, write its manifest."""
-    options = {k: v for k, v in locals().items() if k not in {"workers", "live"}}
+    """run new + run start in one: search, select the champion, judge whether it is luck, write its manifest."""
+    options = {k: v for k, v in locals().items() if k not in {"workers", "live", "require_pass"}}
     from stratlab.optimize.runner import start_run, validate_workers
 
     validate_workers(workers)
@@ -413,4 +449,4 @@ def optimize(
         run_dir, workers=workers, console=console.stdout, live=live,
         data_root=str(data_root) if data_root else None,
     )  # fmt: skip
-    _print_outcome(run_dir, final)
+    _print_outcome(run_dir, final, require_pass=require_pass)

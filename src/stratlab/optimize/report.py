@@ -21,7 +21,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from stratlab.atomic_io import write_text_atomic
-from stratlab.engine import BacktestResult
+from stratlab.engine import BacktestConfig, BacktestResult
 from stratlab.errors import DataError
 from stratlab.optimize.context import PartName, RunContext
 from stratlab.optimize.evaluate import Evaluator, load_run_candles
@@ -46,6 +46,7 @@ from stratlab.optimize.trial_returns import (
 )
 from stratlab.optimize.worker import WORKER_ATTR, read_studies
 from stratlab.report.manifest import Manifest, ManifestDataset, ManifestSelection, ManifestVerdict
+from stratlab.report.robustness import robustness_report
 from stratlab.selection import Candidate, choose_champion, pareto_front
 
 REPORT_SCHEMA_VERSION = 1
@@ -176,6 +177,7 @@ def write_report(
             # The holdout is looked at once, for the champion only: it played no part in any choice.
             by_part[holdout] = evaluator.evaluate(champ.strategy, params, searched, holdout)
         config = config_for(request.backtest, searched)
+        _write_robustness(run_dir, context, evaluator, champ.strategy, params, config)
         Manifest.now(
             run_id=context.run_id, dataset=_dataset(context), strategy=champ.strategy, trial=champ.trial,
             params=params, backtest=config, kpis={part: result.kpis for part, result in by_part.items()},
@@ -223,7 +225,7 @@ def write_report(
         "champion": champion_summary,
         "champion_reason": choice.reason,
         "files": ["trials.csv", "pareto.csv", f"candidates_{selection}.csv", MATRIX_FILE, CANDIDATE_RETURNS_FILE]
-        + (["champion.json"] if champion_summary else []),
+        + (["champion.json", ROBUSTNESS_FILE] if champion_summary else []),
     }
     write_text_atomic(run_dir.report_path, json.dumps(report, indent=2, default=_finite) + "\n")
     run_dir.append_progress("report_written", champion=bool(champion_summary), candidates=choice.n_candidates)
@@ -259,6 +261,26 @@ def _trial_returns(run_dir: RunDir, context: RunContext, studies: dict[str, Any]
 
 
 CANDIDATE_RETURNS_FILE = "candidate_returns.parquet"
+ROBUSTNESS_FILE = "robustness.json"
+
+
+def _write_robustness(
+    run_dir: RunDir,
+    context: RunContext,
+    evaluator: Evaluator,
+    strategy: str,
+    params: dict[str, Any],
+    config: BacktestConfig,
+) -> None:
+    """``robustness.json``: the champion's neighbourhood, cost stress, Monte Carlo and other symbols, on the part
+    that chose it (the figures a user would otherwise take at face value)."""
+    window = context.part(context.selection_part)
+    robustness = robustness_report(
+        evaluator.candles, strategy, params, config, window.start, window.end, data_root=context.data_root,
+        seed=context.request.seed,
+    )  # fmt: skip
+    robustness["part"] = str(context.selection_part)
+    write_text_atomic(run_dir.path / ROBUSTNESS_FILE, json.dumps(robustness, indent=1, allow_nan=False) + "\n")
 
 
 def write_candidate_returns(run_path: Path, returns: dict[str, pd.Series]) -> None:

@@ -22,8 +22,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stratlab.errors import ConfigError
 from stratlab.metrics.settings import KpiSettings
 
 
@@ -46,6 +47,38 @@ class Gates(BaseModel):
     min_trades: int = Field(
         default=KpiSettings().min_trades, ge=0, description="Trades on the part that chose the champion, at least."
     )
+
+    def thresholds(self) -> dict[str, float]:
+        """Each gate's threshold by gate name (the names ``judge`` and ``--gates`` use)."""
+        return {name: float(getattr(self, field)) for name, field in GATE_FIELDS.items()}
+
+    @classmethod
+    def from_text(cls, text: str) -> Gates:
+        """``dsr=0.9,pbo=0.4`` -> those thresholds, the others at their defaults; a bad item is a ``ConfigError``."""
+        values: dict[str, float] = {}
+        for item in (part.strip() for part in text.split(",") if part.strip()):
+            name, _, number = item.partition("=")
+            if name.strip() not in GATE_FIELDS:
+                raise ConfigError(
+                    f"--gates: unknown gate {name.strip()!r} in {item!r}; gates: {', '.join(GATE_FIELDS)}"
+                )
+            try:
+                values[GATE_FIELDS[name.strip()]] = float(number)
+            except ValueError:
+                raise ConfigError(f"--gates: {item!r} is not NAME=NUMBER") from None
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0])
+            name = next(gate for gate, owner in GATE_FIELDS.items() if owner == field)
+            raise ConfigError(f"--gates: {name}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+# gate name -> the Gates field holding its threshold
+GATE_FIELDS: dict[str, str] = {
+    "dsr": "min_dsr", "pbo": "max_pbo", "spa": "max_spa_pvalue", "wfe": "min_wfe", "trades": "min_trades",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -123,17 +156,13 @@ def judge(
     """The verdict on ``statistics`` (keys "dsr", "pbo", "spa", "wfe", "trades"; a missing key or None is a
     skipped gate, explained by ``why_missing`` when given)."""
     missing = dict(why_missing or {})
-    thresholds = {
-        "dsr": gates.min_dsr, "pbo": gates.max_pbo, "spa": gates.max_spa_pvalue, "wfe": gates.min_wfe,
-        "trades": float(gates.min_trades),
-    }  # fmt: skip
     judged = tuple(
         judge_gate(name, statistics.get(name), threshold, why_missing=missing.get(name, "not computed"))
-        for name, threshold in thresholds.items()
+        for name, threshold in gates.thresholds().items()
     )
     dsr_judged = judged[0].passed is not None
     verdict = VerdictName.PASS if dsr_judged and all(g.passed is not False for g in judged) else VerdictName.FLAGGED
     return Verdict(verdict, judged)
 
 
-__all__ = ["Gate", "Gates", "Verdict", "VerdictName", "judge", "judge_gate"]
+__all__ = ["GATE_FIELDS", "Gate", "Gates", "Verdict", "VerdictName", "judge", "judge_gate"]
