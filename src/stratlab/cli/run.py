@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from stratlab.cli import console
+from stratlab.data.dates import format_day
 from stratlab.engine.config import PositionMode
 from stratlab.errors import ConfigError, StratlabError
 from stratlab.optimize.backtest_space import MAY_BE_OFF, OPTIONS, common_space_from_text, declared_text
-from stratlab.optimize.context import PartName, RunRequest, SamplerName
+from stratlab.optimize.context import PartName, RunRequest, SamplerName, WalkForward
 from stratlab.optimize.rundir import RunDir, RunState, list_runs
 from stratlab.selection.gates import GATE_FIELDS, Gates, VerdictName
 from stratlab.settings import get_settings
@@ -52,6 +54,11 @@ GatesOption = Annotated[
     Opt("--gates", help=f"Gate thresholds to change, e.g. dsr=0.9,pbo=0.4 (gates: {', '.join(GATE_FIELDS)}; "
         "defaults dsr 0.95, pbo 0.5, spa 0.05, wfe 0.5, trades 10)."),
 ]  # fmt: skip
+WalkForwardOption = Annotated[
+    int, Opt("--walk-forward", help="K walk-forward windows (0 = none): each searched, chosen, then traded next.")
+]
+AnchoredOption = Annotated[bool, Opt("--anchored", help="Walk-forward windows all start at the first bar.")]
+EmbargoOption = Annotated[int, Opt("--embargo-bars", help="Bars skipped between a window's in-sample and its OOS.")]
 CscvBlocksOption = Annotated[int, Opt("--cscv-blocks", help="S, the blocks of days PBO's CSCV cuts (even).")]
 RequirePassOption = Annotated[
     bool, Opt("--require-pass", help="Exit with code 3 when the champion is flagged (or there is none).")
@@ -112,6 +119,9 @@ def _request(
     martingale_max_steps_range: str,
     gates: str,
     cscv_blocks: int,
+    walk_forward: int,
+    anchored: bool,
+    embargo_bars: int,
 ) -> RunRequest:
     try:
         fixed = json.loads(backtest)
@@ -144,10 +154,24 @@ def _request(
         "common": common_space,
         "gates": Gates.from_text(gates),
         "cscv_blocks": cscv_blocks,
+        "walk_forward": _walk_forward(walk_forward, anchored, embargo_bars),
     }
     if strategies:
         values["strategies"] = tuple(s.strip() for s in strategies.split(",") if s.strip())
     return RunRequest.parse(**values)
+
+
+def _walk_forward(windows: int, anchored: bool, embargo_bars: int) -> WalkForward | None:
+    if windows == 0:
+        if anchored or embargo_bars:
+            raise ConfigError("--anchored and --embargo-bars shape walk-forward windows: add --walk-forward K")
+        return None
+    try:
+        return WalkForward(windows=windows, anchored=anchored, embargo_bars=embargo_bars)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = {"windows": "--walk-forward", "embargo_bars": "--embargo-bars"}.get(str(first["loc"][0]), "")
+        raise ConfigError(f"{option}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 def _new(**options: Any) -> RunDir:
@@ -191,6 +215,9 @@ def run_new(
     martingale_max_steps_range: MartingaleMaxStepsRangeOption = DECLARED["martingale_max_steps"],
     gates: GatesOption = "",
     cscv_blocks: CscvBlocksOption = 16,
+    walk_forward: WalkForwardOption = 0,
+    anchored: AnchoredOption = False,
+    embargo_bars: EmbargoOption = 0,
     data_root: DataRootOption = None,
 ) -> None:
     run_dir = _new(**{k: v for k, v in locals().items()})
@@ -360,11 +387,36 @@ def _print_champion(run_dir: RunDir, report: dict[str, Any]) -> None:
             "may exceed it"
         )
         luck = report.get("luck") or {}
+        lines.extend(_walk_forward_lines(luck.get("walk_forward")))
         if luck.get("summary"):
             lines.append(f"  is it luck? {luck['summary']}")
         lines.append(f"  manifest: {run_dir.champion_path}")
         console.stdout.print("\n".join(lines), markup=False)
     console.stdout.print(f"run directory: {run_dir.path}", markup=False)
+
+
+def _walk_forward_lines(block: dict[str, Any] | None) -> list[str]:
+    """Each window's champion and its in-sample and out-of-sample returns, then the efficiency."""
+    if not block:
+        return []
+    lines = ["  walk-forward (each window chosen in-sample, then traded on the next bars):"]
+    for w in block["windows"]:
+        period = f"OOS {format_day(w['oos_start_ms'])} .. {format_day(w['oos_end_ms'])}"
+        if w["strategy"] is None:
+            lines.append(f"    window {w['window']}: no champion, in cash; {period}")
+            continue
+        lines.append(
+            f"    window {w['window']}: {w['strategy']} {json.dumps(w['params'])}; in-sample {w['is_return_pct']:+.2f} "
+            f"%, {period} {w['oos_return_pct']:+.2f} % ({w['oos_trades']:,} trades)"
+        )
+    efficiency = block.get("efficiency")
+    share = block.get("profitable_share")
+    lines.append(
+        f"    stitched out-of-sample {block['oos_return_pct']:+.2f} %; efficiency "
+        f"{'undefined (in-sample return not positive)' if efficiency is None else f'{efficiency:.2f}'}; "
+        f"profitable windows {0 if share is None else share * 100:.0f} %"
+    )
+    return lines
 
 
 def _refuse_unless_passed(report: dict[str, Any]) -> None:
@@ -433,6 +485,9 @@ def optimize(
     martingale_max_steps_range: MartingaleMaxStepsRangeOption = DECLARED["martingale_max_steps"],
     gates: GatesOption = "",
     cscv_blocks: CscvBlocksOption = 16,
+    walk_forward: WalkForwardOption = 0,
+    anchored: AnchoredOption = False,
+    embargo_bars: EmbargoOption = 0,
     data_root: DataRootOption = None,
     workers: WorkersOption = 2,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,

@@ -27,6 +27,11 @@ def format_ms(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def format_day(ts_ms: int) -> str:
+    """The UTC day of ``ts_ms`` as ``2025-07-01``."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
 def now_ms() -> int:
     return int(datetime.now(tz=UTC).timestamp() * 1000)
 

@@ -67,7 +67,6 @@ import logging
 import math
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 
@@ -77,7 +76,7 @@ import pandas as pd
 
 from stratlab.data._demo_kernels import ar1_nb, price_path_nb
 from stratlab.data.candles import OHLCV_COLUMNS
-from stratlab.data.dates import day_start_ms
+from stratlab.data.dates import day_start_ms, format_day
 from stratlab.data.store import MarketStore, check_name
 from stratlab.data.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, Timeframe, parse_timeframe
 from stratlab.errors import ConfigError
@@ -270,8 +269,8 @@ class DemoSummary:
 
     def __str__(self) -> str:
         return (
-            f"demo market: {', '.join(self.symbols)} · {self.timeframe} · {_day(self.first_ms)} .. "
-            f"{_day(self.last_ms)} · {self.bars:,} bars · {_format_size(self.size_bytes)} in {self.root}"
+            f"demo market: {', '.join(self.symbols)} · {self.timeframe} · {format_day(self.first_ms)} .. "
+            f"{format_day(self.last_ms)} · {self.bars:,} bars · {_format_size(self.size_bytes)} in {self.root}"
         )
 
 
@@ -362,8 +361,8 @@ def write_demo_market(store: MarketStore, seed: int = DEFAULT_SEED) -> DemoSumma
             name,
             spec.timeframe,
             f"{len(frame):,}",
-            _day(int(frame["timestamp_ms"].iloc[0])),
-            _day(int(frame["timestamp_ms"].iloc[-1])),
+            format_day(int(frame["timestamp_ms"].iloc[0])),
+            format_day(int(frame["timestamp_ms"].iloc[-1])),
             f"{frame['open'].iloc[0]:,.2f}",
             f"{frame['close'].iloc[-1]:,.2f}",
             len(result.files),
@@ -516,10 +515,6 @@ def _bars(
         }
     )
     return frame[list(OHLCV_COLUMNS)]
-
-
-def _day(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _format_size(size_bytes: int) -> str:

@@ -8,6 +8,7 @@ and read by every worker and report.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,23 @@ class SamplerName(enum.StrEnum):
     QMC = "qmc"
 
 
+class WalkForward(BaseModel):
+    """Walk-forward: K windows, each searched and chosen on its in-sample bars and traded on the next bars.
+
+    Each window is cut like a three-way split: train (searched), validation (chooses the champion by the run's rule),
+    holdout (the window's out-of-sample part, traded by that champion). A two-way ``split`` a,b gives in-sample :
+    out-of-sample = a : b and cuts the in-sample into train : validation = a : b; a three-way split gives the window's
+    three fractions. Rolling windows keep their length and move by one out-of-sample length; anchored windows all
+    start at the first bar and grow. ``embargo_bars`` bars are skipped between each window's validation and its
+    out-of-sample part, so that no trade or indicator look-back decided in-sample reaches into it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    windows: int = Field(ge=2, le=50, description="K, the number of windows.")
+    anchored: bool = False
+    embargo_bars: int = Field(default=0, ge=0)
+
+
 class RunRequest(BaseModel):
     """A user's request for an optimisation run; every field is checked before anything is written."""
 
@@ -67,6 +85,7 @@ class RunRequest(BaseModel):
     backtest: dict[str, Any] = Field(default_factory=dict, description="Fixed BacktestConfig fields.")
     common: CommonSpace = Field(default_factory=CommonSpace)
     gates: Gates = Field(default_factory=Gates, description="What the champion must pass to be called good.")
+    walk_forward: WalkForward | None = None
     cscv_blocks: int = Field(
         default=DEFAULT_CSCV_BLOCKS, ge=2, le=24, multiple_of=2, description="S, the blocks of days PBO's CSCV cuts."
     )
@@ -142,6 +161,9 @@ class RunContext(BaseModel):
     storage_url: str | None = Field(
         default=None, description="None: the run's own journal file, optuna.journal inside the run directory."
     )
+    windows: tuple[tuple[SplitPart, ...], ...] = Field(
+        default=(), description="Walk-forward windows, each train, validation, holdout; empty for a plain run."
+    )
     package_version: str
     reproducibility: str = Field(
         default=REPRODUCIBILITY, description="What the same command with the same --seed gives again."
@@ -161,6 +183,36 @@ class RunContext(BaseModel):
     def selection_part(self) -> PartName:
         """Where candidates are compared: test (two parts) or validation (three parts)."""
         return self.split_kind.selection_part
+
+    @property
+    def searches(self) -> tuple[Search, ...]:
+        """One study per strategy, or per window and strategy in a walk-forward run, in a fixed order."""
+        if not self.windows:
+            return tuple(Search(name, name, None, self.parts) for name in self.request.strategies)
+        return tuple(
+            Search(f"{name}@w{k}", name, k, parts)
+            for k, parts in enumerate(self.windows)
+            for name in self.request.strategies
+        )
+
+    @property
+    def study_names(self) -> tuple[str, ...]:
+        return tuple(search.study for search in self.searches)
+
+
+@dataclass(frozen=True)
+class Search:
+    """One study of a run: the strategy it searches, its walk-forward window (None in a plain run) and that window's
+    parts (train first: what the study optimises on)."""
+
+    study: str
+    strategy: str
+    window: int | None
+    parts: tuple[SplitPart, ...]
+
+    @property
+    def train(self) -> SplitPart:
+        return self.parts[0]
 
 
 def split_parts(candles: Candles, fractions: tuple[float, ...], warmup_bars: int) -> tuple[SplitPart, ...]:
@@ -194,6 +246,48 @@ def split_parts(candles: Candles, fractions: tuple[float, ...], warmup_bars: int
     return tuple(parts)
 
 
+def _part(candles: Candles, name: PartName, start: int, end: int, needed: int) -> SplitPart:
+    if end - start < needed:
+        raise ConfigError(
+            f"walk-forward: the {name} part of a window has {end - start} bars; it needs at least {needed}: choose "
+            "fewer windows, a smaller embargo or a longer period"
+        )
+    return SplitPart(
+        name=name, start=start, end=end, first_bar_ms=int(candles.timestamp_ms[start]),
+        last_bar_ms=int(candles.timestamp_ms[end - 1]),
+    )  # fmt: skip
+
+
+def walk_forward_windows(
+    candles: Candles, fractions: tuple[float, ...], spec: WalkForward, warmup_bars: int
+) -> tuple[tuple[SplitPart, ...], ...]:
+    """The windows of ``spec`` over ``candles`` (see ``WalkForward``): each (train, validation, holdout)."""
+    if len(fractions) == 2:
+        train_share = fractions[0]
+        in_sample, out_sample = fractions[0], fractions[1]
+    else:
+        train_share = fractions[0] / (fractions[0] + fractions[1])
+        in_sample, out_sample = fractions[0] + fractions[1], fractions[2]
+    ratio = in_sample / out_sample
+    n = len(candles)
+    oos_bars = int((n - spec.embargo_bars) / (spec.windows + ratio))
+    is_bars = round(ratio * oos_bars)
+    windows = []
+    for k in range(spec.windows):
+        is_end = is_bars + k * oos_bars
+        is_start = 0 if spec.anchored else k * oos_bars
+        cut = is_start + round(train_share * (is_end - is_start))
+        oos_start = is_end + spec.embargo_bars
+        windows.append(
+            (
+                _part(candles, PartName.TRAIN, is_start, cut, warmup_bars + 2 if is_start == 0 else 2),
+                _part(candles, PartName.VALIDATION, cut, is_end, 2),
+                _part(candles, PartName.HOLDOUT, oos_start, min(oos_start + oos_bars, n), 2),
+            )
+        )
+    return tuple(windows)
+
+
 def run_dir_name(run_id: str, label: str) -> str:
     return f"{run_id}_{label}"
 
@@ -213,9 +307,12 @@ __all__ = [
     "RunContext",
     "RunRequest",
     "SamplerName",
+    "Search",
     "SplitKind",
     "SplitPart",
+    "WalkForward",
     "resolve_path_inside",
     "run_dir_name",
     "split_parts",
+    "walk_forward_windows",
 ]

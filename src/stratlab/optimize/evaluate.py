@@ -16,6 +16,7 @@ from stratlab.engine import BacktestResult, run_backtest
 from stratlab.errors import DataError
 from stratlab.optimize.context import RunContext
 from stratlab.optimize.space import config_for
+from stratlab.report.split import SplitPart
 from stratlab.strategies import Strategy, get_strategy
 
 
@@ -50,16 +51,24 @@ class Evaluator:
         self.context = context
         self.candles = candles
         self.fixed = dict(context.request.backtest)
-        # Strategies are causal, so a part's signals need only the bars up to its end: cut once per part (views,
-        # made here so the indicator cache sees the same arrays every trial) and skip computing the future.
-        self._up_to_end: dict[str, Candles] = {part.name: candles.slice(0, part.end) for part in context.parts}
+        # Strategies are causal, so a part's signals need only the bars up to its end: cut once per part end (views,
+        # made once so the indicator cache sees the same arrays every trial) and skip computing the future.
+        self._up_to_end: dict[int, Candles] = {}
 
     def evaluate(
-        self, strategy: Strategy | str, params: Mapping[str, Any], searched: Mapping[str, Any], part: str
+        self,
+        strategy: Strategy | str,
+        params: Mapping[str, Any],
+        searched: Mapping[str, Any],
+        part: str | SplitPart,
     ) -> BacktestResult:
+        """The backtest of one parameter set on ``part``: a part of the run's split by name, or any bar range (a
+        walk-forward window's part)."""
         chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
-        window = self.context.part(part)
-        candles = self._up_to_end[part]
+        window = part if isinstance(part, SplitPart) else self.context.part(part)
+        candles = self._up_to_end.get(window.end)
+        if candles is None:
+            candles = self._up_to_end[window.end] = self.candles.slice(0, window.end)
         signals = chosen.signals(candles, params)
         stops = chosen.stops(candles, params)
         config = config_for(self.fixed, searched)

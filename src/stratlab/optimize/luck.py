@@ -5,9 +5,14 @@ What each statistic is computed on (and why):
 - The trials' Sharpe ratios, PBO and SPA use the matrix of every completed trial's daily returns on train
   (``trial_returns.parquet``): train is what the optimiser searched, so that matrix is the search's own record.
 - The champion's Sharpe ratio, skewness and kurtosis (PSR, DSR) use its daily returns on every part that chose it:
-  train then the selection part (test, or validation). N is the number of completed trials across all strategies, V
-  the variance of their train Sharpe ratios (no clustering into "effective" trials: correlated trials make N an
-  over-count, which makes the DSR conservative).
+  train then the selection part (test, or validation). N is the number of completed trials across all strategies (no
+  clustering into "effective" trials: correlated trials make N an over-count, which makes the DSR conservative).
+- V, the variance of the trials' Sharpe ratios in the DSR, is the variance of one Sharpe estimate over the champion's
+  days when no trial has skill, 1/(T − 1) (the PSR's variance at a Sharpe ratio of 0). The variance measured across
+  the trials is reported too (``sharpe_variance``) but not used: when an edge is real, good and bad settings truly
+  differ, their spread grows, and the expected best-by-luck Sharpe ratio grows with it until it hides the very edge
+  it should reveal (on markets with a planted edge, the measured spread flagged every champion; on pure noise, both
+  variances agree). The expected maximum is the luck of N trials with no skill, which is the null being tested.
 - SPA and White's Reality Check test the best trial on train against cash (zero returns) and against buy-and-hold of
   the instrument on the same days; the gate uses the test against cash.
 - PBO by CSCV with S blocks of days (``RunRequest.cscv_blocks``, default 16).
@@ -139,7 +144,9 @@ def candidate_statistics(
         "kurtosis": _number(shape.kurtosis) if shape else None,
         "selection_trades": int(selection_trades),
     }
-    out.update(_deflated(shape, int(search["n_trials"]), search["sharpe_variance"]))
+    null_variance = 1.0 / (values.size - 1) if values.size >= 2 else None
+    out["null_sharpe_variance"] = null_variance
+    out.update(_deflated(shape, int(search["n_trials"]), null_variance))
     return out
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from stratlab.atomic_io import write_text_atomic
 from stratlab.engine import BacktestConfig, BacktestResult
 from stratlab.errors import DataError
-from stratlab.optimize.context import PartName, RunContext
+from stratlab.optimize.context import PartName, RunContext, Search
 from stratlab.optimize.evaluate import Evaluator, load_run_candles
 from stratlab.optimize.luck import (
     candidate_statistics,
@@ -44,10 +45,12 @@ from stratlab.optimize.trial_returns import (
     write_matrix,
     write_parquet_atomic,
 )
+from stratlab.optimize.walk_forward import walk_forward_block
 from stratlab.optimize.worker import WORKER_ATTR, read_studies
 from stratlab.report.manifest import Manifest, ManifestDataset, ManifestSelection, ManifestVerdict
 from stratlab.report.robustness import robustness_report
-from stratlab.selection import Candidate, choose_champion, pareto_front
+from stratlab.report.split import SplitPart
+from stratlab.selection import Candidate, ChampionChoice, choose_champion, pareto_front
 
 REPORT_SCHEMA_VERSION = 1
 TRIAL_COLUMNS = (
@@ -88,40 +91,62 @@ def _kpi_columns(prefix: str, result: BacktestResult) -> dict[str, Any]:
     return {f"{prefix}_{name}": _finite(kpis[name]) for name in KPI_COLUMNS}
 
 
-def write_report(
-    run_dir: RunDir, *, storage_url: str | None = None, data_root: str | Path | None = None
-) -> dict[str, Any]:
-    """Rebuild every report file of ``run_dir`` from its storage; returns report.json's content."""
-    context = run_dir.load_context()
-    request = context.request
-    run_dir.check_storage_kept(context, storage_url)
-    studies = read_studies(context, open_storage(run_dir.storage_url(context, storage_url)))
-    _refuse_shrinking(run_dir, studies)
-    candles = load_run_candles(context, data_root)
-    evaluator = Evaluator(context, candles)
-    selection = context.selection_part
-    train_part = context.part(PartName.TRAIN)
-    matrix = _trial_returns(run_dir, context, studies, evaluator)
-    search = overfitting_statistics(
-        search_record(matrix, candles, train_part.start, train_part.end), request.cscv_blocks, seed=request.seed
-    )
+@dataclass
+class WindowSelection:
+    """The run's rule applied to one set of studies that share their parts (the whole run, or one walk-forward
+    window): the Pareto front on train, each front member on the selection part, the luck statistics of the search,
+    and the champion."""
 
-    trial_rows: list[dict[str, Any]] = []
-    pareto_rows: list[dict[str, Any]] = []
-    candidate_rows: list[dict[str, Any]] = []
-    candidate_returns: dict[str, pd.Series] = {}
-    candidate_stats: dict[tuple[str, int], dict[str, Any]] = {}
-    candidates: list[Candidate] = []
-    results: dict[tuple[str, int], dict[PartName, BacktestResult]] = {}
-    per_strategy: dict[str, dict[str, int]] = {}
-    for name in request.strategies:
-        study = studies.get(name)  # a strategy no worker reached yet has no study: no trials
+    parts: tuple[SplitPart, ...]
+    search: dict[str, Any]
+    trial_rows: list[dict[str, Any]] = field(default_factory=list)
+    pareto_rows: list[dict[str, Any]] = field(default_factory=list)
+    candidate_rows: list[dict[str, Any]] = field(default_factory=list)
+    candidate_returns: dict[str, pd.Series] = field(default_factory=dict)
+    statistics: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    candidates: list[Candidate] = field(default_factory=list)
+    results: dict[tuple[str, int], dict[PartName, BacktestResult]] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    choice: ChampionChoice | None = None
+
+    @property
+    def selection_part(self) -> PartName:
+        return self.parts[1].name
+
+    @property
+    def champion_statistics(self) -> dict[str, Any] | None:
+        champ = self.choice.champion if self.choice else None
+        return None if champ is None else self.statistics[(champ.strategy, champ.trial)]
+
+
+def _select(
+    context: RunContext,
+    searches: list[Search],
+    studies: dict[str, Any],
+    evaluator: Evaluator,
+    matrix: pd.DataFrame,
+) -> WindowSelection:
+    """Apply the run's rule to ``searches`` (studies over the same parts)."""
+    request = context.request
+    parts = searches[0].parts
+    train_part, selection_part = parts[0], parts[1]
+    columns = [key for key in matrix.columns if key.split("#")[0] in {s.study for s in searches}]
+    search = overfitting_statistics(
+        search_record(matrix[columns], evaluator.candles, train_part.start, train_part.end), request.cscv_blocks,
+        seed=request.seed,
+    )  # fmt: skip
+    out = WindowSelection(parts=parts, search=search)
+    selection = selection_part.name
+    window_column = {} if searches[0].window is None else {"window": searches[0].window}
+    for item in searches:
+        name = item.strategy
+        study = studies.get(item.study)  # a study no worker reached yet does not exist: no trials
         trials = study.get_trials(deepcopy=False) if study is not None else []
-        trial_rows.extend(_trial_row(name, t) for t in trials)
+        out.trial_rows.extend({**_trial_row(name, t), **window_column} for t in trials)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
         # A trial that barely traded on train has a "drawdown" of nearly nothing and sits on the front for free.
         complete = [t for t in complete if int(t.user_attrs.get("n_trades", 0)) >= request.min_train_trades]
-        per_strategy[name] = {
+        out.counts[item.study] = {
             state.name.lower(): sum(1 for t in trials if t.state == state)
             for state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)
         }
@@ -131,26 +156,29 @@ def write_report(
         for index in front:
             trial = complete[int(index)]
             params, searched = split_trial_params(trial.params, request.common)
-            train = evaluator.evaluate(name, params, searched, PartName.TRAIN)
-            chosen = evaluator.evaluate(name, params, searched, selection)
-            results[(name, trial.number)] = {PartName.TRAIN: train, selection: chosen}
-            shared = {"strategy": name, "trial": trial.number, "params": json.dumps(trial.params, sort_keys=True)}
-            pareto_rows.append(
+            train = evaluator.evaluate(name, params, searched, train_part)
+            chosen = evaluator.evaluate(name, params, searched, selection_part)
+            out.results[(name, trial.number)] = {PartName.TRAIN: train, selection: chosen}
+            shared = {
+                **window_column, "strategy": name, "trial": trial.number,
+                "params": json.dumps(trial.params, sort_keys=True),
+            }  # fmt: skip
+            out.pareto_rows.append(
                 {**shared, "train_return_pct": trial.values[0], "train_max_drawdown_pct": trial.values[1]}
             )
             days, returns = daily_returns(chosen)
-            candidate_returns[trial_key(name, trial.number)] = pd.Series(returns, index=days)
+            out.candidate_returns[trial_key(item.study, trial.number)] = pd.Series(returns, index=days)
             stats = candidate_statistics(np.concatenate([daily_returns(train)[1], returns]), chosen.n_trades, search)
-            candidate_stats[(name, trial.number)] = stats
+            out.statistics[(name, trial.number)] = stats
             verdict = verdict_of(stats, search, request.gates)
-            candidate_rows.append(
+            out.candidate_rows.append(
                 {
                     **shared, **_kpi_columns(PartName.TRAIN, train), **_kpi_columns(selection, chosen),
                     f"{selection}_is_valid": chosen.kpis["is_valid"], "dsr": _finite(stats["dsr"]),
                     "verdict": str(verdict.verdict), "failed_gates": "; ".join(g.reason for g in verdict.failed),
                 }
             )  # fmt: skip
-            candidates.append(
+            out.candidates.append(
                 Candidate(
                     strategy=name,
                     trial=trial.number,
@@ -162,20 +190,50 @@ def write_report(
                     selection_invalid_reasons=tuple(chosen.kpis["invalid_reasons"]),
                 )
             )
+    out.choice = choose_champion(out.candidates, request.dd_threshold_pct, selection_split=selection)
+    return out
 
-    choice = choose_champion(candidates, request.dd_threshold_pct, selection_split=selection)
+
+def _selections(
+    context: RunContext, studies: dict[str, Any], evaluator: Evaluator, matrix: pd.DataFrame
+) -> list[WindowSelection]:
+    """One selection for a plain run; one per window, in time order, for a walk-forward run."""
+    by_window: dict[int | None, list[Search]] = {}
+    for search in context.searches:
+        by_window.setdefault(search.window, []).append(search)
+    return [_select(context, group, studies, evaluator, matrix) for group in by_window.values()]
+
+
+def write_report(
+    run_dir: RunDir, *, storage_url: str | None = None, data_root: str | Path | None = None
+) -> dict[str, Any]:
+    """Rebuild every report file of ``run_dir`` from its storage; returns report.json's content."""
+    context = run_dir.load_context()
+    request = context.request
+    run_dir.check_storage_kept(context, storage_url)
+    studies = read_studies(context, open_storage(run_dir.storage_url(context, storage_url)))
+    _refuse_shrinking(run_dir, studies)
+    candles = load_run_candles(context, data_root)
+    evaluator = Evaluator(context, candles)
+    matrix = _trial_returns(run_dir, context, studies, evaluator)
+    selections = _selections(context, studies, evaluator, matrix)
+    walk_forward = walk_forward_block(context, selections, evaluator) if context.windows else None
+    # The run's champion is its last selection's: in a walk-forward run, the last window's (the one a runner would
+    # trade next), judged with the whole walk-forward's efficiency.
+    final = selections[-1]
+    choice = final.choice
+    assert choice is not None
+    selection = final.selection_part
+    luck = luck_block(final.champion_statistics, final.search, request.gates, walk_forward=walk_forward)
     champion_summary: dict[str, Any] | None = None
-    champion_stats = None if choice.champion is None else candidate_stats[(choice.champion.strategy,
-                                                                            choice.champion.trial)]  # fmt: skip
-    luck = luck_block(champion_stats, search, request.gates)
     if choice.champion is not None:
         champ = choice.champion
         params, searched = split_trial_params(champ.params, request.common)
-        by_part = dict(results[(champ.strategy, champ.trial)])
+        by_part = dict(final.results[(champ.strategy, champ.trial)])
         holdout = context.split_kind.holdout_part
         if holdout is not None:
             # The holdout is looked at once, for the champion only: it played no part in any choice.
-            by_part[holdout] = evaluator.evaluate(champ.strategy, params, searched, holdout)
+            by_part[holdout] = evaluator.evaluate(champ.strategy, params, searched, context.part(holdout))
         config = config_for(request.backtest, searched)
         _write_robustness(run_dir, context, evaluator, champ.strategy, params, config)
         Manifest.now(
@@ -204,17 +262,18 @@ def write_report(
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         run_dir.champion_path.rename(run_dir.path / f"champion.superseded-{stamp}.json")
 
-    trials_frame = pd.DataFrame(trial_rows, columns=list(TRIAL_COLUMNS))
+    trials_frame = pd.DataFrame([row for s in selections for row in s.trial_rows], columns=_trial_columns(context))
     write_text_atomic(run_dir.path / "trials.csv", _csv(trials_frame))
-    write_text_atomic(run_dir.path / "pareto.csv", _csv(pd.DataFrame(pareto_rows)))
-    write_text_atomic(run_dir.path / f"candidates_{selection}.csv", _csv(pd.DataFrame(candidate_rows)))
-    write_candidate_returns(run_dir.path, candidate_returns)
+    write_text_atomic(run_dir.path / "pareto.csv", _csv(pd.DataFrame([r for s in selections for r in s.pareto_rows])))
+    candidates_frame = pd.DataFrame([r for s in selections for r in s.candidate_rows])
+    write_text_atomic(run_dir.path / f"candidates_{selection}.csv", _csv(candidates_frame))
+    write_candidate_returns(run_dir.path, {k: v for s in selections for k, v in s.candidate_returns.items()})
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "run_id": context.run_id,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "dataset": _dataset(context).model_dump(mode="json"),
-        "strategies": per_strategy,
+        "strategies": {study: counts for s in selections for study, counts in s.counts.items()},
         "max_trials": request.max_trials,
         "dd_threshold_pct": request.dd_threshold_pct,
         "selection_part": selection,
@@ -230,6 +289,10 @@ def write_report(
     write_text_atomic(run_dir.report_path, json.dumps(report, indent=2, default=_finite) + "\n")
     run_dir.append_progress("report_written", champion=bool(champion_summary), candidates=choice.n_candidates)
     return report
+
+
+def _trial_columns(context: RunContext) -> list[str]:
+    return (["window"] if context.windows else []) + list(TRIAL_COLUMNS)
 
 
 def _jsonable(value: Any) -> Any:
@@ -249,14 +312,14 @@ def _trial_returns(run_dir: RunDir, context: RunContext, studies: dict[str, Any]
     matrix = read_batches(run_dir.path)
     keys: list[str] = []
     lost: dict[str, BacktestResult] = {}
-    for name in context.request.strategies:
-        study = studies.get(name)
+    for search in context.searches:
+        study = studies.get(search.study)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if study else []:
-            key = trial_key(name, trial.number)
+            key = trial_key(search.study, trial.number)
             keys.append(key)
             if key not in matrix.columns:
                 params, searched = split_trial_params(trial.params, context.request.common)
-                lost[key] = evaluator.evaluate(name, params, searched, PartName.TRAIN)
+                lost[key] = evaluator.evaluate(search.strategy, params, searched, search.train)
     return write_matrix(run_dir.path, with_trials(matrix, lost), keys)
 
 

@@ -33,7 +33,7 @@ from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
 from stratlab.data.timeframes import parse_timeframe
 from stratlab.errors import ConfigError, DataError, StratlabError
-from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts
+from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts, walk_forward_windows
 from stratlab.optimize.rundir import RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
 from stratlab.optimize.worker import budget_met, open_studies, read_studies, worker_command
@@ -83,7 +83,14 @@ def create_run(request: RunRequest, *, data_root: Path | str, runs_root: Path | 
     candles = load_ohlcv(
         request.source, request.symbol, request.timeframe, request.start, request.end, data_root=data_root
     )
-    parts = split_parts(candles, request.split, _max_warmup(request))
+    warmup = _max_warmup(request)
+    windows = (
+        ()
+        if request.walk_forward is None
+        else walk_forward_windows(candles, request.split, request.walk_forward, warmup)
+    )
+    # A walk-forward run's own parts are its last window's: what its champion was searched, chosen and traded on.
+    parts = windows[-1] if windows else split_parts(candles, request.split, warmup)
     run_id = new_run_id()
     run_dir = RunDir(Path(runs_root) / run_dir_name(run_id, request.label))
     # Refuse an unreachable storage before anything is written; the run's own journal is created here.
@@ -98,6 +105,7 @@ def create_run(request: RunRequest, *, data_root: Path | str, runs_root: Path | 
         last_bar_ms=int(candles.timestamp_ms[-1]),
         fingerprint=candles.fingerprint(),
         parts=parts,
+        windows=windows,
         storage_url=request.storage,  # None: the journal inside the run directory, wherever it moves
         package_version=__version__,
     )
@@ -279,7 +287,7 @@ def start_run(
         run_dir.check_storage_kept(context, storage_url)
         storage = open_storage(run_dir.storage_url(context, storage_url))
         existing = read_studies(context, storage)
-        finished = budget_met(existing, context.request.strategies, context.request.max_trials)
+        finished = budget_met(existing, context.study_names, context.request.max_trials)
         if finished and _report_readable(run_dir):
             status = run_dir.read_status()
             if status is not None and status["state"] == RunState.FINISHED:

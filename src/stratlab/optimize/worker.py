@@ -63,7 +63,7 @@ def open_studies(context: RunContext, storage: BaseStorage, seed: int) -> dict[s
     """One study per strategy (created by whoever comes first), each with this worker's seeded sampler."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies = {}
-    for offset, name in enumerate(context.request.strategies):
+    for offset, name in enumerate(context.study_names):
         studies[name] = optuna.create_study(
             study_name=name,
             storage=storage,
@@ -80,15 +80,13 @@ def read_studies(context: RunContext, storage: BaseStorage) -> dict[str, optuna.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     existing = {study.study_name for study in storage.get_all_studies()}
     return {
-        name: optuna.load_study(study_name=name, storage=storage)
-        for name in context.request.strategies
-        if name in existing
+        name: optuna.load_study(study_name=name, storage=storage) for name in context.study_names if name in existing
     }
 
 
-def budget_met(studies: dict[str, optuna.Study], strategies: tuple[str, ...], budget: int) -> bool:
-    """Every strategy has its completed trials: a worker would only add pruned "over budget" trials."""
-    return len(studies) == len(strategies) and all(trial_counts(s)[0] >= budget for s in studies.values())
+def budget_met(studies: dict[str, optuna.Study], study_names: tuple[str, ...], budget: int) -> bool:
+    """Every study has its completed trials: a worker would only add pruned "over budget" trials."""
+    return len(studies) == len(study_names) and all(trial_counts(s)[0] >= budget for s in studies.values())
 
 
 def stored_trials(storage: BaseStorage) -> int:
@@ -254,18 +252,18 @@ def run_worker(
     context = run_dir.load_context()
     request = context.request
     tag = this_worker()
-    summary = WorkerSummary(worker=tag, trials=dict.fromkeys(request.strategies, 0))
+    summary = WorkerSummary(worker=tag, trials=dict.fromkeys(context.study_names, 0))
     run_dir.check_storage_kept(context, storage_url)
     storage = open_storage(run_dir.storage_url(context, storage_url), new_trial_user_attrs={WORKER_ATTR: tag})
-    if budget_met(read_studies(context, storage), request.strategies, request.max_trials):
+    if budget_met(read_studies(context, storage), context.study_names, request.max_trials):
         summary.stopped_by = "budget"  # a finished run: joining it must not write a single line
         return summary
     studies = open_studies(context, storage, worker_seed(request.seed, worker_index, stored_trials(storage)))
     summary.failed_orphans = fail_orphaned_trials(studies, storage)
     candles = load_run_candles(context, data_root)
     evaluator = Evaluator(context, candles)
-    strategies: dict[str, Strategy] = {name: get_strategy(name) for name in request.strategies}
-    train = context.part("train")
+    searches = {search.study: search for search in context.searches}
+    strategies: dict[str, Strategy] = {study: get_strategy(search.strategy) for study, search in searches.items()}
     budget_s = request.time_budget_s if time_budget_s is None else time_budget_s
     run_dir.append_progress("worker_started", worker=tag, index=worker_index, orphans_failed=summary.failed_orphans)
     last_report = last_orphan_check = time.monotonic()
@@ -333,7 +331,7 @@ def run_worker(
                 summary.pruned += 1
                 continue
             with heartbeat(storage, study, trial):
-                result = evaluator.evaluate(strategy, params, searched, train.name)
+                result = evaluator.evaluate(strategy, params, searched, searches[name].train)
                 trial.set_user_attr("n_trades", result.n_trades)
                 finish(study, trial, [result.return_pct, result.max_drawdown_pct])
             returns_writer.add(trial_key(name, trial.number), result)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from stratlab.atomic_io import write_text_atomic
 from stratlab.data.candles import Candles
+from stratlab.data.dates import format_day
 from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.evaluate import Evaluator, load_run_candles
 from stratlab.portfolio.choose import MemberChoice, choose_members
@@ -57,7 +58,6 @@ from stratlab.portfolio.runs import (
     buy_and_hold_day_returns,
     check_distinct_runs,
     common_day_returns,
-    utc_day,
 )
 from stratlab.portfolio.weights import WeightRule, portfolio_returns
 
@@ -126,8 +126,8 @@ def build_portfolio(
     rule = PortfolioRule(max_corr=max_corr, weights=weights, search=choice.method, periods_per_year=periods,
                          min_common_days=MIN_COMMON_DAYS)  # fmt: skip
     sample = PortfolioSample(
-        first_day=utc_day(int(days[0])),
-        last_day=utc_day(int(days[-1])),
+        first_day=format_day(int(days[0])),
+        last_day=format_day(int(days[-1])),
         n_days=len(days),
         selection_parts={run.run_id: run.selection_part for run in contributing},
     )
@@ -241,7 +241,7 @@ def equity_table(portfolio: Portfolio) -> pd.DataFrame:
     drawdown, then each member's return (the portfolio's return is their weighted sum)."""
     table = pd.DataFrame(
         {
-            "day": [utc_day(int(day)) for day in portfolio.days],
+            "day": [format_day(int(day)) for day in portfolio.days],
             "day_ms": portfolio.days,
             "return": portfolio.returns,
             "equity": portfolio.equity,

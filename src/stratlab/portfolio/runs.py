@@ -16,7 +16,6 @@ is left out for all): fewer than ``MIN_COMMON_DAYS`` such days is a one-line ``D
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from stratlab.data.candles import Candles
+from stratlab.data.dates import format_day
 from stratlab.data.timeframes import DAY_MS
 from stratlab.errors import ConfigError, DataError
 from stratlab.metrics import KpiSettings, periods_per_year_for
@@ -214,11 +214,6 @@ def _read_returns(run_dir: RunDir, passing: Sequence[PassingCandidate]) -> pd.Da
     return pd.DataFrame(columns, index=pd.Index(days, name=DAY_COLUMN)).sort_index()
 
 
-def utc_day(day_ms: int) -> str:
-    """``YYYY-MM-DD`` of a UTC day start."""
-    return dt.datetime.fromtimestamp(day_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
-
-
 def check_distinct_runs(runs: Sequence[RunCandidates]) -> None:
     """The same run given twice would count its candidates twice."""
     seen: dict[str, Path] = {}
@@ -255,7 +250,7 @@ def buy_and_hold_day_returns(candles: Candles, days: Int64Array) -> FloatArray:
     daily = (last_close / previous - 1.0).reindex(days)
     if daily.isna().any():
         missing = int(daily.index[daily.isna()][0])
-        raise DataError(f"{candles.label}: no candle on {utc_day(missing)}, one of the portfolio's days")
+        raise DataError(f"{candles.label}: no candle on {format_day(missing)}, one of the portfolio's days")
     return daily.to_numpy(dtype=np.float64)
 
 
@@ -267,5 +262,4 @@ __all__ = [
     "check_distinct_runs",
     "common_day_returns",
     "read_run_candidates",
-    "utc_day",
 ]

@@ -49,7 +49,6 @@ import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -58,6 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stratlab.data.candles import Candles
+from stratlab.data.dates import format_day
 from stratlab.data.loader import load_ohlcv
 from stratlab.data.store import MarketStore
 from stratlab.engine import BacktestConfig, BacktestResult, run_backtest
@@ -652,10 +652,6 @@ class SymbolRow:
     reason: str | None
 
 
-def _day(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
-
-
 def other_symbol_names(champion: Champion, data_root: Path | str | None) -> tuple[str, ...]:
     """The symbols of the champion's source and timeframe in the store, its own excepted, sorted."""
     candles = champion.candles
@@ -673,14 +669,19 @@ def symbol_run(champion: Champion, symbol: str, data_root: Path | str | None) ->
     trade_from, trade_to = int(candles.timestamp_ms[champion.start]), int(candles.timestamp_ms[champion.end - 1])
     try:
         other = load_ohlcv(
-            candles.source, symbol, candles.timeframe.name, _day(warmup_from), _day(trade_to), data_root=data_root
+            candles.source,
+            symbol,
+            candles.timeframe.name,
+            format_day(warmup_from),
+            format_day(trade_to),
+            data_root=data_root,
         )
     except DataError as exc:
         return SymbolRow(symbol, 0, None, None, None, None, str(exc))
     start = int(np.searchsorted(other.timestamp_ms, trade_from, side="left"))
     end = int(np.searchsorted(other.timestamp_ms, trade_to, side="right"))
     if start >= end:
-        span = f"{_day(trade_from)} .. {_day(trade_to)}"
+        span = f"{format_day(trade_from)} .. {format_day(trade_to)}"
         return SymbolRow(symbol, 0, None, None, None, None, f"{other.label}: no bars in the champion's period {span}")
     other_champion = make_champion(other, champion.strategy, champion.params, champion.config, start, end)
     result = other_champion.result

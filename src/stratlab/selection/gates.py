@@ -21,6 +21,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,7 +56,7 @@ class Gates(BaseModel):
     @classmethod
     def from_text(cls, text: str) -> Gates:
         """``dsr=0.9,pbo=0.4`` -> those thresholds, the others at their defaults; a bad item is a ``ConfigError``."""
-        values: dict[str, float] = {}
+        values: dict[str, Any] = {}
         for item in (part.strip() for part in text.split(",") if part.strip()):
             name, _, number = item.partition("=")
             if name.strip() not in GATE_FIELDS:

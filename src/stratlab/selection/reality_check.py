@@ -14,6 +14,7 @@ out, as are exact duplicate columns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ class RealityCheckResult:
 
 def default_block_size(n_periods: int) -> int:
     """The mean block length of the stationary bootstrap: √T (arch's own default), at least 1."""
-    return max(1, int(round(n_periods**0.5)))
+    return max(1, round(math.sqrt(n_periods)))
 
 
 def informative_columns(differences: FloatArray) -> npt.NDArray[np.intp]:
