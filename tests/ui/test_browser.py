@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 
     from tests.ui.browser import UIServer
 
-PAGES = ("Data", "Launch", "Monitor", "Analyze")
-ANALYZE_TABS = ("Pareto", "Candidates", "Champion", "Charts", "Trades", "Monthly", "Importance", "History", "Compare")
+PAGES = ("Data", "Launch", "Monitor", "Analyze", "Portfolio")
+ANALYZE_TABS = (
+    "Pareto", "Candidates", "Champion", "Is it luck?", "Charts", "Trades", "Monthly", "Importance", "History",
+    "Compare",
+)  # fmt: skip
 STRATEGIES = ("bollinger_breakout", "ma_cross", "range_breakout", "rsi_reversion", "stochastic")
 # The demo market covers 2025; two months keep the run to a few seconds.
 START, END = "2025-01-01", "2025-02-28"
@@ -103,7 +106,7 @@ def shoot(page: Page, artifacts: Path, name: str) -> None:
 
 
 def assert_navigation(page: Page, where: str) -> None:
-    """The sidebar lists the app's four pages, in order (not Streamlit's guess from the pages folder's files)."""
+    """The sidebar lists the app's pages, in order (not Streamlit's guess from the pages folder's files)."""
     links = page.get_by_test_id("stSidebarNav").get_by_role("link")
     links.first.wait_for()
     assert links.all_inner_texts() == list(PAGES), f"{where}: sidebar shows {links.all_inner_texts()}"
@@ -325,3 +328,63 @@ def test_deep_link_as_first_visit_keeps_navigation(ui_server: UIServer, browser_
     assert browser_page.url == f"{ui_server.url}/data"
     assert_no_exception(browser_page, "/data")
     assert_navigation(browser_page, "/data")
+
+
+# -- "Is it luck?" and the Portfolio page, on a run and a portfolio made beforehand ----------------------------------
+
+LUCK_SCREENSHOTS = ("06-analyze-luck.png", "07-portfolio.png")
+LUCK_CHARTS = 3  # the CSCV logits, the neighbourhood heat map, the bootstrap's equity fan (no walk-forward here)
+
+
+def wait_for_charts(page: Page, count: int) -> None:
+    """At least ``count`` plotly charts drawn: plotly.js marks each chart it has drawn with the class js-plotly-plot."""
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= n", arg=count
+    )
+
+
+def test_is_it_luck_tab_and_portfolio_page(
+    ui_server: UIServer, browser_page: Page, ui_artifacts: Path, demo_root: Path
+) -> None:
+    """A finished run (made by the CLI) opened on Analyze: its "Is it luck?" tab shows the verdict, every gate and
+    the charts; a portfolio of its candidates on the Portfolio page shows its weights, labelled in-sample."""
+    from tests.ui.test_luck import build_inspection_portfolio, finished_run
+
+    for name in LUCK_SCREENSHOTS:
+        (ui_artifacts / name).unlink(missing_ok=True)
+    run_dir = finished_run(ui_server.runs_root, demo_root)
+    portfolio = build_inspection_portfolio(run_dir, ui_server.runs_root / "portfolios" / "inspection")
+    luck = json.loads((run_dir / "report.json").read_text())["luck"]
+    page = browser_page
+
+    page.goto(f"{ui_server.url}/analyze?run={run_dir.name}")
+    heading(page, "Analyze").wait_for()
+    wait_idle(page, timeout_ms=60_000)
+    assert_navigation(page, "Analyze page")
+    open_tab(page, "Is it luck?")
+    verdict = {"flagged": "✘ flagged: likely luck", "pass": "✔ pass"}[luck["verdict"]]
+    page.get_by_role("heading", name=re.compile(re.escape(verdict))).first.wait_for()
+    panel = page.locator('[role="tabpanel"]:not([hidden])')
+    assert luck["summary"] in panel.inner_text(), "the verdict's summary line is not on the tab"
+    assert "selection figure" in panel.inner_text()
+    wait_for_charts(page, LUCK_CHARTS)
+    rows = table_rows(page)
+    for gate in luck["gates"]:
+        result = "skipped" if gate["passed"] is None else "passed" if gate["passed"] else "failed"
+        assert any(gate["label"] in row and result in row and gate["reason"] in row for row in rows), (gate, rows)
+    assert_no_exception(page, "Is it luck? tab")
+    shoot(page, ui_artifacts, LUCK_SCREENSHOTS[0])
+
+    page.get_by_role("link", name="Portfolio", exact=True).click()
+    heading(page, "Portfolio").wait_for()
+    wait_idle(page)
+    page.get_by_text("Selection figures, not out-of-sample").wait_for()
+    rows = table_rows(page)
+    for member in portfolio["members"]:
+        weight = f"{member['weight'] * 100:.1f} %"
+        name = f"{member['strategy']}#{member['trial']}"
+        assert any(weight in row and any(cell.endswith(name) for cell in row) for row in rows), (member, rows)
+    wait_for_charts(page, 2 if len(portfolio["members"]) > 1 else 1)
+    assert_no_exception(page, "Portfolio page")
+    assert_navigation(page, "Portfolio page")
+    shoot(page, ui_artifacts, LUCK_SCREENSHOTS[1])

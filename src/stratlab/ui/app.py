@@ -25,6 +25,7 @@ navigation = st.navigation(
         st.Page(VIEWS / "launch.py", title="Launch", url_path="launch"),
         st.Page(VIEWS / "monitor.py", title="Monitor", url_path="monitor"),
         st.Page(VIEWS / "analyze.py", title="Analyze", url_path="analyze"),
+        st.Page(VIEWS / "portfolio.py", title="Portfolio", url_path="portfolio"),
     ]
 )
 navigation.run()

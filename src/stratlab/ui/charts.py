@@ -4,6 +4,7 @@ only: candles merge into buckets (first open, max high, min low, last close), no
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -158,11 +159,174 @@ def compare_figure(fronts: dict[str, pd.DataFrame], selection: dict[str, str]) -
     return figure
 
 
+# -- "Is it luck?" and the portfolio --------------------------------------------------------------------------------
+
+PASS_COLOUR, FAIL_COLOUR = "#2ca02c", "#d62728"
+
+
+def utc_days(day_ms: Sequence[int]) -> pd.DatetimeIndex:
+    """UTC day starts (epoch ms) as dates plotly draws on a date axis (naive, in UTC)."""
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(day_ms, dtype=np.int64), unit="ms"))
+
+
+def cscv_logit_figure(logits: Sequence[float], pbo: float | None) -> go.Figure:
+    """Histogram of the CSCV logits (one per split: the in-sample winner's relative rank out of sample, as a
+    logit). The PBO is the share of splits at or left of 0, where the winner falls to or below the median."""
+    figure = go.Figure(
+        go.Histogram(x=list(logits), nbinsx=40, marker={"color": PALETTE[0]}, name="splits",
+                     hovertemplate="logit %{x}<br>%{y} splits<extra></extra>")
+    )  # fmt: skip
+    figure.add_vrect(x0=min(0.0, *logits) if logits else -1.0, x1=0.0, fillcolor=FAIL_COLOUR, opacity=0.08,
+                     line_width=0)  # fmt: skip
+    figure.add_vline(x=0.0, line={"color": FAIL_COLOUR, "width": 2})
+    shown = "undefined" if pbo is None else f"{pbo:.2f} ({pbo:.1%} of {len(logits):,} splits at or left of 0)"
+    figure.update_layout(
+        title=f"CSCV logits of the in-sample winner's out-of-sample rank: PBO {shown}", height=360,
+        margin={"t": 50}, xaxis_title="logit (left of 0: the winner falls to or below the median out of sample)",
+        yaxis_title="splits", showlegend=False, bargap=0.05,
+    )  # fmt: skip
+    return figure
+
+
+def walk_forward_figure(
+    labels: Sequence[str],
+    in_sample_annual_pct: Sequence[float | None],
+    out_of_sample_annual_pct: Sequence[float | None],
+    oos_day_ms: Sequence[int],
+    oos_equity: Sequence[float | None],
+) -> go.Figure:
+    """In-sample against out-of-sample annual return per window (grouped bars, top) and the out-of-sample
+    windows' equity stitched end to end (bottom)."""
+    figure = make_subplots(
+        rows=2, cols=1, vertical_spacing=0.14, row_heights=[0.5, 0.5],
+        subplot_titles=(
+            "annual return per window: in-sample (train) vs out-of-sample", "stitched out-of-sample equity"
+        ),
+    )  # fmt: skip
+    figure.add_trace(go.Bar(x=list(labels), y=list(in_sample_annual_pct), name="in-sample annual return %",
+                            marker={"color": PALETTE[0]}), row=1, col=1)  # fmt: skip
+    figure.add_trace(go.Bar(x=list(labels), y=list(out_of_sample_annual_pct), name="out-of-sample annual return %",
+                            marker={"color": PALETTE[3]}), row=1, col=1)  # fmt: skip
+    figure.add_trace(go.Scatter(x=utc_days(oos_day_ms), y=list(oos_equity), mode="lines", name="out-of-sample equity",
+                                line={"color": PALETTE[2]}), row=2, col=1)  # fmt: skip
+    figure.update_yaxes(title_text="annual return %", row=1, col=1)
+    figure.update_yaxes(title_text="equity", row=2, col=1)
+    figure.update_xaxes(title_text="day (UTC)", row=2, col=1)
+    figure.update_layout(barmode="group", height=620, margin={"t": 50})
+    return figure
+
+
+def _axis_labels(values: Sequence[float | int | None], steps: Sequence[int]) -> list[str]:
+    """Category labels of a grid axis: each value, or its step when it fell outside the parameter's bounds (so no
+    two labels are the same)."""
+    return [f"{v:g}" if v is not None else f"out of range ({s:+d} steps)" for v, s in zip(values, steps, strict=True)]
+
+
+def neighbourhood_figure(
+    x_param: str,
+    y_param: str,
+    steps: Sequence[int],
+    x_values: Sequence[float | int | None],
+    y_values: Sequence[float | int | None],
+    return_pct: Sequence[Sequence[float | None]],
+) -> go.Figure:
+    """Heat map of the return (%) around the champion: rows ``y_param``, columns ``x_param`` at ``steps`` steps
+    from the champion's values, red to green around zero; empty cells were not valid. The champion is the cell at
+    step 0 on both axes, circled."""
+    x_labels, y_labels = _axis_labels(x_values, steps), _axis_labels(y_values, steps)
+    values = np.array([[np.nan if v is None else v for v in row] for row in return_pct], dtype=float)
+    limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    text = [["invalid" if v is None else f"{v:+.1f}%" for v in row] for row in return_pct]
+    figure = go.Figure(
+        go.Heatmap(
+            z=[list(row) for row in return_pct], x=x_labels, y=y_labels, colorscale="RdYlGn", zmin=-limit,
+            zmax=limit, text=text, texttemplate="%{text}", colorbar={"title": {"text": "return %"}},
+            hovertemplate=f"{x_param} %{{x}}<br>{y_param} %{{y}}<br>return %{{z:.2f}} %<extra></extra>",
+        )
+    )  # fmt: skip
+    if 0 in steps:
+        centre = list(steps).index(0)
+        figure.add_trace(
+            go.Scatter(
+                x=[x_labels[centre]], y=[y_labels[centre]], mode="markers", name="champion",
+                marker={"symbol": "circle-open", "size": 46, "color": "black", "line": {"width": 3}},
+                hovertemplate="champion<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_xaxes(type="category", title_text=x_param)
+    figure.update_yaxes(type="category", title_text=y_param)
+    figure.update_layout(height=460, margin={"t": 40}, showlegend=False,
+                         title="return % around the champion (circled), two most important parameters")  # fmt: skip
+    return figure
+
+
+def equity_fan_figure(
+    day_ms: Sequence[int],
+    p5: Sequence[float | None],
+    p50: Sequence[float | None],
+    p95: Sequence[float | None],
+    observed: Sequence[float | None],
+) -> go.Figure:
+    """The bootstrap's equity fan: the 5th-95th percentile band, the median and the observed daily equity, by UTC
+    day."""
+    days = utc_days(day_ms)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=days, y=list(p95), mode="lines", line={"width": 0, "color": PALETTE[0]},
+                                name="95th percentile", showlegend=False))  # fmt: skip
+    figure.add_trace(go.Scatter(x=days, y=list(p5), mode="lines", line={"width": 0, "color": PALETTE[0]},
+                                fill="tonexty", fillcolor="rgba(31,119,180,0.2)",
+                                name="5th-95th percentile"))  # fmt: skip
+    figure.add_trace(go.Scatter(x=days, y=list(p50), mode="lines", line={"dash": "dash", "color": PALETTE[0]},
+                                name="median"))  # fmt: skip
+    figure.add_trace(go.Scatter(x=days, y=list(observed), mode="lines", line={"color": "black", "width": 2},
+                                name="observed"))  # fmt: skip
+    figure.update_layout(height=420, margin={"t": 40}, xaxis_title="day (UTC)", yaxis_title="equity",
+                         title="stationary block bootstrap of the daily returns: equity fan")  # fmt: skip
+    return figure
+
+
+def correlation_figure(labels: Sequence[str], matrix: Sequence[Sequence[float]]) -> go.Figure:
+    """Heat map of the members' correlation of daily returns, -1 (blue) to +1 (red)."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=[list(row) for row in matrix], x=list(labels), y=list(labels), zmin=-1.0, zmax=1.0,
+            colorscale="RdBu_r", text=[[f"{v:+.2f}" for v in row] for row in matrix], texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}<br>correlation %{z:.3f}<extra></extra>",
+        )
+    )  # fmt: skip
+    figure.update_xaxes(type="category", showticklabels=len(labels) <= 8)
+    figure.update_yaxes(type="category", autorange="reversed")
+    figure.update_layout(height=200 + 60 * len(labels), margin={"t": 40}, title="correlation of daily returns")
+    return figure
+
+
+def portfolio_equity_figure(day_ms: Sequence[int], equity: Sequence[float], drawdown_pct: Sequence[float]) -> go.Figure:
+    """The portfolio's daily equity (from 1, top) and its drawdown in percent below zero (bottom)."""
+    days = utc_days(day_ms)
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05)
+    figure.add_trace(go.Scatter(x=days, y=list(equity), mode="lines", name="equity",
+                                line={"color": PALETTE[0]}), row=1, col=1)  # fmt: skip
+    figure.add_trace(go.Scatter(x=days, y=[-abs(v) for v in drawdown_pct], mode="lines", name="drawdown %",
+                                fill="tozeroy", line={"color": FAIL_COLOUR}), row=2, col=1)  # fmt: skip
+    figure.update_yaxes(title_text="equity (from 1)", row=1, col=1)
+    figure.update_yaxes(title_text="drawdown %", row=2, col=1)
+    figure.update_xaxes(title_text="day (UTC)", row=2, col=1)
+    figure.update_layout(height=520, margin={"t": 30}, showlegend=False)
+    return figure
+
+
 __all__ = [
     "candles_figure",
     "compare_figure",
+    "correlation_figure",
+    "cscv_logit_figure",
+    "equity_fan_figure",
     "history_figure",
     "importance_figure",
     "monthly_figure",
+    "neighbourhood_figure",
     "pareto_figure",
+    "portfolio_equity_figure",
+    "utc_days",
+    "walk_forward_figure",
 ]

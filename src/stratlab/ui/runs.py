@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -21,6 +21,10 @@ from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.context import PartName, RunContext, resolve_path_inside
 from stratlab.optimize.rundir import RunDir
 from stratlab.report.manifest import Manifest, read_manifest_text
+from stratlab.report.robustness import SCHEMA_VERSION as ROBUSTNESS_SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from stratlab.portfolio.manifest import PortfolioManifest
 
 NO_STATUS = "created"  # no status.json yet: the runner has not written its first one
 UNKNOWN_STATE = "unknown"  # status.json exists but cannot be read
@@ -278,18 +282,89 @@ def files_signature(runs_root: Path, name: str) -> tuple[tuple[str, int, int], .
     return tuple(out)
 
 
+# -- robustness.json ----------------------------------------------------------------------------------------------
+
+
+def read_robustness(path: Path) -> dict[str, Any] | None:
+    """robustness.json as a JSON object, or None when the run has none (reported before it existed, or without a
+    champion); other bytes or another schema are a one-line DataError. Its sections are checked where they are
+    shown (``stratlab.ui.luck.parse_robustness``), one by one."""
+    if not path.exists():
+        return None
+    raw = _read_json(path)
+    if not isinstance(raw, dict):
+        raise DataError(f"{path.name}: expected a JSON object, got {type(raw).__name__}")
+    if raw.get("schema_version") != ROBUSTNESS_SCHEMA_VERSION:
+        raise DataError(f"{path.name}: schema {raw.get('schema_version')!r} is not one this stratlab reads")
+    return raw
+
+
+# -- portfolios (``stratlab portfolio build``) under <runs root>/portfolios/ -------------------------------------
+
+PORTFOLIOS_DIR = "portfolios"
+EQUITY_TEXT_COLUMNS = ("day",)
+EQUITY_NUMBER_COLUMNS = ("day_ms", "return", "equity", "drawdown_pct")
+
+
+def portfolio_names(runs_root: Path) -> list[str]:
+    """Folders under ``<runs root>/portfolios`` holding a portfolio.json, newest first (the default names are UTC
+    timestamps)."""
+    from stratlab.portfolio.build import PORTFOLIO_FILE
+
+    folder = runs_root / PORTFOLIOS_DIR
+    if not folder.is_dir():
+        return []
+    names = [p.name for p in folder.iterdir() if p.is_dir() and (p / PORTFOLIO_FILE).exists() and _listable(p.name)]
+    return sorted(names, reverse=True)
+
+
+@dataclass(frozen=True)
+class PortfolioView:
+    """A written portfolio: its manifest and its day-by-day equity (``portfolio_equity.csv``), or the equity's one
+    problem line."""
+
+    name: str
+    manifest: PortfolioManifest
+    equity: pd.DataFrame | None
+    equity_problem: str | None = None
+
+
+def load_portfolio(runs_root: Path, name: str) -> PortfolioView:
+    """The portfolio folder ``name`` under ``<runs root>/portfolios``, read with the portfolio's own manifest reader;
+    a name leading elsewhere, or a manifest that cannot be read, is a one-line error."""
+    from stratlab.portfolio.build import EQUITY_FILE, PORTFOLIO_FILE
+    from stratlab.portfolio.manifest import read_portfolio_manifest
+
+    if not name or "/" in name or "\\" in name or name in {".", ".."}:
+        raise ConfigError(f"{name!r} is not a portfolio name")
+    folder = resolve_path_inside(runs_root / PORTFOLIOS_DIR, name)
+    manifest = read_portfolio_manifest(folder / PORTFOLIO_FILE)
+    try:
+        equity = read_table(folder / EQUITY_FILE, EQUITY_TEXT_COLUMNS, EQUITY_NUMBER_COLUMNS)
+    except DataError as exc:
+        return PortfolioView(name, manifest, None, str(exc))
+    if equity is None:
+        return PortfolioView(name, manifest, None, f"{EQUITY_FILE}: missing")
+    return PortfolioView(name, manifest, equity)
+
+
 __all__ = [
     "ACTIVE_STATES",
     "NO_STATUS",
+    "PORTFOLIOS_DIR",
     "UNKNOWN_STATE",
+    "PortfolioView",
     "RunListing",
     "RunResults",
     "describe_run",
     "files_signature",
+    "load_portfolio",
     "load_results",
     "open_run",
+    "portfolio_names",
     "read_champion",
     "read_report",
+    "read_robustness",
     "read_table",
     "run_names",
     "run_state",

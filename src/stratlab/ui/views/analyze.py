@@ -1,9 +1,12 @@
-"""Analyze page: a run's Pareto fronts, candidates, champion and its backtest, parameter importance, history, the
-paper manifest, and two runs side by side. Everything is read from the run directory (also while it runs)."""
+"""Analyze page: a run's Pareto fronts, candidates, champion and whether it is luck, its backtest, parameter
+importance, history, the paper manifest, and two runs side by side. Everything is read from the run directory (also
+while it runs). Each figure is named by its part's role: the part that chose the champion gives selection figures,
+not out-of-sample ones."""
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -11,18 +14,27 @@ import streamlit as st
 
 from stratlab.errors import StratlabError
 from stratlab.metrics.tables import monthly_returns
+from stratlab.optimize.report import ROBUSTNESS_FILE
 from stratlab.report.figures import backtest_chart_data, backtest_figure
 from stratlab.report.manifest import Replay
+from stratlab.report.split import PartName, PartRole
+from stratlab.selection.gates import VerdictName
 from stratlab.ui.analysis import champion_replays, parameter_importance
 from stratlab.ui.charts import compare_figure, history_figure, importance_figure, monthly_figure, pareto_figure
 from stratlab.ui.common import pick_run, results_of, roots, show_problems
-from stratlab.ui.runs import files_signature, open_run, run_names
+from stratlab.ui.luck import Robustness, escaped, parse_robustness, part_role, role_tag, show_luck
+from stratlab.ui.runs import files_signature, open_run, read_robustness, run_names
 
 CARD_KPIS = (
     "return_pct", "cagr_pct", "max_drawdown_pct", "sharpe", "sortino", "calmar", "profit_factor", "win_rate_pct",
     "n_trades", "exposure_pct", "buy_hold_return_pct", "fees_paid", "is_valid",
 )  # fmt: skip
 CHART_POINTS = 1_000  # near one per screen pixel of a wide chart: more only slows the browser down
+ROLE_COLOURS = {"in-sample": "gray", "selection figure": "orange", "out-of-sample": "green"}  # by role_tag
+TABS = (
+    "Pareto", "Candidates", "Champion", "Is it luck?", "Charts", "Trades", "Monthly", "Importance", "History",
+    "Compare",
+)  # fmt: skip
 
 
 def _shown(value: object) -> str:
@@ -56,6 +68,18 @@ if report is None:
 
 champion = report.get("champion")
 reason = report.get("champion_reason") or "no candidate qualified"
+split_kind = context.split_kind
+
+
+def role_of(part: str) -> str:
+    return part_role(report, split_kind, part)
+
+
+def shown_part(part: str) -> str:
+    """A part's name with what its figures are worth: "test (selection figure)"."""
+    return f"{part} ({role_tag(role_of(part))})"
+
+
 if champion is None:
     st.warning(f"No champion: {reason}")
 elif results.manifest_text is not None:  # else champion.json's one line is shown above
@@ -71,6 +95,12 @@ def replays(runs_root: str, name: str, _signature: tuple[tuple[str, int, int], .
     return champion_replays(open_run(Path(runs_root), name), data_root)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def robustness(runs_root: str, name: str, signature: tuple[tuple[str, int, int], ...]) -> Robustness | None:
+    raw = read_robustness(open_run(Path(runs_root), name).path / ROBUSTNESS_FILE)
+    return None if raw is None else parse_robustness(raw)
+
+
 @st.cache_data(max_entries=32, show_spinner="Computing parameter importance…")
 def importance(
     runs_root: str, name: str, strategy: str, _signature: tuple[tuple[str, int, int], ...]
@@ -79,28 +109,34 @@ def importance(
 
 
 signature = files_signature(runs_root, name)
-# Lazy tabs: only the open one runs, so a page with big charts sends one of them, not all nine.
-tabs = st.tabs(
-    ["Pareto", "Candidates", "Champion", "Charts", "Trades", "Monthly", "Importance", "History", "Compare"],
-    key="analyze_section", on_change="rerun",
-)  # fmt: skip
+if champion is not None and champion.get("verdict") is not None:
+    # Before any figure of the champion: whether it is likely luck.
+    colour = "green" if champion["verdict"] == VerdictName.PASS else "red"
+    summary = champion.get("verdict_summary") or champion["verdict"]
+    st.markdown(f"**Is it luck?** :{colour}[**{escaped(str(summary))}**] (see the tab)")
+# Lazy tabs: only the open one runs, so a page with big charts sends one of them, not all ten.
+tabs = dict(zip(TABS, st.tabs(list(TABS), key="analyze_section", on_change="rerun"), strict=True))
 candidates = results.candidates if results.candidates is not None else pd.DataFrame()
 champion_key = (champion["strategy"], int(champion["trial"])) if champion else None
 
-with tabs[0]:
-    if tabs[0].open:
+with tabs["Pareto"]:
+    if tabs["Pareto"].open:
         if candidates.empty:
             st.info("No candidate: no strategy has a completed trial with enough trades on train.")
         else:
             st.plotly_chart(pareto_figure(candidates, selection, champion_key), width="stretch")
-            st.caption(f"Each strategy's train Pareto front (left) and the same trials on {selection} (right).")
+            st.caption(
+                f"Each strategy's train Pareto front (left: {role_tag(role_of(PartName.TRAIN))}) and the same trials "
+                f"on {selection} (right: {role_of(selection)})."
+            )
 
-with tabs[1]:
-    if tabs[1].open and not candidates.empty:
+with tabs["Candidates"]:
+    if tabs["Candidates"].open and not candidates.empty:
+        st.caption(f"Figures on {shown_part(selection)}: {role_of(selection)}.")
         st.dataframe(candidates, hide_index=True, width="stretch")
 
-with tabs[2]:
-    if tabs[2].open:
+with tabs["Champion"]:
+    if tabs["Champion"].open:
         if champion is None:
             st.info(reason)
         else:
@@ -108,10 +144,13 @@ with tabs[2]:
             st.caption(reason)
             recorded = results.manifest.kpis if results.manifest is not None else {}
             parts = [p.name for p in context.parts if p.name in recorded]
-            cols = st.columns(2 * max(len(parts), 1))
-            for i, part in enumerate(parts):
-                cols[2 * i].metric(f"{part} return", f"{recorded[part].return_pct:+.2f} %")
-                cols[2 * i + 1].metric(f"{part} max drawdown", f"{recorded[part].max_drawdown_pct:.2f} %")
+            for column, part in zip(st.columns(max(len(parts), 1)), parts, strict=False):
+                # Each part's figures under what they are worth: the selection part's chose the champion.
+                tag = role_tag(role_of(part))
+                column.markdown(f"**{part}**: :{ROLE_COLOURS.get(tag, 'gray')}[**{tag}**]", help=role_of(part))
+                returns, drawdown = column.columns(2)
+                returns.metric(f"{part} return", f"{recorded[part].return_pct:+.2f} %")
+                drawdown.metric(f"{part} max drawdown", f"{recorded[part].max_drawdown_pct:.2f} %")
             left, right = st.columns(2)
             left.markdown("**Parameters**")
             params = champion["params"]
@@ -121,7 +160,7 @@ with tabs[2]:
             )  # fmt: skip
             right.markdown("**KPIs per part** (from the manifest)")
             right.dataframe(
-                pd.DataFrame({part: {k: _shown(recorded[part][k]) for k in CARD_KPIS} for part in parts}),
+                pd.DataFrame({shown_part(part): {k: _shown(recorded[part][k]) for k in CARD_KPIS} for part in parts}),
                 width="stretch",
             )  # fmt: skip
             with st.expander("Backtest settings"):
@@ -143,31 +182,38 @@ def champion_by_part(run: str, reason: str) -> dict[str, Replay]:
         return {}
 
 
-with tabs[3]:
-    if tabs[3].open and (by_part := champion_by_part(name, reason)):
+with tabs["Is it luck?"]:
+    if tabs["Is it luck?"].open:
+        show_luck(report, split_kind, runs_root / name, partial(robustness, str(runs_root), name, signature))
+
+with tabs["Charts"]:
+    if tabs["Charts"].open and (by_part := champion_by_part(name, reason)):
         shown = st.radio("Part", list(by_part), horizontal=True, key="chart_part")
+        st.caption(f"{shown}: {role_of(shown)}")
         chart = backtest_chart_data(by_part[shown].result, max_points=CHART_POINTS)
         st.plotly_chart(backtest_figure(chart), width="stretch")
         mismatched = {r.part: r.mismatches for r in by_part.values() if r.mismatches}
         if mismatched:
             st.error(f"The replay differs from the manifest: {json.dumps(mismatched, default=str)[:300]}")
 
-with tabs[4]:
-    if tabs[4].open and (by_part := champion_by_part(name, reason)):
+with tabs["Trades"]:
+    if tabs["Trades"].open and (by_part := champion_by_part(name, reason)):
         shown = st.radio("Part", list(by_part), horizontal=True, key="trades_part")
+        st.caption(f"{shown}: {role_of(shown)}")
         st.dataframe(by_part[shown].result.trades, hide_index=True, width="stretch")
 
-with tabs[5]:
-    if tabs[5].open and (by_part := champion_by_part(name, reason)):
+with tabs["Monthly"]:
+    if tabs["Monthly"].open and (by_part := champion_by_part(name, reason)):
         shown = st.radio("Part", list(by_part), horizontal=True, key="monthly_part")
+        st.caption(f"{shown}: {role_of(shown)}")
         table = monthly_returns(by_part[shown].result)
         if table.empty:
             st.info("No full day of equity in this part.")
         else:
             st.plotly_chart(monthly_figure(table), width="stretch")
 
-with tabs[6]:
-    if tabs[6].open:
+with tabs["Importance"]:
+    if tabs["Importance"].open:
         strategy = st.selectbox("Strategy", list(context.request.strategies), key="importance_strategy")
         try:
             values = importance(str(runs_root), name, strategy, signature)
@@ -178,12 +224,12 @@ with tabs[6]:
         except (StratlabError, OSError) as exc:
             st.info(str(exc))
 
-with tabs[7]:
-    if tabs[7].open and results.trials is not None and not results.trials.empty:
+with tabs["History"]:
+    if tabs["History"].open and results.trials is not None and not results.trials.empty:
         st.plotly_chart(history_figure(results.trials), width="stretch")
 
-with tabs[8]:
-    if tabs[8].open:
+with tabs["Compare"]:
+    if tabs["Compare"].open:
         others = [n for n in run_names(runs_root) if n != name]
         if not others:
             st.info("Only one run so far: launch another to compare.")
@@ -191,6 +237,7 @@ with tabs[8]:
             other = st.selectbox("Compare with", others, key="compare_with")
             theirs = results_of(runs_root, other)
             show_problems(theirs)
+            tag = role_tag(PartRole.SELECTION)  # each run's own selection part chose its champion
             fronts: dict[str, pd.DataFrame] = {}
             their_parts: dict[str, str] = {}
             summary = []
@@ -203,8 +250,9 @@ with tabs[8]:
                         "strategies": ", ".join(res.context.request.strategies) if res.context else "-",
                         "trials": (res.status or {}).get("completed"),
                         "champion": f"{champ['strategy']} #{champ['trial']}" if champ else "none",
-                        f"champion return % ({part})": champ.get(f"{part}_return_pct") if champ else None,
-                        f"champion max DD % ({part})": champ.get(f"{part}_max_drawdown_pct") if champ else None,
+                        "is it luck?": (champ.get("verdict") or "not judged") if champ else None,
+                        f"champion return % ({part}, {tag})": champ.get(f"{part}_return_pct") if champ else None,
+                        f"champion max DD % ({part}, {tag})": champ.get(f"{part}_max_drawdown_pct") if champ else None,
                     }
                 )
                 if res.candidates is not None and not res.candidates.empty:
