@@ -140,7 +140,7 @@ def champion_path(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from stratlab.optimize.worker import run_worker
 
     request = RunRequest.parse(
-        source="demo", symbol="BTC", start="2025-01-01", end="2025-01-31", strategies=("rsi_reversion",),
+        source="demo", symbol="BTC", start="2025-01-01", end="2025-03-31", strategies=("rsi_reversion",),
         max_trials=12, sampler="random", dd_threshold_pct=100.0,
     )  # fmt: skip
     run_dir = create_run(request, data_root=demo_root, runs_root=tmp_path_factory.mktemp("runs"))

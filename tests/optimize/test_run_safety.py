@@ -26,7 +26,7 @@ from stratlab.optimize.runner import eta_seconds
 from tests.conftest import run_cli
 
 STRATEGIES = "ma_cross,rsi_reversion"
-PERIOD = ["--start", "2025-01-01", "--end", "2025-01-31"]
+PERIOD = ["--start", "2025-01-01", "--end", "2025-03-31"]  # a test part with enough trades to crown a champion
 RESULTS = ("champion.json", "trials.csv", "report.json", "pareto.csv")
 
 
@@ -445,7 +445,8 @@ def test_three_way_summary_shows_the_holdout_and_the_threshold_rule(demo_root: P
     result = optimize(demo_root, tmp_path / "runs", "--max-trials", "6", "--split", "0.6,0.2,0.2",
                       "--min-train-trades", "1")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "holdout return" in result.stdout and "unbiased" in result.stdout
+    assert "holdout return" in result.stdout and "out-of-sample: unseen by every choice" in result.stdout
+    assert "(selection figure: it chose the champion, not out-of-sample)" in result.stdout
     assert "applies to validation only" in result.stdout
     context = json.loads(next((tmp_path / "runs").iterdir()).joinpath("context.json").read_text())
     assert context["request"]["min_train_trades"] == 1

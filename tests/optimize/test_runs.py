@@ -22,7 +22,7 @@ from stratlab.optimize.worker import WORKER_ATTR
 from tests.conftest import run_cli
 
 STRATEGIES = "ma_cross,rsi_reversion"
-PERIOD = ["--start", "2025-01-01", "--end", "2025-01-31"]
+PERIOD = ["--start", "2025-01-01", "--end", "2025-03-31"]  # a test part with enough trades to crown a champion
 
 
 def cli_env(tmp_path: Path) -> dict[str, str]:
@@ -132,10 +132,12 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
     context = json.loads(run_dir.context_path.read_text())
     assert context["request"]["sampler"] == "tpe" and context["request"]["common"]["position_modes"] == ["none"]
     assert [part["name"] for part in context["parts"]] == ["train", "test"] and report["selection_part"] == "test"
-    # The champion is the best test return among candidates with test DD <= 30 %.
+    # The champion is the best test return among candidates valid on test (enough trades there: the KPI record's own
+    # rule, counted here from the test trade counts) with test DD <= 30 %.
     candidates = pd.read_csv(run_dir.path / "candidates_test.csv")
     assert len(candidates) == len(pareto)
-    eligible = candidates[candidates["test_max_drawdown_pct"] <= 30]
+    assert (candidates["test_is_valid"] <= (candidates["test_n_trades"] >= 10)).all()
+    eligible = candidates[(candidates["test_max_drawdown_pct"] <= 30) & candidates["test_is_valid"]]
     champion = report["champion"]
     if eligible.empty:
         assert champion is None and "no candidate" in report["champion_reason"]

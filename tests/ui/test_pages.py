@@ -26,7 +26,7 @@ from tests.optimize.test_space import cli_option
 from tests.ui.browser import pids_marked_with
 
 APP = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "app.py"
-PERIOD = ["--start", "2025-01-01", "--end", "2025-01-20"]
+PERIOD = ["--start", "2025-01-01", "--end", "2025-03-31"]  # a test part with enough trades to crown a champion
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +240,7 @@ def test_analyze_shows_every_section_and_offers_the_manifest(
         "Pareto",
         "Candidates",
         "Champion",
+        "Is it luck?",
         "Charts",
         "Trades",
         "Monthly",
@@ -253,7 +254,7 @@ def test_analyze_shows_every_section_and_offers_the_manifest(
     assert len(downloads) == 1 and downloads[0].proto.label == "Download paper manifest (JSON)"
     assert len(at.get("plotly_chart")) == 1  # lazy tabs: only the open one (Pareto) ran
     # Each section, opened as a user clicks its tab: it renders without error and shows what it should.
-    expected_charts = {"Charts": 1, "Monthly": 1, "History": 1, "Importance": 1, "Compare": 1}
+    expected_charts = {"Is it luck?": 3, "Charts": 1, "Monthly": 1, "History": 1, "Importance": 1, "Compare": 1}
     for section in tabs[1:]:
         at.session_state["analyze_section"] = section
         at.run()

@@ -357,7 +357,7 @@ def run_list() -> None:
             table.add_row(run_dir.path.name, f"unreadable: {exc}", "", "", "")
             continue
         r = context.request
-        budget = status.get("budget", r.max_trials * len(r.strategies))
+        budget = status.get("budget", r.max_trials * len(context.study_names))
         table.add_row(
             run_dir.path.name, f"{r.source}/{r.symbol}/{r.timeframe}", ",".join(r.strategies),
             str(status.get("state", RunState.NEW)), f"{status.get('completed', 0):,}/{budget:,}",

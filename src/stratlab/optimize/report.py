@@ -51,6 +51,7 @@ from stratlab.report.manifest import Manifest, ManifestDataset, ManifestSelectio
 from stratlab.report.robustness import robustness_report
 from stratlab.report.split import SplitPart
 from stratlab.selection import Candidate, ChampionChoice, choose_champion, pareto_front
+from stratlab.selection.gates import Gates
 
 REPORT_SCHEMA_VERSION = 1
 TRIAL_COLUMNS = (
@@ -167,7 +168,7 @@ def _select(
                 {**shared, "train_return_pct": trial.values[0], "train_max_drawdown_pct": trial.values[1]}
             )
             days, returns = daily_returns(chosen)
-            out.candidate_returns[trial_key(item.study, trial.number)] = pd.Series(returns, index=days)
+            out.candidate_returns[trial_key(name, trial.number)] = pd.Series(returns, index=days)
             stats = candidate_statistics(np.concatenate([daily_returns(train)[1], returns]), chosen.n_trades, search)
             out.statistics[(name, trial.number)] = stats
             verdict = verdict_of(stats, search, request.gates)
@@ -225,6 +226,8 @@ def write_report(
     assert choice is not None
     selection = final.selection_part
     luck = luck_block(final.champion_statistics, final.search, request.gates, walk_forward=walk_forward)
+    if walk_forward is not None:
+        _judge_with_efficiency(final, request.gates, walk_forward.get("efficiency"))
     champion_summary: dict[str, Any] | None = None
     if choice.champion is not None:
         champ = choice.champion
@@ -265,9 +268,13 @@ def write_report(
     trials_frame = pd.DataFrame([row for s in selections for row in s.trial_rows], columns=_trial_columns(context))
     write_text_atomic(run_dir.path / "trials.csv", _csv(trials_frame))
     write_text_atomic(run_dir.path / "pareto.csv", _csv(pd.DataFrame([r for s in selections for r in s.pareto_rows])))
-    candidates_frame = pd.DataFrame([r for s in selections for r in s.candidate_rows])
-    write_text_atomic(run_dir.path / f"candidates_{selection}.csv", _csv(candidates_frame))
-    write_candidate_returns(run_dir.path, {k: v for s in selections for k, v in s.candidate_returns.items()})
+    # The candidates a portfolio or a runner can take are the final selection's (a walk-forward run's last window);
+    # every window's are kept apart, with their window.
+    write_text_atomic(run_dir.path / f"candidates_{selection}.csv", _csv(pd.DataFrame(final.candidate_rows)))
+    write_candidate_returns(run_dir.path, final.candidate_returns)
+    if context.windows:
+        every_window = pd.DataFrame([r for s in selections for r in s.candidate_rows])
+        write_text_atomic(run_dir.path / WINDOW_CANDIDATES_FILE, _csv(every_window))
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "run_id": context.run_id,
@@ -284,11 +291,20 @@ def write_report(
         "champion": champion_summary,
         "champion_reason": choice.reason,
         "files": ["trials.csv", "pareto.csv", f"candidates_{selection}.csv", MATRIX_FILE, CANDIDATE_RETURNS_FILE]
+        + ([WINDOW_CANDIDATES_FILE] if context.windows else [])
         + (["champion.json", ROBUSTNESS_FILE] if champion_summary else []),
     }
     write_text_atomic(run_dir.report_path, json.dumps(report, indent=2, default=_finite) + "\n")
     run_dir.append_progress("report_written", champion=bool(champion_summary), candidates=choice.n_candidates)
     return report
+
+
+def _judge_with_efficiency(selected: WindowSelection, gates: Gates, efficiency: float | None) -> None:
+    """A walk-forward run's final candidates judged again with the run's walk-forward efficiency."""
+    for row in selected.candidate_rows:
+        verdict = verdict_of(selected.statistics[(row["strategy"], row["trial"])], selected.search, gates, efficiency)
+        row["verdict"] = str(verdict.verdict)
+        row["failed_gates"] = "; ".join(g.reason for g in verdict.failed)
 
 
 def _trial_columns(context: RunContext) -> list[str]:
@@ -324,6 +340,7 @@ def _trial_returns(run_dir: RunDir, context: RunContext, studies: dict[str, Any]
 
 
 CANDIDATE_RETURNS_FILE = "candidate_returns.parquet"
+WINDOW_CANDIDATES_FILE = "candidates_windows.csv"
 ROBUSTNESS_FILE = "robustness.json"
 
 

@@ -44,7 +44,9 @@ class Gates(BaseModel):
     min_dsr: float = Field(default=0.95, ge=0, le=1, description="Deflated Sharpe ratio at least this.")
     max_pbo: float = Field(default=0.5, ge=0, le=1, description="Probability of backtest overfitting at most this.")
     max_spa_pvalue: float = Field(default=0.05, ge=0, le=1, description="SPA p-value (against cash) at most this.")
-    min_wfe: float = Field(default=0.5, description="Walk-forward efficiency at least this, where walk-forward ran.")
+    min_wfe: float = Field(
+        default=0.5, allow_inf_nan=False, description="Walk-forward efficiency at least this, where walk-forward ran."
+    )
     min_trades: int = Field(
         default=KpiSettings().min_trades, ge=0, description="Trades on the part that chose the champion, at least."
     )
@@ -115,17 +117,29 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 10 else f"{value:.2f}"
 
 
+def _shown(name: str, value: float, threshold: float) -> tuple[str, str]:
+    """The value and threshold as a reason prints them: a count of trades whole, and a value that differs from its
+    threshold never printed equal to it ("DSR 0.95 < 0.95" would contradict itself)."""
+    if name == "trades":
+        return f"{value:,.0f}", f"{threshold:,.0f}"
+    value_text, threshold_text = _fmt(value), _fmt(threshold)
+    if value_text == threshold_text and value != threshold:
+        value_text = f"{value:.6g}"
+    return value_text, threshold_text
+
+
 def judge_gate(name: str, value: float | None, threshold: float, *, why_missing: str = "not computed") -> Gate:
     """One gate: ``value`` against ``threshold`` in the gate's direction."""
     label, short, op, meaning = _GATES[name]
     if value is None or not math.isfinite(value):
         return Gate(name, label, None, threshold, op, None, f"{short}: skipped ({why_missing})")
     passed = value >= threshold if op == ">=" else value <= threshold
+    value_text, threshold_text = _shown(name, value, threshold)
     if passed:
-        reason = f"{short} {_fmt(value)} {op} {_fmt(threshold)}"
+        reason = f"{short} {value_text} {op} {threshold_text}"
     else:
         opposite = "<" if op == ">=" else ">"
-        reason = f"{short} {_fmt(value)} {opposite} {_fmt(threshold)} — {meaning}"
+        reason = f"{short} {value_text} {opposite} {threshold_text} — {meaning}"
     return Gate(name, label, float(value), threshold, op, passed, reason)
 
 

@@ -26,6 +26,7 @@ from stratlab.errors import ConfigError
 FloatArray = npt.NDArray[np.float64]
 DEFAULT_REPS = 1000
 MIN_PERIODS = 10
+SAME_RETURN_TOLERANCE = 1e-12  # per-period returns closer than this differ by arithmetic round-off, not information
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def default_block_size(n_periods: int) -> int:
 
 def informative_columns(differences: FloatArray) -> npt.NDArray[np.intp]:
     """Indices of the columns of loss differences that vary, without exact duplicates (first one kept)."""
-    varies = np.flatnonzero(differences.std(axis=0) > 0)
+    varies = np.flatnonzero(np.ptp(differences, axis=0) > SAME_RETURN_TOLERANCE)
     if varies.size == 0:
         return varies
     _, first = np.unique(differences[:, varies].T, axis=0, return_index=True)

@@ -97,7 +97,7 @@ def describe_run(runs_root: Path, name: str) -> RunListing:
         return RunListing(name, UNKNOWN_STATE, "", problem=short_problem(str(exc), run_dir.path))
     request = context.request
     state = run_state(status)
-    budget = request.max_trials * len(request.strategies)
+    budget = request.max_trials * len(context.study_names)
     completed = int(status["completed"]) if status is not None else 0
     summary = (
         f"{request.source}/{request.symbol}/{request.timeframe}, {len(request.strategies)} strategies, "

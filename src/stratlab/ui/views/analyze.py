@@ -214,7 +214,11 @@ with tabs["Monthly"]:
 
 with tabs["Importance"]:
     if tabs["Importance"].open:
-        strategy = st.selectbox("Strategy", list(context.request.strategies), key="importance_strategy")
+        strategy = st.selectbox(
+            "Strategy" if not context.windows else "Study (strategy@window)",
+            list(context.study_names),
+            key="importance_strategy",
+        )
         try:
             values = importance(str(runs_root), name, strategy, signature)
             st.plotly_chart(

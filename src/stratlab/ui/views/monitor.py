@@ -68,7 +68,7 @@ def live(name: str, refreshing: bool) -> None:
             "Its runner is gone without ending the run (killed, or the machine restarted): "
             f"`stratlab run start --run-dir {runs_root / name}` continues where it stopped."
         )
-    budget = request.max_trials * len(request.strategies)
+    budget = request.max_trials * len(results.context.study_names)
     total = int(status.get("completed", 0))
     metrics = st.columns(4)
     metrics[0].metric("Trials/s", f"{float(status.get('trials_per_s', 0.0)):.1f}")
