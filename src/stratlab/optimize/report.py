@@ -240,7 +240,7 @@ def write_report(
         config = config_for(request.backtest, searched)
         _write_robustness(run_dir, context, evaluator, champ.strategy, params, config)
         Manifest.now(
-            run_id=context.run_id, dataset=_dataset(context), strategy=champ.strategy, trial=champ.trial,
+            run_id=context.run_id, dataset=manifest_dataset(context), strategy=champ.strategy, trial=champ.trial,
             params=params, backtest=config, kpis={part: result.kpis for part, result in by_part.items()},
             selection=ManifestSelection(
                 dd_threshold_pct=request.dd_threshold_pct, reason=choice.reason, selection_part=selection,
@@ -279,7 +279,7 @@ def write_report(
         "schema_version": REPORT_SCHEMA_VERSION,
         "run_id": context.run_id,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "dataset": _dataset(context).model_dump(mode="json"),
+        "dataset": manifest_dataset(context).model_dump(mode="json"),
         "strategies": {study: counts for s in selections for study, counts in s.counts.items()},
         "max_trials": request.max_trials,
         "dd_threshold_pct": request.dd_threshold_pct,
@@ -396,7 +396,7 @@ def _refuse_shrinking(run_dir: RunDir, studies: dict[str, Any]) -> None:
         )
 
 
-def _dataset(context: RunContext) -> ManifestDataset:
+def manifest_dataset(context: RunContext) -> ManifestDataset:
     request = context.request
     return ManifestDataset(
         source=request.source, symbol=request.symbol, timeframe=request.timeframe, start=request.start,
@@ -405,4 +405,4 @@ def _dataset(context: RunContext) -> ManifestDataset:
     )  # fmt: skip
 
 
-__all__ = ["write_report"]
+__all__ = ["manifest_dataset", "write_report"]

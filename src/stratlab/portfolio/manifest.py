@@ -27,14 +27,14 @@ import math
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stratlab import __version__
 from stratlab.atomic_io import write_text_atomic
-from stratlab.errors import ConfigError, DataError
+from stratlab.errors import DataError
 from stratlab.portfolio.choose import SearchMethod
 from stratlab.portfolio.weights import WeightRule
-from stratlab.report.manifest import Manifest
+from stratlab.report.manifest import Manifest, parse_versioned_json
 
 PORTFOLIO_SCHEMA_VERSION: Final = 1
 PORTFOLIO_KIND: Final = "stratlab.portfolio"
@@ -157,28 +157,10 @@ class PortfolioManifest(BaseModel):
 
 def parse_portfolio_manifest(text: str, path: Path) -> PortfolioManifest:
     """A portfolio manifest from its JSON text; anything else is one ``DataError`` line naming ``path``."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not a readable portfolio manifest ({exc})") from None
-    kind = raw.get("kind") if isinstance(raw, dict) else None
-    if kind != PORTFOLIO_KIND:
-        raise DataError(f"{path}: not a stratlab portfolio (kind is {kind!r}, not {PORTFOLIO_KIND!r})")
-    version = raw.get("schema_version")
-    if version != PORTFOLIO_SCHEMA_VERSION:
-        raise DataError(
-            f"{path}: schema_version: portfolio schema {version!r}, this stratlab reads {PORTFOLIO_SCHEMA_VERSION}"
-        )
-    try:
-        # Strict: JSON's own types only, as a file written by this model has them.
-        return PortfolioManifest.model_validate_json(text, strict=True)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise DataError(f"{path}: {where}: {message}" if where else f"{path}: {message}") from None
-    except ConfigError as exc:  # a member's BacktestConfig reports its own fields in one line
-        raise DataError(f"{path}: members: backtest: {str(exc).removeprefix('backtest config: ')}") from None
+    return parse_versioned_json(
+        text, path, model=PortfolioManifest, kind=PORTFOLIO_KIND, version=PORTFOLIO_SCHEMA_VERSION,
+        what="portfolio manifest", backtest_at="members: backtest",
+    )  # fmt: skip
 
 
 def read_portfolio_manifest(path: Path | str) -> PortfolioManifest:

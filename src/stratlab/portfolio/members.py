@@ -6,22 +6,12 @@ holdout of a three-way run is not looked at: it is kept for the run's one champi
 
 from __future__ import annotations
 
-from stratlab.optimize.context import RunContext
 from stratlab.optimize.evaluate import Evaluator
+from stratlab.optimize.report import manifest_dataset
 from stratlab.optimize.space import config_for, split_trial_params
 from stratlab.portfolio.runs import PassingCandidate
-from stratlab.report.manifest import Manifest, ManifestDataset, ManifestSelection
+from stratlab.report.manifest import Manifest, ManifestSelection
 from stratlab.report.split import PartName
-
-
-def manifest_dataset(context: RunContext) -> ManifestDataset:
-    """The run's candles and split, as a manifest records them."""
-    request = context.request
-    return ManifestDataset(
-        source=request.source, symbol=request.symbol, timeframe=request.timeframe, start=request.start,
-        end=request.end, n_bars=context.n_bars, first_bar_ms=context.first_bar_ms, last_bar_ms=context.last_bar_ms,
-        fingerprint=context.fingerprint, parts=context.parts,
-    )  # fmt: skip
 
 
 def candidate_manifest(evaluator: Evaluator, candidate: PassingCandidate, reason: str) -> Manifest:
@@ -41,4 +31,4 @@ def candidate_manifest(evaluator: Evaluator, candidate: PassingCandidate, reason
     )  # fmt: skip
 
 
-__all__ = ["candidate_manifest", "manifest_dataset"]
+__all__ = ["candidate_manifest"]

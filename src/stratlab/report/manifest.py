@@ -26,7 +26,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -40,6 +40,7 @@ from stratlab.report.split import PartName, PartRole, SplitKind, SplitPart
 from stratlab.selection.gates import VerdictName
 from stratlab.strategies import get_strategy
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 MANIFEST_SCHEMA_VERSION: Final = 1
 MANIFEST_KIND: Final = "stratlab.manifest"
 # KPIs are recomputed bit for bit on the same data and code; a replay on another machine may differ in the last
@@ -163,27 +164,35 @@ def _first_problem(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def parse_manifest(text: str, path: Path) -> Manifest:
-    """A manifest from its JSON text; anything else is one ``DataError`` line naming ``path`` and the field."""
+def parse_versioned_json(
+    text: str, path: Path, *, model: type[ModelT], kind: str, version: int, what: str, backtest_at: str = "backtest"
+) -> ModelT:
+    """A file of ``kind`` and schema ``version`` (a manifest, a portfolio) from its JSON text, validated strictly
+    by ``model``; anything else is one ``DataError`` line naming ``path`` and the field."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not a readable manifest ({exc})") from None
-    kind = raw.get("kind") if isinstance(raw, dict) else None
-    if kind != MANIFEST_KIND:
-        raise DataError(f"{path}: not a stratlab manifest (kind is {kind!r}, not {MANIFEST_KIND!r})")
-    version = raw.get("schema_version")
-    if version != MANIFEST_SCHEMA_VERSION:
-        raise DataError(
-            f"{path}: schema_version: manifest schema {version!r}, this stratlab reads {MANIFEST_SCHEMA_VERSION}"
-        )
+        raise DataError(f"{path}: not a readable {what} ({exc})") from None
+    found = raw.get("kind") if isinstance(raw, dict) else None
+    if found != kind:
+        raise DataError(f"{path}: not a stratlab {what} (kind is {found!r}, not {kind!r})")
+    schema = raw.get("schema_version")
+    if schema != version:
+        raise DataError(f"{path}: schema_version: {what} schema {schema!r}, this stratlab reads {version}")
     try:
-        # Strict: JSON's own types only (a "3" is no trial number), as a file written by this model has them.
-        return Manifest.model_validate_json(text, strict=True)
+        # Strict: JSON's own types only (a "3" is no trial number), as a file written by the model has them.
+        return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         raise DataError(f"{path}: {_first_problem(exc)}") from None
     except ConfigError as exc:  # BacktestConfig reports its own fields in one line
-        raise DataError(f"{path}: backtest: {str(exc).removeprefix('backtest config: ')}") from None
+        raise DataError(f"{path}: {backtest_at}: {str(exc).removeprefix('backtest config: ')}") from None
+
+
+def parse_manifest(text: str, path: Path) -> Manifest:
+    """A manifest from its JSON text; anything else is one ``DataError`` line naming ``path`` and the field."""
+    return parse_versioned_json(
+        text, path, model=Manifest, kind=MANIFEST_KIND, version=MANIFEST_SCHEMA_VERSION, what="manifest"
+    )
 
 
 def read_manifest_text(path: Path) -> tuple[Manifest, str]:
@@ -256,6 +265,7 @@ __all__ = [
     "ManifestSelection",
     "Replay",
     "parse_manifest",
+    "parse_versioned_json",
     "read_manifest",
     "read_manifest_text",
     "replay_manifest",
