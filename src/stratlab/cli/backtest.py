@@ -260,13 +260,17 @@ def _print_kpis(result: BacktestResult, strategy: str, params: dict[str, Any]) -
 
 
 def _replay(path: Path, data_root: Path | None, as_json: bool) -> None:
-    from stratlab.report.manifest import replay_manifest
+    from stratlab.report.manifest import read_manifest, replay_manifest
 
     replays = replay_manifest(path, data_root)
+    manifest = read_manifest(path)
     differing = {r.part: r.mismatches for r in replays if r.mismatches}
+    judged = manifest.verdict
     if as_json:
         payload = {
             "manifest": str(path),
+            "verdict": None if judged is None else judged.model_dump(mode="json"),
+            "part_roles": {str(part): str(role) for part, role in manifest.selection.part_roles.items()},
             "identical": not differing,
             "kpis": {r.part: _kpi_payload(r.result) for r in replays},
             "mismatches": {part: {k: list(v) for k, v in m.items()} for part, m in differing.items()},
@@ -286,6 +290,10 @@ def _replay(path: Path, data_root: Path | None, as_json: bool) -> None:
         console.stdout.print(table)
         verdict = "identical KPIs" if not differing else f"KPIs differ in {', '.join(differing)}"
         console.stdout.print(f"replay: {verdict}", markup=False)
+        for part, role in manifest.selection.part_roles.items():
+            console.stdout.print(f"{part}: {role}", markup=False)
+        luck = judged.summary if judged is not None else "not judged (the manifest was written before runs were)"
+        console.stdout.print(f"is it luck? {luck}", markup=False)
     if differing:
         first_part, mismatches = next(iter(differing.items()))
         name, (want, got) = next(iter(mismatches.items()))

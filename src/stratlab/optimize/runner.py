@@ -381,6 +381,8 @@ def _supervise(
                 display.console.line()  # the last frame may not end its line when output is not a terminal
 
     run_dir.append_progress("run_ended", state=str(state), failed_workers=failed_workers)
+    if console is not None and live:
+        console.print("writing the report: the champion, is it luck? (PBO, SPA, DSR), robustness…", markup=False)
     try:
         write_report(run_dir, storage_url=storage_url, data_root=data_root)
     except StratlabError as exc:
