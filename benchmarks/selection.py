@@ -17,11 +17,6 @@ indicators are warmed up on the bars before 2024), and its backtest config trade
 The "true edge" column is the forward-year backtest of the strategy each edge was built for, with fixed sensible
 parameters (``_markets.INTENDED``), not optimised: it shows that the edge is real after the default costs.
 
-A diagnostic beside the gates' verdict: the DSR recomputed from report.json's statistics with the variance of the
-trials' Sharpe ratios taken as that of one Sharpe estimate under no skill, 1/(T - 1) over the T train days, instead of
-the trials' Sharpe spread (a real edge widens that spread: good and bad configurations then differ for real, and the
-expected best Sharpe of the search rises with the edge); "null-V gated" is what the gates would export with it.
-
 Targets, printed next to the figures and never asserted: with the gates, at most 10 % of the noise markets exported as
 good, at least 80 % of the planted edges kept. Both pipelines are shown; returns are compared as the mean reported
 selection-part return of the exported champions (annualised: the part is about nine months) against their mean
@@ -140,51 +135,23 @@ def true_edge(spec: MarketSpec, data_root: Path) -> Backtested | None:
 
 @dataclass(frozen=True)
 class Luck:
-    """What report.json's ``luck`` says of a run's champion, and one diagnostic beside it."""
+    """What report.json's ``luck`` says of a run's champion."""
 
     verdict: str | None  # "pass" | "flagged" | None (no champion)
     summary: str | None
     failed_gates: tuple[str, ...]
     dsr: float | None
-    # Diagnostic: the DSR had the variance of the trials' Sharpe ratios been that of one Sharpe estimate under no
-    # skill, 1/(T - 1) over the T train days, instead of their spread across the trials (which a real edge widens:
-    # good and bad configurations differ for real), and the verdict the gates would then give.
-    dsr_null_variance: float | None
-    pass_with_null_variance: bool | None
 
     @classmethod
     def of(cls, luck: dict[str, Any]) -> Luck:
         gates = luck.get("gates") or []
         statistics = luck.get("statistics") or {}
-        dsr_null = dsr_under_null_variance(statistics)
-        dsr_gate = next((g for g in gates if g["name"] == "dsr"), None)
-        others_pass = all(g["passed"] is not False for g in gates if g["name"] != "dsr")
         return cls(
             verdict=luck.get("verdict"),
             summary=luck.get("summary"),
             failed_gates=tuple(g["name"] for g in gates if g["passed"] is False),
             dsr=statistics.get("dsr"),
-            dsr_null_variance=dsr_null,
-            pass_with_null_variance=None
-            if dsr_null is None or dsr_gate is None
-            else others_pass and dsr_null >= float(dsr_gate["threshold"]),
         )
-
-
-def dsr_under_null_variance(statistics: dict[str, Any]) -> float | None:
-    from stratlab.errors import ConfigError
-    from stratlab.selection.overfitting import SharpeShape, deflated_sharpe_ratio
-
-    try:
-        shape = SharpeShape(
-            sharpe=float(statistics["champion_sharpe"]),
-            n_obs=int(statistics["n_days"]),
-            skewness=float(statistics["skewness"]),
-            kurtosis=float(statistics["kurtosis"]),
-        )
-        return deflated_sharpe_ratio(shape, int(statistics["n_trials"]), 1.0 / (int(statistics["n_train_days"]) - 1))
-    except (KeyError, TypeError, ValueError, ConfigError):
-        return None  # a statistic missing or undefined: no diagnostic
 
 
 @dataclass(frozen=True)
@@ -209,10 +176,6 @@ class Outcome:
     @property
     def exported_as_good(self) -> bool:
         return self.exported_by_default and self.luck is not None and self.luck.verdict == "pass"
-
-    @property
-    def good_with_null_variance(self) -> bool:
-        return self.exported_by_default and self.luck is not None and bool(self.luck.pass_with_null_variance)
 
 
 def annualised_pct(return_pct: float, days: float) -> float:
@@ -294,13 +257,12 @@ def dsr_text(outcome: Outcome) -> str:
     luck = outcome.luck
     if luck is None or luck.verdict is None:
         return "-"
-    shown = [f"{value:.2f}" if value is not None else "-" for value in (luck.dsr, luck.dsr_null_variance)]
-    return f"{shown[0]} / {shown[1]}"
+    return f"{luck.dsr:.2f}" if luck.dsr is not None else "-"
 
 
 MARKET_COLUMNS = (
     "market", "true edge: fwd ret / Sharpe", "champion", "sel. ret (ann.)", "sel. Sharpe", "fwd ret", "fwd Sharpe",
-    "fwd DD", "verdict (failed gates)", "DSR / null-V DSR", "run s",
+    "fwd DD", "verdict (failed gates)", "DSR", "run s",
 )  # fmt: skip
 TEXT_COLUMNS = frozenset({"market", "champion", "verdict (failed gates)"})
 
@@ -383,7 +345,6 @@ def summary(outcomes: Sequence[Outcome], budget: int, wall: dict[str, float]) ->
     pipelines: list[tuple[str, Callable[[Outcome], bool]]] = [("default", lambda o: o.exported_by_default)]
     if gated_known:
         pipelines.append(("gated", lambda o: o.exported_as_good))
-        pipelines.append(("null-V gated", lambda o: o.good_with_null_variance))
     for name, exported in pipelines:
         on_noise, on_planted = Exported.of_outcomes(noise, exported), Exported.of_outcomes(planted, exported)
         noise_share = on_noise.count / max(on_noise.of, 1)
@@ -398,12 +359,7 @@ def summary(outcomes: Sequence[Outcome], budget: int, wall: dict[str, float]) ->
             f"{name}: exported champions, mean selection-part return (annualised) vs mean forward-year return: "
             f"noise {on_noise.returns()}; planted {on_planted.returns()}",
         ]
-    if gated_known:
-        lines.append(
-            "(null-V gated, a diagnostic: the same gates with the DSR computed from the variance of one Sharpe "
-            "estimate under no skill, 1/(T-1) over the T train days, instead of the trials' Sharpe spread)"
-        )
-    else:
+    if not gated_known:
         missing = sum(o.luck is None for o in outcomes)
         lines += [
             f'gated: n/a: {missing} of {len(outcomes)} report.json have no "luck", so the verdicts are unknown',

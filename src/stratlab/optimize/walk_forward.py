@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from stratlab.data.timeframes import DAY_MS
 from stratlab.engine import BacktestResult
@@ -61,14 +62,30 @@ def _span_days(first: SplitPart, last: SplitPart, bar_ms: int) -> float:
     return calendar_days(first.first_bar_ms, last.last_bar_ms, bar_ms)
 
 
+def stitched_equity(
+    days: Sequence[npt.NDArray[np.int64]], returns: Sequence[npt.NDArray[np.float64]]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The windows' out-of-sample daily returns one after the other as one equity curve from 1, one point per UTC
+    day: a day shared by two windows (one ends and the next starts within it) compounds both returns."""
+    if not days:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    all_days = np.concatenate(days)
+    growth = 1.0 + np.concatenate(returns).astype(np.float64)
+    if all_days.size == 0:
+        return all_days, growth
+    starts = np.flatnonzero(np.r_[True, all_days[1:] != all_days[:-1]])
+    per_day: npt.NDArray[np.float64] = np.multiply.reduceat(growth, starts)
+    return all_days[starts], np.cumprod(per_day, dtype=np.float64)
+
+
 def walk_forward_block(
     context: RunContext, selections: Sequence[WindowSelection], evaluator: Evaluator
 ) -> dict[str, Any]:
     """report.json's ``luck.walk_forward``: each window, the stitched out-of-sample equity, WFE, profitable share."""
     bar_ms = evaluator.candles.timeframe.approx_ms
     windows: list[dict[str, Any]] = []
-    stitched_days: list[np.ndarray] = []
-    stitched_returns: list[np.ndarray] = []
+    stitched_days: list[npt.NDArray[np.int64]] = []
+    stitched_returns: list[npt.NDArray[np.float64]] = []
     for k, selected in enumerate(selections):
         train, validation, oos = selected.parts
         row: dict[str, Any] = {
@@ -97,8 +114,7 @@ def walk_forward_block(
                 oos_annual_return_pct=annualised_pct(traded.return_pct, _span_days(oos, oos, bar_ms)),
             )  # fmt: skip
         windows.append(row)
-    days = np.concatenate(stitched_days) if stitched_days else np.zeros(0, dtype=np.int64)
-    equity = np.cumprod(1.0 + np.concatenate(stitched_returns)) if stitched_returns else np.zeros(0)
+    days, equity = stitched_equity(stitched_days, stitched_returns)
     oos_days = sum(_span_days(s.parts[2], s.parts[2], bar_ms) for s in selections)
     oos_total = (float(equity[-1]) - 1.0) * 100.0 if equity.size else 0.0
     oos_annual = annualised_pct(oos_total, oos_days)
@@ -123,4 +139,4 @@ def walk_forward_block(
     }
 
 
-__all__ = ["annualised_pct", "calendar_days", "walk_forward_block"]
+__all__ = ["annualised_pct", "calendar_days", "stitched_equity", "walk_forward_block"]
