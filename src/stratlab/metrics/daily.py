@@ -30,10 +30,20 @@ class DailySeries:
         return int(self.day_ms.size)
 
 
-def daily_series(timestamp_ms: Int64Array, equity: FloatArray, initial_equity: float) -> DailySeries:
+def day_last_bars(timestamp_ms: Int64Array) -> Int64Array:
+    """The index of each UTC day's last bar in ``timestamp_ms`` (sorted bar open times)."""
+    last: Int64Array = k.day_last_bars_nb(timestamp_ms)
+    return last
+
+
+def daily_series(
+    timestamp_ms: Int64Array, equity: FloatArray, initial_equity: float, last: Int64Array | None = None
+) -> DailySeries:
     """A day's equity is its last bar's; its PnL and return are over the previous day's equity (the first day's over
-    the initial equity; a return over a non-positive equity is 0). Days without bars are not days."""
-    last = k.day_last_bars_nb(timestamp_ms)
+    the initial equity; a return over a non-positive equity is 0). Days without bars are not days. ``last``: the
+    days' last bars (``day_last_bars``) when the caller already has them, e.g. for many curves over the same bars."""
+    if last is None:
+        last = day_last_bars(timestamp_ms)
     day_equity = equity[last]
     previous = np.empty_like(day_equity)
     if day_equity.size:
@@ -45,4 +55,4 @@ def daily_series(timestamp_ms: Int64Array, equity: FloatArray, initial_equity: f
     return DailySeries(timestamp_ms[last] // DAY_MS * DAY_MS, day_equity, pnl, returns, last)
 
 
-__all__ = ["DailySeries", "daily_series"]
+__all__ = ["DailySeries", "daily_series", "day_last_bars"]
