@@ -32,6 +32,7 @@ demo: setup
 	@echo "  stratlab backtest --manifest $$(ls -d runs/*_demo | tail -1)/champion.json   # replay the champion"
 	@echo "  make ui                                                # the web UI on http://127.0.0.1:8501"
 	@echo "  stratlab optimize --split 0.6,0.15,0.25 --max-trials 150 --label three-way   # validation + holdout"
+	@echo "  stratlab optimize --walk-forward 4 --max-trials 100 --label walk-forward     # out-of-sample windows"
 
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
