@@ -46,8 +46,8 @@ from stratlab.ui.luck import (
 )
 from stratlab.ui.runs import PORTFOLIOS_DIR, load_portfolio, portfolio_names, read_robustness
 from tests.conftest import run_cli
+from tests.ui.test_pages import app as page_app
 
-APP = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "app.py"
 # Four months: enough train days for CSCV's 16 blocks and enough test days (>= 20) for a portfolio.
 RUN_ARGS = (
     "optimize", "--source", "demo", "--symbol", "BTC", "--start", "2025-01-01", "--end", "2025-04-30",
@@ -403,13 +403,8 @@ def test_a_damaged_equity_file_is_one_line_and_the_manifest_still_shows(portfoli
 
 
 def app(monkeypatch: pytest.MonkeyPatch, data_root: Path, runs_root: Path, page: str, run: str | None) -> AppTest:
-    monkeypatch.setenv("STRATLAB_DATA_ROOT", str(data_root))
-    monkeypatch.setenv("STRATLAB_RUNS_ROOT", str(runs_root))
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    if run is not None:
-        at.query_params["run"] = run
-    at.run()
-    at.switch_page(f"views/{page}.py").run()
+    """The page as test_pages opens it; Analyze on its "Is it luck?" tab."""
+    at = page_app(monkeypatch, data_root, runs_root, page, run)
     if page == "analyze":
         at.session_state["analyze_section"] = "Is it luck?"
         at.run()
