@@ -25,16 +25,24 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from stratlab.errors import ConfigError
 
 FloatArray = npt.NDArray[np.float64]
 EULER_GAMMA = 0.5772156649015329
 DEFAULT_CSCV_BLOCKS = 16
+# The standard normal law from the standard library: scipy.stats would add a second to every process that imports a
+# run's settings (the CLI, each worker), for two functions.
+_NORMAL = NormalDist()
+
+
+def _moment(values: FloatArray, order: int) -> float:
+    """The central moment of ``order`` (population: divided by n, scipy's ``bias=True``)."""
+    return float(np.mean((values - values.mean()) ** order))
 
 
 def sharpe_ratio(returns: npt.ArrayLike) -> float | None:
@@ -64,8 +72,8 @@ class SharpeShape:
         return cls(
             sharpe=sharpe,
             n_obs=int(values.size),
-            skewness=float(stats.skew(values, bias=True)),
-            kurtosis=float(stats.kurtosis(values, fisher=False, bias=True)),
+            skewness=_moment(values, 3) / _moment(values, 2) ** 1.5,
+            kurtosis=_moment(values, 4) / _moment(values, 2) ** 2,
         )
 
 
@@ -81,7 +89,7 @@ def probabilistic_sharpe_ratio(shape: SharpeShape, benchmark_sharpe: float = 0.0
             f"{shape.kurtosis:.4g}) leaves no variance for the estimate"
         )
     z = (shape.sharpe - benchmark_sharpe) * math.sqrt(shape.n_obs - 1) / math.sqrt(variance)
-    return float(stats.norm.cdf(z))
+    return _NORMAL.cdf(z)
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
@@ -90,7 +98,7 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
         raise ConfigError(f"DSR: needs at least 2 trials to deflate, got {n_trials}")
     if sharpe_variance < 0:
         raise ConfigError(f"DSR: the variance of the trials' Sharpe ratios cannot be negative, got {sharpe_variance}")
-    spread = (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n_trials) + EULER_GAMMA * stats.norm.ppf(
+    spread = (1.0 - EULER_GAMMA) * _NORMAL.inv_cdf(1.0 - 1.0 / n_trials) + EULER_GAMMA * _NORMAL.inv_cdf(
         1.0 - 1.0 / (n_trials * math.e)
     )
     return math.sqrt(sharpe_variance) * float(spread)
