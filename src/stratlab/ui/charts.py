@@ -4,7 +4,7 @@ only: candles merge into buckets (first open, max high, min low, last close), no
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -88,22 +88,33 @@ def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str,
     return figure
 
 
-def monthly_figure(monthly: pd.DataFrame) -> go.Figure:
-    """Heat map of monthly returns (rows years, columns months), red to green around zero. Years are categories:
-    as numbers, plotly would label a two-year axis 2,024.5."""
+def monthly_figure(monthly: pd.DataFrame, partial: Collection[tuple[int, int]] = ()) -> go.Figure:
+    """Heat map of monthly returns (rows years, columns months, then the year's total when the table has it), red to
+    green around zero, in %. A month the part covers only in part (``partial``: (year, month)) is marked with an
+    asterisk and says so on hover. Years are categories: as numbers, plotly would label a two-year axis 2,024.5."""
     months = [m for m in range(1, 13) if m in monthly.columns]
-    values = monthly[months].to_numpy(dtype=float)
+    columns: list[int | str] = [*months, *(["year"] if "year" in monthly.columns else [])]
+    values = monthly[columns].to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    x = [names[c - 1] if isinstance(c, int) else "Year" for c in columns]
+    years = [int(y) for y in monthly.index]
+    marked = [[isinstance(c, int) and (year, c) in partial for c in columns] for year in years]
+    text = [
+        ["" if np.isnan(v) else f"{v:+.1f}%{'*' if flag else ''}" for v, flag in zip(row, flags, strict=True)]
+        for row, flags in zip(values, marked, strict=True)
+    ]
+    notes = [["partial month" if flag else "" for flag in flags] for flags in marked]
     figure = go.Figure(
         go.Heatmap(
-            z=values, x=[names[m - 1] for m in months], y=[str(y) for y in monthly.index], colorscale="RdYlGn",
-            zmin=-limit, zmax=limit, text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:+.1f}%")(values),
-            texttemplate="%{text}", hovertemplate="%{y} %{x}: %{z:.2f} %<extra></extra>",
+            z=values, x=x, y=[str(y) for y in years], colorscale="RdYlGn", zmin=-limit, zmax=limit, text=text,
+            customdata=notes, texttemplate="%{text}", colorbar={"title": {"text": "return %"}},
+            hovertemplate="%{y} %{x}: %{z:+.2f} % %{customdata}<extra></extra>",
         )
     )  # fmt: skip
-    figure.update_yaxes(type="category", categoryorder="array", categoryarray=[str(y) for y in monthly.index])
-    figure.update_layout(height=120 + 40 * len(monthly), margin={"t": 30})
+    figure.update_yaxes(type="category", categoryorder="array", categoryarray=[str(y) for y in years])
+    title = "* partial month: the part covers only some of its days" if any(map(any, marked)) else None
+    figure.update_layout(height=120 + 40 * len(monthly), margin={"t": 40}, title=title)
     return figure
 
 

@@ -23,6 +23,7 @@ from stratlab.ui.analysis import champion_replays, parameter_importance
 from stratlab.ui.charts import compare_figure, history_figure, importance_figure, monthly_figure, pareto_figure
 from stratlab.ui.common import pick_run, results_of, roots, show_problems
 from stratlab.ui.luck import Robustness, escaped, parse_robustness, part_role, role_tag, show_luck
+from stratlab.ui.readable import partial_months, readable_value, trades_table
 from stratlab.ui.runs import files_signature, open_run, read_robustness, run_names
 
 CARD_KPIS = (
@@ -155,7 +156,7 @@ with tabs["Champion"]:
             left.markdown("**Parameters**")
             params = champion["params"]
             left.dataframe(
-                pd.DataFrame({"parameter": list(params), "value": [str(v) for v in params.values()]}),
+                pd.DataFrame({"parameter": list(params), "value": [readable_value(v) for v in params.values()]}),
                 hide_index=True, width="stretch",
             )  # fmt: skip
             right.markdown("**KPIs per part** (from the manifest)")
@@ -196,11 +197,27 @@ with tabs["Charts"]:
         if mismatched:
             st.error(f"The replay differs from the manifest: {json.dumps(mismatched, default=str)[:300]}")
 
+# Trades as people read them: UTC date-times, thousands separators, units in the headers.
+TRADE_COLUMNS_SHOWN = {
+    "entry (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    "exit (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    "size": st.column_config.NumberColumn(format="%.6g"),
+    "entry price": st.column_config.NumberColumn(format="localized"),
+    "exit price": st.column_config.NumberColumn(format="localized"),
+    "return %": st.column_config.NumberColumn(format="%+.2f %%"),
+    "PnL": st.column_config.NumberColumn(format="localized"),
+    "fees": st.column_config.NumberColumn(format="localized"),
+    "funding": st.column_config.NumberColumn(format="localized"),
+    "bars held": st.column_config.NumberColumn(format="localized"),
+}
+
 with tabs["Trades"]:
     if tabs["Trades"].open and (by_part := champion_by_part(name, reason)):
         shown = st.radio("Part", list(by_part), horizontal=True, key="trades_part")
         st.caption(f"{shown}: {role_of(shown)}")
-        st.dataframe(by_part[shown].result.trades, hide_index=True, width="stretch")
+        st.dataframe(
+            trades_table(by_part[shown].result), hide_index=True, width="stretch", column_config=TRADE_COLUMNS_SHOWN
+        )
 
 with tabs["Monthly"]:
     if tabs["Monthly"].open and (by_part := champion_by_part(name, reason)):
@@ -210,7 +227,7 @@ with tabs["Monthly"]:
         if table.empty:
             st.info("No full day of equity in this part.")
         else:
-            st.plotly_chart(monthly_figure(table), width="stretch")
+            st.plotly_chart(monthly_figure(table, partial_months(by_part[shown].result)), width="stretch")
 
 with tabs["Importance"]:
     if tabs["Importance"].open:
