@@ -80,3 +80,14 @@ def test_nothing_is_cached_outside_the_block_and_the_budget_evicts_oldest() -> N
         sma(close, 12)  # over budget: the period-10 result is dropped
         assert sma(close, 10) is not a
         assert store.used <= 2 * close.nbytes
+
+
+def test_a_series_loaded_where_a_freed_one_lived_gets_its_own_values() -> None:
+    """Arrays are keyed by their memory address: a series freed inside the block must not lend its results to the
+    next one allocated at the same address (as the robustness check's other symbols, loaded one after the other)."""
+    with indicator_cache():
+        for level in range(200):
+            close = np.full(1_000, float(level))
+            close.flags.writeable = False
+            assert sma(close, 5)[-1] == float(level), f"series {level} got another series' average"
+            del close  # its memory is free for the next series, unless the cache still holds it

@@ -3,7 +3,8 @@
 An optimiser tries thousands of parameter sets, and most of them share indicator values (an SMA of period 50
 appears in many trials). Inside ``with indicator_cache():`` every decorated indicator remembers its results,
 keyed by its arguments; arrays are keyed by identity of their memory, which is only safe for arrays that cannot
-change, so only read-only arrays (as ``Candles`` holds) are cached and writable inputs bypass the cache. Results
+change, so only read-only arrays (as ``Candles`` holds) are cached and writable inputs bypass the cache; an entry keeps
+its input arrays alive, so their memory cannot be handed to another series while the key names it. Results
 come back read-only, so a caller cannot corrupt what the next trial reads. Outside the block nothing is cached.
 """
 
@@ -30,7 +31,10 @@ class _Store:
     def __init__(self, budget_bytes: int) -> None:
         self.budget = budget_bytes
         self.used = 0
-        self.entries: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        # key -> (result, bytes, the input arrays): an entry holds its inputs, so while it lives no other array can
+        # be allocated at the address its key names (a freed series' memory reused by the next one loaded would
+        # otherwise hit its results)
+        self.entries: OrderedDict[tuple[Any, ...], tuple[Any, int, tuple[Any, ...]]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -43,11 +47,11 @@ class _Store:
         self.hits += 1
         return entry[0]
 
-    def put(self, key: tuple[Any, ...], value: Any, size: int) -> None:
-        self.entries[key] = (value, size)
+    def put(self, key: tuple[Any, ...], value: Any, size: int, inputs: tuple[Any, ...] = ()) -> None:
+        self.entries[key] = (value, size, inputs)
         self.used += size
         while self.used > self.budget and len(self.entries) > 1:
-            _, (_, dropped) = self.entries.popitem(last=False)
+            _, (_, dropped, _) = self.entries.popitem(last=False)
             self.used -= dropped
 
 
@@ -110,7 +114,8 @@ def memoized(function: Callable[P, R]) -> Callable[P, R]:
         if cached is not None:
             return cast(R, cached)
         result, size = _freeze(function(*args, **kwargs))
-        store.put(key, result, size)
+        inputs = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray))
+        store.put(key, result, size, inputs)
         return cast(R, result)
 
     return wrapper
