@@ -51,8 +51,11 @@ def _hover(frame: pd.DataFrame) -> list[str]:
     return texts
 
 
-def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str, int] | None) -> go.Figure:
-    """Train front (left) and the same candidates on the selection part (right), per strategy; champion starred."""
+def pareto_figure(
+    candidates: pd.DataFrame, selection: str, champion: tuple[str, int] | None, dd_threshold_pct: float | None = None
+) -> go.Figure:
+    """Train front (left) and the same candidates on the selection part (right), per strategy; champion starred; the
+    drawdown threshold of the champion rule, which applies to the selection part only, drawn on that panel."""
     figure = make_subplots(
         rows=1, cols=2, subplot_titles=(PartName.TRAIN, selection), horizontal_spacing=0.1, shared_yaxes=False
     )  # fmt: skip
@@ -81,6 +84,11 @@ def pareto_figure(candidates: pd.DataFrame, selection: str, champion: tuple[str,
                 ),
                 row=1, col=col,
             )  # fmt: skip
+    if dd_threshold_pct is not None:
+        figure.add_vline(
+            x=dd_threshold_pct, line={"dash": "dash", "color": "firebrick"}, row=1, col=2,
+            annotation_text=f"DD threshold {dd_threshold_pct:g} %", annotation_position="top right",
+        )  # fmt: skip
     for col in (1, 2):
         figure.update_xaxes(title_text="max drawdown %", row=1, col=col)
     figure.update_yaxes(title_text="return %", row=1, col=1)

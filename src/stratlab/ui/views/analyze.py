@@ -125,7 +125,8 @@ with tabs["Pareto"]:
         if candidates.empty:
             st.info("No candidate: no strategy has a completed trial with enough trades on train.")
         else:
-            st.plotly_chart(pareto_figure(candidates, selection, champion_key), width="stretch")
+            threshold = report.get("dd_threshold_pct") if report else None
+            st.plotly_chart(pareto_figure(candidates, selection, champion_key, threshold), width="stretch")
             st.caption(
                 f"Each strategy's train Pareto front (left: {role_tag(role_of(PartName.TRAIN))}) and the same trials "
                 f"on {selection} (right: {role_of(selection)})."
