@@ -161,6 +161,20 @@ def test_a_killed_workers_lost_batches_are_backtested_again_by_the_report(
     assert rebuilt["champion"] == run.report["champion"]
 
 
+def test_a_damaged_batch_is_named_in_a_warning_and_its_trials_backtested_again(
+    run: FinishedRun, tmp_path: Path, demo_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = RunDir(shutil.copytree(run.path, tmp_path / run.path.name))
+    batch = sorted((copy.path / "trial_returns.parts").glob("*.parquet"))[0]
+    batch.write_bytes(b"not parquet at all")
+    with caplog.at_level("WARNING"):
+        rebuilt = write_report(copy, data_root=demo_root)
+    assert any(batch.name in record.getMessage() for record in caplog.records)
+    pd.testing.assert_frame_equal(read_matrix(copy.path), read_matrix(run.path), check_exact=True)
+    assert rebuilt["champion"] == run.report["champion"]
+    assert batch.read_bytes() == b"not parquet at all"  # left as it was found, never deleted
+
+
 def test_trial_returns_stay_small_enough_for_thousands_of_trials(run: FinishedRun) -> None:
     matrix = read_matrix(run.path)
     size = (run.path / "trial_returns.parquet").stat().st_size

@@ -10,6 +10,7 @@ run over a year of days near 7 MB, and a daily return needs no more than 7 signi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,6 +27,8 @@ from stratlab.data.store import read_parquet_frame
 from stratlab.engine import BacktestResult
 from stratlab.errors import DataError
 from stratlab.metrics.daily import daily_series, day_last_bars
+
+log = logging.getLogger(__name__)
 
 PARTS_DIR = "trial_returns.parts"
 MATRIX_FILE = "trial_returns.parquet"
@@ -116,10 +119,18 @@ def _read_batch(path: Path) -> pd.DataFrame:
 
 
 def read_batches(run_path: Path) -> pd.DataFrame:
-    """Every batch the workers wrote, joined on the day (columns sorted, a trial written twice kept once)."""
+    """Every readable batch the workers wrote, joined on the day (a trial written twice kept once); an unreadable one
+    is named in a warning and left out."""
     directory = Path(run_path) / PARTS_DIR
     paths = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
-    frames = [_read_batch(path) for path in paths]
+    frames = []
+    for path in paths:
+        try:
+            frames.append(_read_batch(path))
+        except DataError as exc:
+            # A batch damaged after it was written is not a lost result: its trials are in the storage, and the
+            # report backtests every trial it has no returns for.
+            log.warning("%s; its trials are backtested again", exc)
     if not frames:
         return pd.DataFrame(index=pd.Index([], dtype=np.int64, name=DAY_COLUMN))
     return _one_block(pd.concat(frames, axis=1, join="outer", sort=True))
