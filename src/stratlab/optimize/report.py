@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,11 +72,14 @@ def _csv(frame: pd.DataFrame) -> str:
     return buffer.getvalue()
 
 
-def _trial_row(strategy: str, trial: FrozenTrial) -> dict[str, Any]:
+def trial_row(search: Search, trial: FrozenTrial) -> dict[str, Any]:
+    """One line of trials.csv (and of every trials frame: the live view reads the storage with it too)."""
     values = trial.values if trial.state == TrialState.COMPLETE and trial.values else [None, None]
     duration = trial.duration.total_seconds() if trial.duration else None
+    window_column = {} if search.window is None else {"window": search.window}
     return {
-        "strategy": strategy,
+        **window_column,
+        "strategy": search.strategy,
         "trial": trial.number,
         "state": trial.state.name,
         "train_return_pct": values[0],
@@ -85,6 +89,21 @@ def _trial_row(strategy: str, trial: FrozenTrial) -> dict[str, Any]:
         "worker": trial.user_attrs.get(WORKER_ATTR),
         "params": json.dumps(trial.params, sort_keys=True),
     }
+
+
+def trial_rows(searches: Iterable[Search], studies: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every trial of ``searches``, study by study in their order; a study no worker reached yet has none."""
+    rows = []
+    for search in searches:
+        study = studies.get(search.study)
+        trials = study.get_trials(deepcopy=False) if study is not None else []
+        rows.extend(trial_row(search, t) for t in trials)
+    return rows
+
+
+def trials_frame(context: RunContext, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The trials frame: trials.csv's columns in their order (``window`` first in a walk-forward run)."""
+    return pd.DataFrame(rows, columns=_trial_columns(context))
 
 
 def _kpi_columns(prefix: str, result: BacktestResult) -> dict[str, Any]:
@@ -143,7 +162,7 @@ def _select(
         name = item.strategy
         study = studies.get(item.study)  # a study no worker reached yet does not exist: no trials
         trials = study.get_trials(deepcopy=False) if study is not None else []
-        out.trial_rows.extend({**_trial_row(name, t), **window_column} for t in trials)
+        out.trial_rows.extend(trial_row(item, t) for t in trials)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
         # A trial that barely traded on train has a "drawdown" of nearly nothing and sits on the front for free.
         complete = [t for t in complete if int(t.user_attrs.get("n_trades", 0)) >= request.min_train_trades]
@@ -265,8 +284,8 @@ def write_report(
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         run_dir.champion_path.rename(run_dir.path / f"champion.superseded-{stamp}.json")
 
-    trials_frame = pd.DataFrame([row for s in selections for row in s.trial_rows], columns=_trial_columns(context))
-    write_text_atomic(run_dir.path / "trials.csv", _csv(trials_frame))
+    every_trial = trials_frame(context, [row for s in selections for row in s.trial_rows])
+    write_text_atomic(run_dir.path / "trials.csv", _csv(every_trial))
     write_text_atomic(run_dir.path / "pareto.csv", _csv(pd.DataFrame([r for s in selections for r in s.pareto_rows])))
     # The candidates a portfolio or a runner can take are the final selection's (a walk-forward run's last window);
     # every window's are kept apart, with their window.
@@ -405,4 +424,4 @@ def manifest_dataset(context: RunContext) -> ManifestDataset:
     )  # fmt: skip
 
 
-__all__ = ["manifest_dataset", "write_report"]
+__all__ = ["manifest_dataset", "trial_row", "trial_rows", "trials_frame", "write_report"]
