@@ -93,7 +93,7 @@ def trial_row(search: Search, trial: FrozenTrial) -> dict[str, Any]:
 
 def trial_rows(searches: Iterable[Search], studies: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every trial of ``searches``, study by study in their order; a study no worker reached yet has none."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for search in searches:
         study = studies.get(search.study)
         trials = study.get_trials(deepcopy=False) if study is not None else []
