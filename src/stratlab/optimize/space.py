@@ -81,9 +81,15 @@ def split_trial_params(params: Mapping[str, Any], common: CommonSpace) -> tuple[
     return strategy_params, {**_searched_settings(common, stored_or_fixed), **stored}
 
 
+def searched_settings(config: Mapping[str, Any], common: CommonSpace) -> dict[str, Any]:
+    """The backtest settings the run searched (or fixed through its ranges) for a trial, read from the trial's
+    backtest config ``config``: TP, SL (unless off), the position mode and that mode's settings."""
+    return _searched_settings(common, lambda spec: config[spec.name])
+
+
 def config_for(fixed: Mapping[str, Any], searched: Mapping[str, Any]) -> BacktestConfig:
     """The backtest config of a trial: the run's fixed settings overlaid with the searched ones."""
     return BacktestConfig.from_mapping({**fixed, **searched})
 
 
-__all__ = ["BACKTEST_PREFIX", "config_for", "split_trial_params", "suggest", "suggest_common"]
+__all__ = ["BACKTEST_PREFIX", "config_for", "searched_settings", "split_trial_params", "suggest", "suggest_common"]

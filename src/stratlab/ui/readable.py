@@ -7,11 +7,18 @@ Numbers stay numbers (the table sorts by them); the page formats them with thous
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from stratlab.data.dates import format_ms
 from stratlab.data.timeframes import DAY_MS
 from stratlab.engine import BacktestResult
+from stratlab.metrics import Kpis
+from stratlab.optimize.backtest_space import SEARCHED_BACKTEST
+from stratlab.strategies import get_strategy
 
 SIDE_NAMES = {1: "long", -1: "short"}
 
@@ -59,6 +66,35 @@ def readable_value(value: object) -> str:
     return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.6g}"
 
 
+def parameters_table(strategy: str, params: Mapping[str, Any], searched: Mapping[str, Any]) -> pd.DataFrame:
+    """A trial's parameters for people: the strategy's, then the backtest settings the run searched for it (TP, SL,
+    position mode and that mode's settings), each with what it means (its spec's description)."""
+    specs = {spec.name: spec for spec in get_strategy(strategy).space.params}
+    settings = {spec.name: spec for spec in SEARCHED_BACKTEST.params}
+    rows = [
+        {"parameter": name, "value": readable_value(value), "searched as": "strategy",
+         "meaning": specs[name].description if name in specs else ""}
+        for name, value in params.items()
+    ] + [
+        {"parameter": name, "value": readable_value(value), "searched as": "backtest setting",
+         "meaning": settings[name].description if name in settings else ""}
+        for name, value in searched.items()
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["parameter", "value", "searched as", "meaning"])
+
+
+def validity_text(kpis: Kpis) -> str:
+    """ "valid", or "invalid: " and why (too few trades, too few active days, ...)."""
+    if kpis["is_valid"]:
+        return "valid"
+    return "invalid: " + ("; ".join(kpis["invalid_reasons"]) or "no reason recorded")
+
+
+def period_text(first_bar_ms: int, last_bar_ms: int) -> str:
+    """A dataset's period from its first to its last bar, in UTC."""
+    return f"{format_ms(first_bar_ms)} → {format_ms(last_bar_ms)}"
+
+
 def partial_months(result: BacktestResult) -> set[tuple[int, int]]:
     """(year, month) of the first and last months the backtest's bars cover only in part: a heat map cell over a
     few days is not a month's return."""
@@ -82,4 +118,14 @@ def _bar_ms(stamps: np.ndarray) -> int:
     return int(np.diff(stamps).min()) if stamps.size > 1 else DAY_MS
 
 
-__all__ = ["SIDE_NAMES", "partial_months", "readable_value", "trade_return_pct", "trades_table", "utc_times"]
+__all__ = [
+    "SIDE_NAMES",
+    "parameters_table",
+    "partial_months",
+    "period_text",
+    "readable_value",
+    "trade_return_pct",
+    "trades_table",
+    "utc_times",
+    "validity_text",
+]

@@ -15,6 +15,7 @@ import streamlit as st
 from stratlab.errors import StratlabError
 from stratlab.metrics.tables import monthly_returns
 from stratlab.optimize.report import ROBUSTNESS_FILE
+from stratlab.optimize.space import searched_settings
 from stratlab.report.figures import backtest_chart_data, backtest_figure
 from stratlab.report.manifest import Replay
 from stratlab.report.split import PartName, PartRole
@@ -23,8 +24,8 @@ from stratlab.ui.analysis import champion_replays, parameter_importance
 from stratlab.ui.charts import compare_figure, history_figure, importance_figure, monthly_figure, pareto_figure
 from stratlab.ui.common import pick_run, results_of, roots, show_problems
 from stratlab.ui.luck import Robustness, escaped, parse_robustness, part_role, role_tag, show_luck
-from stratlab.ui.readable import partial_months, readable_value, trades_table
-from stratlab.ui.runs import files_signature, open_run, read_robustness, run_names
+from stratlab.ui.readable import parameters_table, partial_months, period_text, trades_table, validity_text
+from stratlab.ui.runs import RunResults, files_signature, open_run, read_robustness, run_names
 
 CARD_KPIS = (
     "return_pct", "cagr_pct", "max_drawdown_pct", "sharpe", "sortino", "calmar", "profit_factor", "win_rate_pct",
@@ -143,7 +144,6 @@ with tabs["Champion"]:
             st.info(reason)
         else:
             st.subheader(f"{champion['strategy']} · trial {champion['trial']}")
-            st.caption(reason)
             recorded = results.manifest.kpis if results.manifest is not None else {}
             parts = [p.name for p in context.parts if p.name in recorded]
             for column, part in zip(st.columns(max(len(parts), 1)), parts, strict=False):
@@ -153,19 +153,26 @@ with tabs["Champion"]:
                 returns, drawdown = column.columns(2)
                 returns.metric(f"{part} return", f"{recorded[part].return_pct:+.2f} %")
                 drawdown.metric(f"{part} max drawdown", f"{recorded[part].max_drawdown_pct:.2f} %")
+            # How it was chosen: the rule, and which part's figure did the choosing (so it is not out-of-sample).
+            st.markdown(
+                f"**How it was chosen**: {escaped(reason)}. The figure that chose it is its {selection} return: "
+                f"{role_of(selection)}."
+            )
+            if parts:
+                validity = "; ".join(f"{part}: {escaped(validity_text(recorded[part]))}" for part in parts)
+                st.markdown(f"**Validity** (the KPI rules a part must meet): {validity}")
             left, right = st.columns(2)
-            left.markdown("**Parameters**")
-            params = champion["params"]
+            left.markdown("**Parameters** (the strategy's, then the backtest settings searched with them)")
+            searched = searched_settings(champion["backtest"], context.request.common)
             left.dataframe(
-                pd.DataFrame({"parameter": list(params), "value": [readable_value(v) for v in params.values()]}),
-                hide_index=True, width="stretch",
-            )  # fmt: skip
+                parameters_table(champion["strategy"], champion["params"], searched), hide_index=True, width="stretch"
+            )
             right.markdown("**KPIs per part** (from the manifest)")
             right.dataframe(
                 pd.DataFrame({shown_part(part): {k: _shown(recorded[part][k]) for k in CARD_KPIS} for part in parts}),
                 width="stretch",
             )  # fmt: skip
-            with st.expander("Backtest settings"):
+            with st.expander("Every backtest setting"):
                 st.json(champion["backtest"])
 
 
@@ -250,6 +257,32 @@ with tabs["History"]:
     if tabs["History"].open and results.trials is not None and not results.trials.empty:
         st.plotly_chart(history_figure(results.trials), width="stretch")
 
+
+def run_facts(res: RunResults) -> dict[str, object]:
+    """What a run's figures rest on: its data, period, split and budget."""
+    if res.context is None:
+        return {}
+    run_context = res.context
+    request = run_context.request
+    split = ", ".join(f"{p.name} {p.end - p.start:,} bars" for p in run_context.parts)
+    return {
+        "data": f"{request.source} / {request.symbol} / {request.timeframe}",
+        "period (UTC)": period_text(run_context.first_bar_ms, run_context.last_bar_ms),
+        "split": split if not run_context.windows else f"walk-forward, {len(run_context.windows)} windows",
+        "budget": f"{request.max_trials:,} trials × {len(run_context.study_names)} studies"
+        + (f", {request.time_budget_s:,.0f} s" if request.time_budget_s > 0 else ""),
+    }
+
+
+def same_data(runs: list[RunResults]) -> bool:
+    """Runs whose figures may be ranked: the same candles (fingerprint) cut into the same parts."""
+    keys = {
+        (r.context.fingerprint, tuple((p.name, p.start, p.end) for p in r.context.parts))
+        for r in runs if r.context is not None
+    }  # fmt: skip
+    return len(keys) == 1
+
+
 with tabs["Compare"]:
     if tabs["Compare"].open:
         others = [n for n in run_names(runs_root) if n != name]
@@ -260,6 +293,7 @@ with tabs["Compare"]:
             theirs = results_of(runs_root, other)
             show_problems(theirs)
             tag = role_tag(PartRole.SELECTION)  # each run's own selection part chose its champion
+            return_column = f"champion return % (selection part, {tag})"
             fronts: dict[str, pd.DataFrame] = {}
             their_parts: dict[str, str] = {}
             summary = []
@@ -269,16 +303,34 @@ with tabs["Compare"]:
                 summary.append(
                     {
                         "run": run_name,
+                        **run_facts(res),
                         "strategies": ", ".join(res.context.request.strategies) if res.context else "-",
                         "trials": (res.status or {}).get("completed"),
                         "champion": f"{champ['strategy']} #{champ['trial']}" if champ else "none",
                         "is it luck?": (champ.get("verdict") or "not judged") if champ else None,
-                        f"champion return % ({part}, {tag})": champ.get(f"{part}_return_pct") if champ else None,
-                        f"champion max DD % ({part}, {tag})": champ.get(f"{part}_max_drawdown_pct") if champ else None,
+                        return_column: champ.get(f"{part}_return_pct") if champ else None,
+                        f"champion max DD % (selection part, {tag})": (
+                            champ.get(f"{part}_max_drawdown_pct") if champ else None
+                        ),
                     }
                 )
                 if res.candidates is not None and not res.candidates.empty:
                     fronts[run_name], their_parts[run_name] = res.candidates, part
-            st.dataframe(pd.DataFrame(summary), hide_index=True, width="stretch")
+            table = pd.DataFrame(summary)
+            if same_data([results, theirs]):
+                st.caption(
+                    "Same candles, same period and split: ranked by the champion's return on the selection part "
+                    f"({tag}: the figure that chose each champion, not an out-of-sample one)."
+                )
+                table = table.sort_values(return_column, ascending=False, na_position="last")
+            else:
+                st.warning(
+                    "These runs cover different data (candles, period or split, see the table): their figures are "
+                    "not comparable, so they are not ranked."
+                )
+            st.dataframe(
+                table, hide_index=True, width="stretch",
+                column_config={c: st.column_config.NumberColumn(format="%+.2f %%") for c in table.columns if "%" in c},
+            )  # fmt: skip
             if fronts:
                 st.plotly_chart(compare_figure(fronts, their_parts), width="stretch")
