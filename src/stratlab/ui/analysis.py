@@ -1,5 +1,5 @@
 """What the Analyze page computes from a run: the champion's backtests (replayed from its manifest) and how much
-each parameter mattered for the train return of the completed trials.
+each parameter mattered for each objective (train return, train max drawdown) of the completed trials.
 
 Importance is Optuna's mean-decrease-in-impurity evaluator: a random forest fitted on (parameters -> train return),
 each parameter scored by how much its splits reduce the variance. fANOVA decomposes the variance of the same kind of
@@ -9,10 +9,11 @@ forest more finely, but took over three minutes on a 1,000-trial study where thi
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.rundir import RunDir
@@ -27,11 +28,53 @@ def champion_replays(run_dir: RunDir, data_root: Path | None = None) -> list[Rep
     return replay_manifest(run_dir.champion_path, data_root=data_root)
 
 
-def parameter_importance(run_dir: RunDir, strategy: str) -> dict[str, float]:
-    """Random-forest importance of each searched parameter for the train return, most important first.
+@dataclass(frozen=True)
+class Objective:
+    """One of a study's two objectives (``stratlab.optimize.worker.DIRECTIONS``), named for people with its unit."""
+
+    index: int  # position in a trial's values
+    label: str
+    column: str  # the trials frame's column holding it
+
+    def of(self, trial: FrozenTrial) -> float:
+        return float(trial.values[self.index])
+
+
+TRAIN_RETURN = Objective(0, "train return %", "train_return_pct")
+TRAIN_DRAWDOWN = Objective(1, "train max drawdown %", "train_max_drawdown_pct")
+OBJECTIVES = (TRAIN_RETURN, TRAIN_DRAWDOWN)
+
+
+def completed_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The trials with both objective values (a completed trial always has them; a damaged one may not)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+
+
+def objective_importance(study: optuna.Study, objective: Objective = TRAIN_RETURN) -> dict[str, float]:
+    """Random-forest importance of each searched parameter for ``objective``, most important first, summing to 1.
 
     Raises DataError when there is too little to say (fewer than ``MIN_TRIALS_FOR_IMPORTANCE`` completed trials,
     or a single parameter)."""
+    complete = completed_trials(study)
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+        raise DataError(
+            f"{study.study_name}: {len(complete)} completed trials; importance needs at least "
+            f"{MIN_TRIALS_FOR_IMPORTANCE}"
+        )
+    evaluator = optuna.importance.MeanDecreaseImpurityImportanceEvaluator(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # conditional parameters (grid/martingale) are simply left out
+        try:
+            importances = optuna.importance.get_param_importances(
+                study, evaluator=evaluator, target=objective.of, normalize=True
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise DataError(f"{study.study_name}: importance could not be computed ({exc})") from None
+    return {name: float(value) for name, value in importances.items()}
+
+
+def parameter_importance(run_dir: RunDir, strategy: str, objective: Objective = TRAIN_RETURN) -> dict[str, float]:
+    """``objective_importance`` of the study ``strategy`` (a study name) of a run, read from its storage."""
     context = run_dir.load_context()
     run_dir.check_storage_kept(context)  # opening a missing journal would create an empty one
     try:
@@ -39,21 +82,17 @@ def parameter_importance(run_dir: RunDir, strategy: str) -> dict[str, float]:
         study = optuna.load_study(study_name=strategy, storage=storage)
     except (ConfigError, KeyError) as exc:
         raise DataError(f"{strategy}: its study cannot be read ({exc})") from None
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
-    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
-        raise DataError(
-            f"{strategy}: {len(complete)} completed trials; importance needs at least {MIN_TRIALS_FOR_IMPORTANCE}"
-        )
-    evaluator = optuna.importance.MeanDecreaseImpurityImportanceEvaluator(seed=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # conditional parameters (grid/martingale) are simply left out
-        try:
-            importances = optuna.importance.get_param_importances(
-                study, evaluator=evaluator, target=lambda t: t.values[0], normalize=True
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise DataError(f"{strategy}: importance could not be computed ({exc})") from None
-    return {name: float(value) for name, value in importances.items()}
+    return objective_importance(study, objective)
 
 
-__all__ = ["MIN_TRIALS_FOR_IMPORTANCE", "champion_replays", "parameter_importance"]
+__all__ = [
+    "MIN_TRIALS_FOR_IMPORTANCE",
+    "OBJECTIVES",
+    "TRAIN_DRAWDOWN",
+    "TRAIN_RETURN",
+    "Objective",
+    "champion_replays",
+    "completed_trials",
+    "objective_importance",
+    "parameter_importance",
+]

@@ -7,6 +7,7 @@ import json
 from collections.abc import Collection, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -14,10 +15,12 @@ from plotly.subplots import make_subplots
 from stratlab.data.candles import Candles
 from stratlab.report.figures import candle_buckets
 from stratlab.report.split import PartName
+from stratlab.selection import pareto_front
 
 MAX_CANDLES = 2_000
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 MAX_HISTORY_POINTS = 400
+MAX_DOMINATED_POINTS = 5_000
 
 
 def candles_figure(candles: Candles, title: str, max_points: int = MAX_CANDLES) -> go.Figure:
@@ -51,17 +54,79 @@ def _hover(frame: pd.DataFrame) -> list[str]:
     return texts
 
 
+def _completed(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials frame's completed trials with both objective values."""
+    done = trials[trials["state"] == "COMPLETE"]
+    returns, drawdowns = done["train_return_pct"].astype(float), done["train_max_drawdown_pct"].astype(float)
+    finite: pd.DataFrame = done[np.isfinite(returns) & np.isfinite(drawdowns)]
+    return finite
+
+
+def _thinned(frame: pd.DataFrame, keep: int) -> pd.DataFrame:
+    """An even sample of at most ``keep`` rows in trial order (deterministic, so a redraw shows the same points)."""
+    return frame if len(frame) <= keep else frame.iloc[np.linspace(0, len(frame) - 1, keep).round().astype(int)]
+
+
+def _colour_of(strategies: Sequence[str]) -> dict[str, str]:
+    return {strategy: PALETTE[index % len(PALETTE)] for index, strategy in enumerate(sorted(set(strategies)))}
+
+
+def _add_dominated(
+    figure: go.Figure, dominated: pd.DataFrame, colours: dict[str, str], row: int | None = None, col: int | None = None
+) -> None:
+    """The trials off the front, small and faint (one legend entry for all): the cloud the front was chosen from.
+
+    Beyond ``MAX_DOMINATED_POINTS`` in all, each strategy keeps an even share in trial order: tens of thousands of
+    SVG markers slow the browser for nothing, since faint points only show where the cloud lies; the front itself is
+    never thinned."""
+    share = max(1, MAX_DOMINATED_POINTS // max(1, dominated["strategy"].nunique()))
+    first = True
+    for strategy, group in dominated.groupby("strategy", sort=True):
+        shown = _thinned(group.sort_values("trial"), share if len(dominated) > MAX_DOMINATED_POINTS else len(group))
+        figure.add_trace(
+            go.Scatter(
+                x=shown["train_max_drawdown_pct"], y=shown["train_return_pct"], mode="markers",
+                marker={"color": colours.get(str(strategy), "gray"), "size": 4, "opacity": 0.25},
+                name="dominated trials", legendgroup="dominated trials", showlegend=first,
+                customdata=shown["trial"], text=[str(strategy)] * len(shown),
+                hovertemplate="%{text} #%{customdata} (dominated)<br>DD %{x:.2f} %<br>return %{y:.2f} %<extra></extra>",
+            ),
+            row=row, col=col,
+        )  # fmt: skip
+        first = False
+
+
+def _same_windows(trials: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
+    """A walk-forward run's trials of the windows the candidates come from (its last window's, in the report)."""
+    if "window" in trials.columns and "window" in candidates.columns and len(candidates):
+        return trials[trials["window"].isin(set(candidates["window"]))]
+    return trials
+
+
 def pareto_figure(
-    candidates: pd.DataFrame, selection: str, champion: tuple[str, int] | None, dd_threshold_pct: float | None = None
+    candidates: pd.DataFrame,
+    selection: str,
+    champion: tuple[str, int] | None,
+    dd_threshold_pct: float | None = None,
+    trials: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Train front (left) and the same candidates on the selection part (right), per strategy; champion starred; the
-    drawdown threshold of the champion rule, which applies to the selection part only, drawn on that panel."""
+    drawdown threshold of the champion rule, which applies to the selection part only, drawn on that panel.
+    ``trials`` (a trials frame): its completed trials off the front drawn faintly behind the train front."""
     figure = make_subplots(
         rows=1, cols=2, subplot_titles=(PartName.TRAIN, selection), horizontal_spacing=0.1, shared_yaxes=False
     )  # fmt: skip
-    for index, (strategy, group) in enumerate(candidates.groupby("strategy", sort=True)):
+    colours = _colour_of(list(candidates["strategy"].astype(str)) if len(candidates) else [])
+    if trials is not None and len(trials):
+        done = _completed(_same_windows(trials, candidates))
+        front = set(zip(candidates["strategy"].astype(str), candidates["trial"].astype(int), strict=True))
+        keys = zip(done["strategy"].astype(str), done["trial"].astype(int), strict=True)
+        dominated = done[[key not in front for key in keys]]
+        colours = _colour_of([*colours, *dominated["strategy"].astype(str)])
+        _add_dominated(figure, dominated, colours, row=1, col=1)
+    for strategy, group in candidates.groupby("strategy", sort=True):
         hover = _hover(group)
-        colour = PALETTE[index % len(PALETTE)]  # the same colour for a strategy in both panels
+        colour = colours[str(strategy)]  # the same colour for a strategy in both panels
         for col, part in ((1, PartName.TRAIN), (2, selection)):
             figure.add_trace(
                 go.Scatter(
@@ -93,6 +158,46 @@ def pareto_figure(
         figure.update_xaxes(title_text="max drawdown %", row=1, col=col)
     figure.update_yaxes(title_text="return %", row=1, col=1)
     figure.update_layout(height=460, margin={"t": 40})
+    return figure
+
+
+def front_mask(trials: pd.DataFrame, min_train_trades: int = 0) -> npt.NDArray[np.bool_]:
+    """Per row of a trials frame: on its strategy's train Pareto front (completed, at least ``min_train_trades``
+    trades on train, as the report's rule; ``selection.pareto_front``)."""
+    mask = np.zeros(len(trials), dtype=bool)
+    done = _completed(trials)
+    trades = done["n_trades"].astype(float).fillna(0.0) if "n_trades" in done.columns else None
+    eligible = done if trades is None else done[trades >= min_train_trades]
+    positions = pd.Series(np.arange(len(trials)), index=trials.index)
+    for _, group in eligible.groupby("strategy", sort=True):
+        front = pareto_front(group["train_return_pct"].to_numpy(float), group["train_max_drawdown_pct"].to_numpy(float))
+        mask[positions[group.index[front]].to_numpy()] = True
+    return mask
+
+
+def live_front_figure(trials: pd.DataFrame, min_train_trades: int = 0) -> go.Figure:
+    """Train return against train max drawdown of a trials frame: each strategy's front so far as a coloured line of
+    markers, every other completed trial faint behind it."""
+    figure = go.Figure()
+    trials = trials.reset_index(drop=True)
+    on_front = front_mask(trials, min_train_trades)
+    done = _completed(trials)
+    colours = _colour_of(list(done["strategy"].astype(str)))
+    _add_dominated(figure, done[~on_front[done.index]], colours)
+    fronts = trials[on_front].sort_values(["strategy", "train_max_drawdown_pct"])
+    for strategy, group in fronts.groupby("strategy", sort=True):
+        figure.add_trace(
+            go.Scatter(
+                x=group["train_max_drawdown_pct"], y=group["train_return_pct"], mode="lines+markers",
+                line={"color": colours[str(strategy)], "shape": "hv", "width": 1}, marker={"size": 8},
+                name=str(strategy), text=_hover(group),
+                hovertemplate="%{text}<br>DD %{x:.2f} %<br>return %{y:.2f} %<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        height=440, margin={"t": 30}, xaxis_title="train max drawdown %", yaxis_title="train return %",
+        legend={"title": {"text": "train front so far"}},
+    )  # fmt: skip
     return figure
 
 
