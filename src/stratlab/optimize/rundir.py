@@ -51,6 +51,16 @@ class RunState(enum.StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class EndReason(enum.StrEnum):
+    """Why a run's supervisor ended, as its final ``status.json`` says (``ended_because``)."""
+
+    BUDGET_MET = "budget_met"  # every study has its completed trials
+    TIME_BUDGET = "time_budget"  # the workers stopped on their own when the run's time budget passed
+    STOP_REQUESTED = "stop_requested"  # stop.flag: the UI's Stop button or `run stop` (``stop_requested_by``)
+    INTERRUPTED = "interrupted"  # Ctrl+C or SIGTERM reached `run start` (``stop_requested_by``)
+    WORKER_FAILED = "worker_failed"  # a worker exited with an error (``worker_failures``)
+
+
 class _ParetoPoint(BaseModel):
     model_config = ConfigDict(extra="allow")
     trial: int
@@ -81,6 +91,13 @@ class _ReportCounts(BaseModel):
     champion_reason: str | None = None
 
 
+class _WorkerFailure(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    worker: int
+    exit_code: int | None
+    error: str
+
+
 class _StatusFile(BaseModel):
     """The fields of status.json a reader relies on (docs/schemas/status.schema.json has them all)."""
 
@@ -93,6 +110,11 @@ class _StatusFile(BaseModel):
     eta_s: float | None
     workers: int
     strategies: list[_StrategyStatus]
+    # Written since the end reason and the throughput history exist; older files have neither.
+    ended_because: EndReason | None = None
+    stop_requested_by: str | None = None
+    worker_failures: list[_WorkerFailure] = []
+    history: list[tuple[float, int, float]] = []  # [elapsed_s, completed, trials_per_s], evenly thinned
 
 
 class RunDir:
@@ -372,4 +394,4 @@ def list_runs(root: Path) -> list[RunDir]:
     return sorted(runs, key=lambda r: r.path.name, reverse=True)
 
 
-__all__ = ["RunDir", "RunState", "list_runs"]
+__all__ = ["EndReason", "RunDir", "RunState", "list_runs"]

@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from stratlab.data.loader import load_ohlcv
 from stratlab.data.timeframes import parse_timeframe
 from stratlab.errors import ConfigError, DataError, StratlabError
 from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts, walk_forward_windows
-from stratlab.optimize.rundir import RunDir, RunState
+from stratlab.optimize.rundir import EndReason, RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
 from stratlab.optimize.worker import budget_met, open_studies, read_studies, worker_command
 from stratlab.selection import pareto_front
@@ -43,6 +43,9 @@ from stratlab.strategies import get_strategy
 log = logging.getLogger(__name__)
 
 STATUS_EVERY_S = 1.0
+HISTORY_EVERY_S = 2.0  # the throughput history's first spacing; it doubles each time the history is thinned
+HISTORY_MAX_POINTS = 500  # enough for a chart, small enough to rewrite status.json every second
+WORKER_ERROR_TAIL_BYTES = 4096
 STOP_GRACE_S = 30.0
 MAX_LOCAL_WORKERS = 64
 
@@ -171,8 +174,35 @@ def eta_seconds(remaining_trials: int, rate: float, elapsed_s: float, time_budge
     return round(min(finite), 1) if finite else None
 
 
+@dataclass
+class ThroughputHistory:
+    """The run's progress over time for the Monitor's chart: ``[elapsed_s, completed, trials_per_s]`` points, at
+    least ``every_s`` apart. Past ``max_points`` every other point is dropped and the spacing doubles, so a run of
+    any length keeps an evenly spaced history of bounded size (status.json is rewritten every second)."""
+
+    every_s: float = HISTORY_EVERY_S
+    max_points: int = HISTORY_MAX_POINTS
+    points: list[list[float]] = field(default_factory=list)
+
+    def add(self, elapsed_s: float, completed: int, rate: float, *, last: bool = False) -> None:
+        """Record a sample if the spacing allows it; ``last``: the run's final sample, always kept."""
+        if self.points and not last and elapsed_s - self.points[-1][0] < self.every_s:
+            return
+        self.points.append([round(elapsed_s, 1), completed, round(rate, 3)])
+        if len(self.points) > self.max_points:
+            self.points = self.points[::-2][::-1]  # every other point, counted from the newest, which stays
+            self.every_s *= 2
+
+
 def build_status(
-    context: RunContext, progress: list[StudyProgress], *, state: str, started: float, rate: float, workers: int
+    context: RunContext,
+    progress: list[StudyProgress],
+    *,
+    state: str,
+    started: float,
+    rate: float,
+    workers: int,
+    history: list[list[float]] | None = None,
 ) -> dict[str, Any]:
     budget = context.request.max_trials
     total_budget = budget * len(progress)
@@ -205,6 +235,7 @@ def build_status(
             }
             for p in progress
         ],
+        "history": history if history is not None else [],
     }
 
 
@@ -326,6 +357,7 @@ def _supervise(
     state: str = RunState.RUNNING
     failed_workers: list[int] = []
     final: dict[str, Any] = {}
+    history = ThroughputHistory()
 
     def snapshot(final: bool = False) -> dict[str, Any]:
         nonlocal previous_done, previous_time, rate
@@ -339,7 +371,11 @@ def _supervise(
             instant = (done - previous_done) / (now - previous_time)
             rate = instant if rate == 0.0 else 0.7 * rate + 0.3 * instant
         previous_done, previous_time = done, now
-        status = build_status(context, progress, state=state, started=started, rate=rate, workers=len(processes))
+        budget = context.request.max_trials
+        history.add(time.time() - started, sum(min(p.complete, budget) for p in progress), rate, last=final)
+        status = build_status(
+            context, progress, state=state, started=started, rate=rate, workers=len(processes), history=history.points
+        )
         run_dir.write_status(status)
         return status
 
@@ -372,6 +408,18 @@ def _supervise(
             final["state"] = str(state)
             final["failed_workers"] = failed_workers
             final["worker_exit_codes"] = [p.returncode for p in processes]
+            reason = end_reason(
+                interrupted=bool(interrupted_by), failed_workers=bool(failed_workers),
+                stop_requested=run_dir.stop_requested(),
+                budget_is_met=budget_met(studies, context.study_names, context.request.max_trials),
+                time_budget_s=context.request.time_budget_s,
+            )  # fmt: skip
+            final["ended_because"] = str(reason)
+            final["stop_requested_by"] = interrupted_by or _stop_requested_by(run_dir, started)
+            final["worker_failures"] = [
+                {"worker": i, "exit_code": processes[i].returncode, "error": _last_log_line(run_dir, i)}
+                for i in failed_workers
+            ]
             run_dir.write_status(final)
             if display is not None:
                 display.update(_view(final))  # the last frame shows the final counts, not those of a second ago
@@ -380,7 +428,9 @@ def _supervise(
                 display.stop()
                 display.console.line()  # the last frame may not end its line when output is not a terminal
 
-    run_dir.append_progress("run_ended", state=str(state), failed_workers=failed_workers)
+    run_dir.append_progress(
+        "run_ended", state=str(state), failed_workers=failed_workers, ended_because=final.get("ended_because")
+    )
     if console is not None and live:
         console.print("writing the report: the champion, is it luck? (PBO, SPA, DSR), robustness…", markup=False)
     try:
@@ -394,6 +444,48 @@ def _supervise(
                              for i in failed_workers)  # fmt: skip
         raise ConfigError(f"{failures} failed, and the report could not be written: {exc}") from None
     return final
+
+
+def end_reason(
+    *, interrupted: bool, failed_workers: bool, stop_requested: bool, budget_is_met: bool, time_budget_s: float
+) -> EndReason:
+    """Why the workers ended, the most telling cause first: a signal to the supervisor stops them all (a worker it
+    had to terminate fails as a consequence); a failed worker is named before a stop asked at the same time; a met
+    budget before a time budget that passed too. Workers end on their own only by the budget or the time budget."""
+    if interrupted:
+        return EndReason.INTERRUPTED
+    if failed_workers:
+        return EndReason.WORKER_FAILED
+    if stop_requested:
+        return EndReason.STOP_REQUESTED
+    if budget_is_met or time_budget_s <= 0:
+        return EndReason.BUDGET_MET
+    return EndReason.TIME_BUDGET
+
+
+def _stop_requested_by(run_dir: RunDir, since: float) -> str | None:
+    """Who asked this start of the run to stop: the ``by`` of the last ``stop_requested`` event since ``since``."""
+    asked = [e for e in run_dir.read_progress() if e["event"] == "stop_requested" and _number(e.get("time")) >= since]
+    if not asked:
+        return None
+    return str(asked[-1].get("by") or "") or None
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _last_log_line(run_dir: RunDir, index: int) -> str:
+    """The last line a failed worker wrote to its log: its ``error:`` line, or the last line of a traceback."""
+    path = run_dir.workers_dir / f"worker-{index}.log"
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(path.stat().st_size - WORKER_ERROR_TAIL_BYTES, 0))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def _stop_workers(run_dir: RunDir, processes: list[subprocess.Popen[bytes]], by: str) -> None:
@@ -410,8 +502,10 @@ def _stop_workers(run_dir: RunDir, processes: list[subprocess.Popen[bytes]], by:
 
 __all__ = [
     "MAX_LOCAL_WORKERS",
+    "ThroughputHistory",
     "build_status",
     "create_run",
+    "end_reason",
     "eta_seconds",
     "new_run_id",
     "start_run",

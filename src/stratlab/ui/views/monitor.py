@@ -1,22 +1,32 @@
-"""Monitor page: a run's live state, read from its directory (status.json, progress.jsonl) every two seconds."""
+"""Monitor page: a run's live state, read from its directory (status.json, progress.jsonl) every two seconds.
+
+Status files of older versions (no ``history``, no ``ended_because``) still show: the throughput chart says it has
+no history, and the end is told from the state alone."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from stratlab.errors import StratlabError
+from stratlab.optimize.rundir import EndReason, RunState
+from stratlab.ui.charts import PALETTE
 from stratlab.ui.common import pick_run, roots
+from stratlab.ui.events import STOPPED_BY, event_line
 from stratlab.ui.runs import ACTIVE_STATES, UNKNOWN_STATE, describe_run, load_results, open_run, run_names
 
 REFRESH_S = 2.0
 REPORT_WAIT_S = 60.0
 ETA_CAP_S = 100 * 365.25 * 86_400  # beyond a century an exact duration says nothing (and overflows timedelta)
+EVENT_TAIL = 30
 
 st.title("Monitor")
 data_root, runs_root = roots()
@@ -31,6 +41,14 @@ def format_eta(seconds: object) -> str:
     if seconds > ETA_CAP_S:
         return "more than 100 years"
     return str(dt.timedelta(seconds=round(seconds)))
+
+
+def format_elapsed(seconds: object) -> str:
+    """Elapsed time as h:mm:ss (hours keep counting past a day); "-" when the status holds none."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def fraction(done: int, budget: int) -> float:
@@ -49,8 +67,125 @@ def needs_refresh(status: dict[str, object], has_report: bool) -> bool:
     return not has_report and recent
 
 
+def stopped_by_text(by: object) -> str:
+    return STOPPED_BY.get(str(by), f"by {by}") if by else ""
+
+
+def failures_text(status: dict[str, Any]) -> str:
+    """Each failed worker with its exit code and its last log line (older files: the exit codes only)."""
+    failures = status.get("worker_failures") or []
+    if failures:
+        return "; ".join(
+            f"worker {f['worker']} (exit code {f['exit_code']}" + (f": {f['error']}" if f.get("error") else "") + ")"
+            for f in failures
+        )
+    codes = status.get("worker_exit_codes") or []
+    failed = status.get("failed_workers") or []
+    return ", ".join(f"worker {i} (exit code {codes[i] if i < len(codes) else '?'})" for i in failed)
+
+
+def end_sentence(status: dict[str, Any], budget: int, time_budget_s: float) -> str | None:
+    """Why the run ended, in one sentence; None while it works. Older status files say only their state."""
+    state = str(status.get("state", ""))
+    if state not in {RunState.FINISHED, RunState.STOPPED, RunState.FAILED}:
+        return None
+    done = f"{int(status.get('completed', 0)):,} of {budget:,} trials completed"
+    reason = status.get("ended_because")
+    by = stopped_by_text(status.get("stop_requested_by"))
+    if reason == EndReason.BUDGET_MET:
+        return f"Ended because its budget was met: {done}."
+    if reason == EndReason.TIME_BUDGET:
+        return f"Ended because its time budget of {format_elapsed(time_budget_s)} passed: {done}."
+    if reason == EndReason.STOP_REQUESTED:
+        return f"Ended because a stop was requested {by or 'with stop.flag'}: {done}."
+    if reason == EndReason.INTERRUPTED:
+        return f"Ended because `run start` was interrupted {by or 'by a signal'}: {done}."
+    if reason == EndReason.WORKER_FAILED:
+        return f"Ended because a worker failed: {failures_text(status)}; {done}."
+    # Written before the end reason was recorded.
+    if state == RunState.FAILED:
+        return f"Ended with failed workers: {failures_text(status) or 'see the workers/ logs'}; {done}."
+    if state == RunState.STOPPED:
+        return f"Ended because it was stopped: {done}."
+    return f"Ended: {done}."
+
+
+def strategy_colours(strategies: Sequence[str]) -> dict[str, str]:
+    """One colour per strategy, in the run's order (the same on every redraw)."""
+    return {strategy: PALETTE[i % len(PALETTE)] for i, strategy in enumerate(strategies)}
+
+
+def front_figure(points: pd.DataFrame, studies: Sequence[str], strategies: Sequence[str]) -> go.Figure:
+    """The best-so-far train fronts: return % against max drawdown %, one colour per strategy (a walk-forward run
+    draws one front per window and strategy, in its strategy's colour)."""
+    figure = go.Figure()
+    colours = strategy_colours(strategies)
+    for study in studies:
+        front = points[points["strategy"] == study].sort_values("max_drawdown_pct")
+        if front.empty:
+            continue
+        colour = colours.get(study.split("@")[0], PALETTE[0])
+        figure.add_trace(
+            go.Scatter(
+                x=front["max_drawdown_pct"], y=front["return_pct"], mode="lines+markers", name=study,
+                line={"color": colour, "shape": "hv"}, customdata=front["trial"],
+                hovertemplate=f"{study} #%{{customdata}}<br>max DD %{{x:.2f}} %<br>return %{{y:+.2f}} %<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        title="Best so far on train (the Pareto front of each strategy)", height=380, margin={"t": 40},
+        xaxis_title="max drawdown on train (%)", yaxis_title="return on train (%)",
+    )  # fmt: skip
+    return figure
+
+
+def elapsed_unit(longest_s: float) -> tuple[str, float]:
+    """The unit that keeps the elapsed axis readable: seconds, minutes or hours."""
+    if longest_s < 180:
+        return "s", 1.0
+    if longest_s < 3 * 3600:
+        return "min", 60.0
+    return "h", 3600.0
+
+
+def throughput_figure(history: list[list[float]]) -> go.Figure:
+    """Completed trials and trials/s against elapsed time, from the supervisor's history."""
+    frame = pd.DataFrame(history, columns=["elapsed_s", "completed", "trials_per_s"])
+    unit, scale = elapsed_unit(float(frame["elapsed_s"].max()))
+    elapsed = frame["elapsed_s"] / scale
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    figure.add_trace(
+        go.Scatter(x=elapsed, y=frame["completed"], mode="lines+markers", name="completed trials",
+                   hovertemplate=f"%{{x:.1f}} {unit}: %{{y:,}} trials<extra></extra>"),
+        row=1, col=1,
+    )  # fmt: skip
+    figure.add_trace(
+        go.Scatter(x=elapsed, y=frame["trials_per_s"], mode="lines+markers", name="trials/s",
+                   hovertemplate=f"%{{x:.1f}} {unit}: %{{y:.2f}} trials/s<extra></extra>"),
+        row=2, col=1,
+    )  # fmt: skip
+    figure.update_yaxes(title_text="completed trials", row=1, col=1)
+    figure.update_yaxes(title_text="trials/s", rangemode="tozero", row=2, col=1)
+    figure.update_xaxes(title_text=f"elapsed ({unit})", row=2, col=1)
+    figure.update_layout(title="Progress over time", height=420, margin={"t": 40}, showlegend=False)
+    return figure
+
+
+def progress_bars(status: dict[str, Any], strategies: Sequence[str], max_trials: int, budget: int) -> None:
+    rows = {row["strategy"]: row for row in status.get("strategies", [])}
+    for strategy in strategies:
+        row = rows.get(strategy, {})
+        done = int(row.get("completed", 0))
+        extra = ", ".join(f"{row[k]} {k}" for k in ("running", "failed", "pruned") if row.get(k))
+        st.progress(
+            fraction(done, max_trials), text=f"{strategy}: {done}/{max_trials}" + (f" ({extra})" if extra else "")
+        )
+    total = int(status.get("completed", 0))
+    st.progress(fraction(total, budget), text=f"total: {total}/{budget}")
+
+
 def live(name: str, refreshing: bool) -> None:
-    results = load_results(runs_root, name, event_tail=30, tables=False)
+    results = load_results(runs_root, name, event_tail=EVENT_TAIL, tables=False)
     for problem in results.problems:
         st.warning(problem)
     if results.context is None:
@@ -69,38 +204,42 @@ def live(name: str, refreshing: bool) -> None:
             f"`stratlab run start --run-dir {runs_root / name}` continues where it stopped."
         )
     budget = request.max_trials * len(results.context.study_names)
+    ended = end_sentence(status, budget, request.time_budget_s)
+    if ended is not None:
+        (st.error if status.get("ended_because") == EndReason.WORKER_FAILED else st.info)(ended)
     total = int(status.get("completed", 0))
-    metrics = st.columns(4)
+    metrics = st.columns(5)
     metrics[0].metric("Trials/s", f"{float(status.get('trials_per_s', 0.0)):.1f}")
     metrics[1].metric("ETA", format_eta(status.get("eta_s")))
-    metrics[2].metric("Completed", f"{total:,} / {budget:,}")
-    metrics[3].metric("Workers", str(status.get("workers", "-")))
-    rows = {row["strategy"]: row for row in status.get("strategies", [])}
-    for strategy in request.strategies:
-        row = rows.get(strategy, {})
-        done = int(row.get("completed", 0))
-        extra = ", ".join(f"{row[k]} {k}" for k in ("running", "failed", "pruned") if row.get(k))
-        st.progress(
-            fraction(done, request.max_trials), text=f"{strategy}: {done}/{request.max_trials}"
-            + (f" ({extra})" if extra else "")
-        )  # fmt: skip
-    st.progress(fraction(total, budget), text=f"total: {total}/{budget}")
+    metrics[2].metric("Elapsed", format_elapsed(status.get("elapsed_s")), help="h:mm:ss since the runner started")
+    metrics[3].metric("Completed", f"{total:,} / {budget:,}")
+    metrics[4].metric("Workers", str(status.get("workers", "-")))
+    progress_bars(status, results.context.study_names, request.max_trials, budget)
 
-    points = [
-        {"strategy": row["strategy"], **point}
-        for row in status.get("strategies", [])
-        for point in row.get("pareto", [])
-    ]
+    points = pd.DataFrame(
+        [{"strategy": row["strategy"], **point} for row in status.get("strategies", []) for point in row["pareto"]],
+        columns=["strategy", "trial", "return_pct", "max_drawdown_pct"],
+    )
     st.subheader("Best so far")
-    if points:
-        st.dataframe(
-            pd.DataFrame(points).sort_values(["strategy", "return_pct"], ascending=[True, False]),
-            hide_index=True, width="stretch",
-        )  # fmt: skip
-    else:
+    if points.empty:
         st.caption("No completed trial yet.")
-    with st.expander("Event log"):
-        st.code("\n".join(json.dumps(e) for e in results.events) or "(empty)", language=None)
+    else:
+        st.plotly_chart(front_figure(points, results.context.study_names, request.strategies), width="stretch")
+        st.dataframe(
+            points.sort_values(["strategy", "return_pct"], ascending=[True, False]),
+            hide_index=True, width="stretch",
+            column_config={
+                "return_pct": st.column_config.NumberColumn("return on train (%)", format="%+.2f"),
+                "max_drawdown_pct": st.column_config.NumberColumn("max drawdown on train (%)", format="%.2f"),
+            },
+        )  # fmt: skip
+    history = status.get("history") or []
+    if history:
+        st.plotly_chart(throughput_figure(history), width="stretch")
+    elif status:
+        st.caption("No progress history: this status was written by an older stratlab, or the run just started.")
+    with st.expander("Event log", expanded=state not in ACTIVE_STATES):
+        st.code("\n".join(event_line(e) for e in results.events) or "(empty)", language=None)
     if results.report is not None and state != "running":
         st.page_link("views/analyze.py", label="Analyze this run", query_params={"run": name})
     # A run whose status cannot be read may still be working: stopping it stays possible.
