@@ -7,6 +7,8 @@ Computation never uses the thinned data.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from stratlab.data.candles import Candles
 from stratlab.engine.result import BacktestResult
+from stratlab.report.split import SplitPart
 
 FloatArray = npt.NDArray[np.float64]
 DEFAULT_MAX_POINTS = 4_000
@@ -39,6 +42,10 @@ class BacktestChartData:
     entries: pd.DataFrame  # time, price, side, text
     exits: pd.DataFrame  # time, price, reason, text
     bucket_bars: int
+    # Buy-and-hold over the same bars (initial equity x close / first close), at the equity's points; None: not drawn.
+    buy_hold: FloatArray | None = None
+    # Where one split part ends and the next begins: (the next part's first bar time, "train | test").
+    boundaries: tuple[tuple[pd.Timestamp, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,32 @@ def candle_buckets(candles: Candles, start: int, end: int, max_points: int) -> C
     )
 
 
-def backtest_chart_data(result: BacktestResult, *, max_points: int = DEFAULT_MAX_POINTS) -> BacktestChartData:
-    """The chart's data: candles, equity and drawdown per (bucket of) bars, and one marker per fill."""
+def buy_and_hold_equity(result: BacktestResult) -> FloatArray:
+    """Per bar of the backtest: the equity of holding the asset from the first bar's close, without costs."""
+    close = result.candles.close[result.start : result.end]
+    if close.size == 0:
+        return np.empty(0)
+    out: FloatArray = result.initial_equity * close / close[0]
+    return out
+
+
+def part_boundaries(parts: Sequence[SplitPart]) -> tuple[tuple[pd.Timestamp, str], ...]:
+    """One marker where each part ends and the next begins, at the next part's first bar, labelled "train | test"."""
+    return tuple(
+        (pd.Timestamp(after.first_bar_ms, unit="ms", tz="UTC"), f"{before.name} | {after.name}")
+        for before, after in itertools.pairwise(parts)
+    )
+
+
+def backtest_chart_data(
+    result: BacktestResult,
+    *,
+    max_points: int = DEFAULT_MAX_POINTS,
+    parts: Sequence[SplitPart] = (),
+    buy_and_hold: bool = False,
+) -> BacktestChartData:
+    """The chart's data: candles, equity and drawdown per (bucket of) bars, and one marker per fill; with ``parts``,
+    a marker at each boundary between them; with ``buy_and_hold``, that equity over the same bars."""
     start, end = result.start, result.end
     candles = result.candles
     frame = result.equity_frame()
@@ -114,11 +145,15 @@ def backtest_chart_data(result: BacktestResult, *, max_points: int = DEFAULT_MAX
         entries=entries,
         exits=exits,
         bucket_bars=buckets.size,
+        buy_hold=buy_and_hold_equity(result)[buckets.lasts] if buy_and_hold else None,
+        boundaries=part_boundaries(parts),
     )
 
 
-def backtest_figure(data: BacktestChartData) -> go.Figure:
-    """Candles with entry/exit markers, equity, and drawdown below, sharing the time axis."""
+def backtest_figure(data: BacktestChartData, *, log_y: bool = False) -> go.Figure:
+    """Candles with entry/exit markers, equity (and buy-and-hold), and drawdown below, sharing the time axis; a
+    dashed line through all three at each split boundary; ``log_y``: price and equity on log scales (a 10 % move
+    looks the same at any level)."""
     figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.03, row_heights=[0.55, 0.25, 0.20])
     candle_name = "price" if data.bucket_bars == 1 else f"price ({data.bucket_bars} bars per candle)"
     figure.add_trace(
@@ -161,6 +196,12 @@ def backtest_figure(data: BacktestChartData) -> go.Figure:
         col=1,
     )
     figure.add_trace(go.Scatter(x=data.time, y=data.equity, name="equity", line={"color": "#2166ac"}), row=2, col=1)
+    if data.buy_hold is not None:
+        figure.add_trace(
+            go.Scatter(x=data.time, y=data.buy_hold, name="buy and hold", line={"color": "#999999", "dash": "dot"}),
+            row=2,
+            col=1,
+        )
     figure.add_trace(
         go.Scatter(x=data.time, y=-data.drawdown_pct, name="drawdown %", fill="tozeroy", line={"color": "#b2182b"}),
         row=3,
@@ -172,7 +213,20 @@ def backtest_figure(data: BacktestChartData) -> go.Figure:
     figure.update_yaxes(title_text="price", row=1, col=1)
     figure.update_yaxes(title_text="equity", row=2, col=1)
     figure.update_yaxes(title_text="drawdown %", row=3, col=1)
+    if log_y:
+        figure.update_yaxes(type="log", row=1, col=1)
+        figure.update_yaxes(type="log", row=2, col=1)
+    for time, label in data.boundaries:
+        # A shape and an annotation, not add_vline: its label cannot be placed on a date axis.
+        figure.add_shape(
+            type="line", x0=time, x1=time, xref="x", y0=0, y1=1, yref="paper",
+            line={"color": "#555555", "width": 1, "dash": "dash"}, name=label,
+        )  # fmt: skip
+        figure.add_annotation(
+            x=time, xref="x", y=1, yref="paper", text=label, showarrow=False, yanchor="bottom",
+            font={"size": 12, "color": "#333333"}, bgcolor="rgba(255,255,255,0.8)",
+        )  # fmt: skip
     return figure
 
 
-__all__ = ["BacktestChartData", "backtest_chart_data", "backtest_figure"]
+__all__ = ["BacktestChartData", "backtest_chart_data", "backtest_figure", "buy_and_hold_equity", "part_boundaries"]
