@@ -90,7 +90,7 @@ def _split(text: str, train_frac: float | None) -> tuple[float, ...]:
         raise ConfigError(f"--split: expected fractions such as 0.75,0.25 or 0.6,0.15,0.25, got {text!r}") from None
 
 
-def _request(
+def request_from_options(
     *,
     source: str,
     symbol: str,
@@ -123,6 +123,8 @@ def _request(
     anchored: bool,
     embargo_bars: int,
 ) -> RunRequest:
+    """The options of ``run new``, as typed, into a validated ``RunRequest``; a bad one is a one-line ``ConfigError``
+    naming its option. The Launch page builds its request here too, so both faces accept and refuse the same."""
     try:
         fixed = json.loads(backtest)
     except json.JSONDecodeError as exc:
@@ -179,7 +181,7 @@ def _new(**options: Any) -> RunDir:
 
     data_root = options.pop("data_root")
     settings = get_settings()
-    request = _request(**options)
+    request = request_from_options(**options)
     return create_run(request, data_root=data_root or settings.data_root, runs_root=settings.runs_root)
 
 
