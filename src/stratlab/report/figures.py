@@ -86,7 +86,7 @@ def buy_and_hold_equity(result: BacktestResult) -> FloatArray:
     close = result.candles.close[result.start : result.end]
     if close.size == 0:
         return np.empty(0)
-    out: FloatArray = result.initial_equity * close / close[0]
+    out: FloatArray = result.initial_equity * (close / close[0])  # exactly the initial equity on the first bar
     return out
 
 
