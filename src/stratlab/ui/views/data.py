@@ -1,7 +1,9 @@
 """Data page: what the store holds, a chart of any series, and background jobs that fill it.
 
-The jobs panel polls every two seconds only while a job runs; when the last one ends, the whole page reruns once
-(without the timer) so the data the job wrote shows up by itself."""
+Each form's jobs show right under it, newest first, each running one with a Cancel button and the tail of its log
+(a download's retries appear there as they happen). A jobs panel polls every two seconds only while one of its jobs
+runs; when the last one ends, the whole page reruns once (without the timer) so the data the job wrote shows up by
+itself."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from stratlab.data.store import MarketStore
 from stratlab.errors import StratlabError
 from stratlab.ui.charts import candles_figure
 from stratlab.ui.common import cached_candles, cached_series_report, roots, series_signature
-from stratlab.ui.jobs import Job, list_jobs, start_job
+from stratlab.ui.jobs import RUNNING, Job, cancel_job, list_jobs, start_job
 
 st.title("Data")
 data_root, runs_root = roots()
@@ -24,27 +26,47 @@ st.caption(f"Store: {data_root}")
 
 
 REFRESH_S = 2.0
+JOBS_SHOWN = 5
+
+
+def jobs_of(kind: str) -> list[Job]:
+    """The newest jobs of one form (``demo`` or ``download``), newest first."""
+    return [job for job in list_jobs(runs_root, limit=50) if job.kind == kind][:JOBS_SHOWN]
 
 
 def any_running(jobs: list[Job]) -> bool:
-    return any(job.state == "running" for job in jobs)
+    return any(job.state == RUNNING for job in jobs)
 
 
-def jobs_panel(polling: bool) -> None:
-    jobs = list_jobs(runs_root, limit=5)
+def job_box(job: Job) -> None:
+    started = dt.datetime.fromtimestamp(job.started_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    line = f"**{job.title}**: {job.state}" + (f" (exit code {job.exit_code})" if job.exit_code else "")
+    with st.expander(f"{job.title} · {job.state} · started {started}", expanded=job.state != "finished"):
+        st.markdown(line)
+        if job.state == RUNNING and st.button("Cancel", key=f"cancel_{job.job_id}", help="Stops the job now."):
+            try:
+                cancel_job(runs_root, job.job_id)
+            except StratlabError as exc:
+                st.error(f"Cannot cancel: {exc}")
+            else:
+                st.rerun()
+        st.code(job.log_tail() or "(no output yet)", language=None)
+
+
+def jobs_panel(kind: str, polling: bool) -> None:
+    jobs = jobs_of(kind)
     if polling and not any_running(jobs):
         st.rerun()  # the last job just ended: redraw the whole page once, with its data and without the timer
-    if not jobs:
-        return
-    st.subheader("Background jobs")
     for job in jobs:
-        started = dt.datetime.fromtimestamp(job.started_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        line = f"**{job.title}**: {job.state}" + (f" (exit code {job.exit_code})" if job.exit_code else "")
-        with st.expander(f"{job.title} · {job.state} · started {started}", expanded=job.state != "finished"):
-            st.markdown(line)
-            st.code(job.log_tail() or "(no output yet)", language=None)
+        job_box(job)
     if polling:
         st.caption(f"Refreshing every {REFRESH_S:g} s while a job runs.")
+
+
+def show_jobs(kind: str) -> None:
+    """The jobs a form started, right under it, refreshed on a timer while one runs."""
+    polling = any_running(jobs_of(kind))
+    st.fragment(run_every=REFRESH_S if polling else None)(jobs_panel)(kind, polling)
 
 
 keys = store.list_series()
@@ -55,8 +77,7 @@ if not keys:
 if st.button("Create the demo market", type="primary" if not keys else "secondary"):
     start_job(runs_root, "demo market", ["data", "demo", "--data-root", str(data_root)])
     st.rerun()
-polling = any_running(list_jobs(runs_root, limit=5))
-st.fragment(run_every=REFRESH_S if polling else None)(jobs_panel)(polling)
+show_jobs("demo")
 if st.button("Refresh"):
     st.rerun()
 
@@ -110,3 +131,4 @@ with st.form("Download"):
                 args += ["--end", end.strip()]
             start_job(runs_root, f"download {source.strip()} {symbol.strip()} {timeframe.strip()}", args)
             st.rerun()
+show_jobs("download")
