@@ -148,7 +148,9 @@ def show_live_run(runs_root: Path, name: str, key: str = "live") -> None:
     except (ConfigError, DataError) as exc:
         st.error(str(exc))
         return
-    refreshing = keeps_refreshing(_status(run_dir), run_dir.report_path.exists())
+    has_report = run_dir.report_path.exists()
+    # With its report written the run is shown as it is, without the timer (the page shows the report instead).
+    refreshing = not has_report and keeps_refreshing(_status(run_dir), has_report)
     st.fragment(run_every=REFRESH_S if refreshing else None)(_live)(runs_root, name, refreshing, key)
     st.subheader("Optuna views")
     st.caption("Drawn from the trials stored when you choose a view; choose again for the newest.")
