@@ -1,0 +1,141 @@
+"""In a real browser: Analyze of a run while its worker is still searching shows the trials live from the run's
+storage (the count grows as the page refreshes itself every two seconds), the train fronts with the dominated trials
+faint behind them, and Optuna's slice and importance views as plotly charts.
+
+The page is the Analyze page when it shows runs without a report live, else a one-line Streamlit script calling the
+same section (``show_live_run``), served by real Streamlit either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from stratlab.optimize.rundir import RunDir
+from tests.conftest import run_cli
+from tests.ui.browser import HOST, UIServer
+from tests.ui.conftest import ARTIFACTS
+from tests.ui.test_browser import assert_no_exception, choose
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Page
+
+ANALYZE = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "views" / "analyze.py"
+WIRED = "show_live_run" in ANALYZE.read_text()
+HEADLINE = re.compile(r"Live from the run's storage.*?([\d,]+) trials")
+SEARCH_S = "90"  # the worker's time budget: longer than the test, which stops it by its PID
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+@dataclass
+class SectionServer(UIServer):
+    """Real Streamlit serving one script of ours (the live section) instead of the whole app."""
+
+    script: Path | None = None
+
+    def command(self, port: int) -> list[str]:
+        assert self.script is not None
+        return [
+            sys.executable, "-m", "streamlit", "run", str(self.script), "--server.address", HOST,
+            "--server.port", str(port), "--server.headless", "true",
+        ]  # fmt: skip
+
+
+@pytest.fixture
+def searching_run(tmp_path: Path, demo_root: Path) -> Iterator[tuple[Path, RunDir]]:
+    """A run made by the CLI whose worker is searching (started here, stopped by its PID at the end)."""
+    runs_root = tmp_path / "ui-server" / "runs"
+    created = run_cli(
+        "run", "new", "--source", "demo", "--symbol", "BTC", "--start", "2025-01-01", "--end", "2025-06-30",
+        "--strategies", "ma_cross,stochastic", "--max-trials", "100000", "--time-budget", SEARCH_S,
+        "--sampler", "random", "--data-root", str(demo_root), "--label", "live",
+        env={"STRATLAB_RUNS_ROOT": str(runs_root)},
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    run_dir = RunDir(next(p for p in runs_root.iterdir() if p.is_dir()))
+    worker = subprocess.Popen(
+        # Niced: searching at full speed, it would slow down the page it is watched on.
+        ["nice", "-n", "19", sys.executable, "-m", "stratlab", "run", "worker", "--run-dir", str(run_dir.path),
+         "--data-root", str(demo_root)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while run_dir.journal_path.stat().st_size < 20_000 and time.monotonic() < deadline:
+            time.sleep(0.2)  # a few completed trials of each study before the page opens
+        assert worker.poll() is None, "the worker ended before the page could watch it"
+        yield runs_root, run_dir
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)  # its own session: the group is the worker alone
+        worker.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path, searching_run: tuple[Path, RunDir]) -> Iterator[UIServer]:
+    runs_root, run_dir = searching_run
+    base = tmp_path / "ui-server"
+    if WIRED:
+        served = UIServer(base=base)
+    else:
+        script = tmp_path / "live_section.py"
+        script.write_text(
+            textwrap.dedent(f"""
+                from pathlib import Path
+                from stratlab.ui.live_analyze import show_live_run
+                show_live_run(Path({str(runs_root)!r}), {run_dir.path.name!r})
+            """)
+        )
+        served = SectionServer(base=base, script=script)
+    try:
+        served.start()
+        yield served
+    finally:
+        served.stop()
+
+
+def shown_trials(page: Page) -> int:
+    text = page.get_by_test_id("stMarkdown").filter(has_text="Live from the run's storage").first.inner_text()
+    found = HEADLINE.search(text)
+    assert found, text
+    return int(found.group(1).replace(",", ""))
+
+
+def test_analyze_during_a_run_is_live_with_optuna_views(
+    server: UIServer, searching_run: tuple[Path, RunDir], browser_page: Page
+) -> None:
+    _, run_dir = searching_run
+    page = browser_page
+    page.goto(f"{server.url}/analyze?run={run_dir.path.name}" if WIRED else server.url)
+    page.get_by_text("Live from the run's storage").first.wait_for(timeout=60_000)
+    assert_no_exception(page, "live Analyze")
+    first = shown_trials(page)
+    # The fragment redraws itself every 2 s: the count grows with the worker's trials, without any click.
+    deadline = time.monotonic() + 30
+    while shown_trials(page) <= first and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+    assert shown_trials(page) > first, "the live view did not refresh"
+    page.get_by_text("dominated trials").first.wait_for()  # the legend of the faint cloud behind the fronts
+    assert page.get_by_test_id("stPlotlyChart").count() >= 1
+
+    page.get_by_text("ma_cross: slice of the train return %").first.wait_for(timeout=60_000)
+    choose(page, "View", "importance")
+    page.get_by_text("ma_cross: importance of the train return %").first.wait_for(timeout=60_000)
+    # The live front and the importance bars.
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length === 2")
+    assert_no_exception(page, "Optuna views")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "live-analyze.png"), full_page=True)
