@@ -11,10 +11,13 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from stratlab.optimize.rundir import RunDir
+from stratlab.ui.charts import MAX_DOMINATED_POINTS, front_mask, live_front_figure, pareto_figure
+from stratlab.ui.study import storage_trials_frame
 from tests.ui.test_pages import app
 from tests.ui.test_study import optuna_trials, partial_run
 
@@ -107,3 +110,53 @@ def test_the_analyze_page_shows_a_run_without_report_live(
     at = app(monkeypatch, demo_root, run_dir.path.parent, "analyze", run=run_dir.path.name)
     assert any("Live from the run's storage" in m.value for m in at.markdown)
     assert not any("No report yet" in i.value for i in at.info)
+
+
+def dominated_points(figure: go.Figure) -> list[tuple[str, int]]:
+    return [
+        (strategy, int(trial))
+        for trace in figure.data
+        if trace.name == "dominated trials"
+        for strategy, trial in zip(trace.text, trace.customdata, strict=True)
+    ]
+
+
+def test_the_pareto_chart_draws_the_dominated_trials_behind_the_train_front(run_dir: RunDir) -> None:
+    trials = storage_trials_frame(run_dir)
+    # Candidates as the report writes them: each strategy's train front, with its figures on the selection part.
+    front = trials[front_mask(trials, run_dir.load_context().request.min_train_trades)]
+    candidates = front.assign(test_return_pct=1.0, test_max_drawdown_pct=2.0)[
+        ["strategy", "trial", "params", "train_return_pct", "train_max_drawdown_pct", "test_return_pct",
+         "test_max_drawdown_pct"]
+    ]  # fmt: skip
+    before = pareto_figure(candidates, "test", None, 20.0)
+    assert not dominated_points(before)  # the old call draws what it drew
+    after = pareto_figure(candidates, "test", None, 20.0, trials)
+    done = trials[trials["state"] == "COMPLETE"]
+    expected = set(zip(done["strategy"], done["trial"], strict=True)) - set(
+        zip(candidates["strategy"], candidates["trial"], strict=True)
+    )
+    assert sorted(dominated_points(after)) == sorted(expected)
+    assert after.data[0].name == "dominated trials"  # drawn first: behind the front
+    assert all(trace.xaxis == "x" for trace in after.data if trace.name == "dominated trials")  # the train panel
+    assert len(after.data) == len(before.data) + trials["strategy"].nunique()
+
+
+def test_past_5000_dominated_points_are_thinned_but_the_front_is_whole() -> None:
+    generator = np.random.default_rng(7)
+    n = 6_000
+    trials = pd.DataFrame(
+        {
+            "strategy": np.where(np.arange(n) % 2 == 0, "a", "b"), "trial": np.arange(n) // 2, "state": "COMPLETE",
+            "train_return_pct": generator.normal(0, 10, n), "train_max_drawdown_pct": generator.uniform(1, 50, n),
+            "n_trades": 50, "duration_s": 0.1, "worker": "w", "params": "{}",
+        }
+    )  # fmt: skip
+    figure = live_front_figure(trials)
+    assert 0 < len(dominated_points(figure)) <= MAX_DOMINATED_POINTS
+    for strategy, group in trials.groupby("strategy"):
+        returns = group["train_return_pct"].to_numpy()
+        drawdowns = group["train_max_drawdown_pct"].to_numpy()
+        expected = {int(group["trial"].iloc[i]) for i in brute_force_front(returns, drawdowns)}
+        (line,) = [trace for trace in figure.data if trace.name == strategy]
+        assert {int(t.split("#")[1].split("<")[0]) for t in line.text} == expected
