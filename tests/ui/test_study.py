@@ -61,8 +61,8 @@ def test_the_storage_gives_exactly_the_reports_trials_csv(
 
 
 def test_a_copy_without_its_report_is_read_from_its_storage(
-    finished_runs: tuple[Path, list[str]],
-    tmp_path: Path,  # noqa: F811
+    finished_runs: tuple[Path, list[str]],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     runs_root, names = finished_runs
     copy = copy_run(runs_root, names[0], tmp_path / "runs")
@@ -102,9 +102,9 @@ def test_trials_added_later_are_seen_by_the_same_storage_object(demo_root: Path,
 
 
 def test_a_missing_journal_is_one_line_and_is_not_created(
-    finished_runs: tuple[Path, list[str]],
+    finished_runs: tuple[Path, list[str]],  # noqa: F811
     demo_root: Path,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     runs_root, names = finished_runs
     copy = copy_run(runs_root, names[0], tmp_path / "runs")
@@ -134,8 +134,8 @@ def test_a_missing_journal_is_one_line_and_is_not_created(
 
 
 def test_a_damaged_journal_is_one_line_naming_it(
-    finished_runs: tuple[Path, list[str]],
-    tmp_path: Path,  # noqa: F811
+    finished_runs: tuple[Path, list[str]],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     runs_root, names = finished_runs
     copy = copy_run(runs_root, names[0], tmp_path / "runs")
