@@ -124,7 +124,11 @@ def _live(runs_root: Path, name: str, refreshing: bool, key: str) -> None:
     if trials.empty:
         st.info("No trial yet: the workers are starting.")
         return
-    st.dataframe(state_counts(trials), hide_index=True, width="stretch")
+    counts = state_counts(trials)
+    st.dataframe(
+        counts, hide_index=True, width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="localized") for c in counts.columns if c != "study"},
+    )  # fmt: skip
     shown = _window_of(trials, key)
     minimum = context.request.min_train_trades
     if not (shown["state"] == "COMPLETE").any():
