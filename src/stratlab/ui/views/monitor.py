@@ -27,6 +27,7 @@ REFRESH_S = 2.0
 REPORT_WAIT_S = 60.0
 ETA_CAP_S = 100 * 365.25 * 86_400  # beyond a century an exact duration says nothing (and overflows timedelta)
 EVENT_TAIL = 30
+WINDOW_DASHES = ("solid", "dot", "dash", "dashdot", "longdash")  # a walk-forward window's front: its strategy's colour
 
 st.title("Monitor")
 data_root, runs_root = roots()
@@ -124,11 +125,13 @@ def front_figure(points: pd.DataFrame, studies: Sequence[str], strategies: Seque
         front = points[points["strategy"] == study].sort_values("max_drawdown_pct")
         if front.empty:
             continue
-        colour = colours.get(study.split("@")[0], PALETTE[0])
+        strategy, _, window = study.partition("@w")
+        colour = colours.get(strategy, PALETTE[0])
+        dash = WINDOW_DASHES[int(window) % len(WINDOW_DASHES)] if window.isdigit() else "solid"
         figure.add_trace(
             go.Scatter(
                 x=front["max_drawdown_pct"], y=front["return_pct"], mode="lines+markers", name=study,
-                line={"color": colour, "shape": "hv"}, customdata=front["trial"],
+                line={"color": colour, "shape": "hv", "dash": dash}, customdata=front["trial"],
                 hovertemplate=f"{study} #%{{customdata}}<br>max DD %{{x:.2f}} %<br>return %{{y:+.2f}} %<extra></extra>",
             )
         )  # fmt: skip
