@@ -15,9 +15,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from stratlab.errors import ConfigError, DataError
+from stratlab.errors import DataError
 from stratlab.optimize.rundir import RunDir
-from stratlab.optimize.storage import open_storage
 from stratlab.report.manifest import Replay, replay_manifest
 
 MIN_TRIALS_FOR_IMPORTANCE = 8
@@ -73,18 +72,6 @@ def objective_importance(study: optuna.Study, objective: Objective = TRAIN_RETUR
     return {name: float(value) for name, value in importances.items()}
 
 
-def parameter_importance(run_dir: RunDir, strategy: str, objective: Objective = TRAIN_RETURN) -> dict[str, float]:
-    """``objective_importance`` of the study ``strategy`` (a study name) of a run, read from its storage."""
-    context = run_dir.load_context()
-    run_dir.check_storage_kept(context)  # opening a missing journal would create an empty one
-    try:
-        storage = open_storage(run_dir.storage_url(context))
-        study = optuna.load_study(study_name=strategy, storage=storage)
-    except (ConfigError, KeyError) as exc:
-        raise DataError(f"{strategy}: its study cannot be read ({exc})") from None
-    return objective_importance(study, objective)
-
-
 __all__ = [
     "MIN_TRIALS_FOR_IMPORTANCE",
     "OBJECTIVES",
@@ -94,5 +81,4 @@ __all__ = [
     "champion_replays",
     "completed_trials",
     "objective_importance",
-    "parameter_importance",
 ]

@@ -231,13 +231,6 @@ def monthly_figure(monthly: pd.DataFrame, partial: Collection[tuple[int, int]] =
     return figure
 
 
-def importance_figure(importances: dict[str, float], title: str) -> go.Figure:
-    names = list(importances)[::-1]
-    figure = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h"))
-    figure.update_layout(title=title, height=120 + 28 * len(names), margin={"t": 40}, xaxis_title="importance")
-    return figure
-
-
 def history_figure(trials: pd.DataFrame, max_points: int = MAX_HISTORY_POINTS) -> go.Figure:
     """Train return of the completed trials by trial number (an even sample of at most ``max_points`` per strategy)
     and the best so far (every step where it improves, so the line is exact), per strategy."""
@@ -446,7 +439,6 @@ __all__ = [
     "cscv_logit_figure",
     "equity_fan_figure",
     "history_figure",
-    "importance_figure",
     "monthly_figure",
     "neighbourhood_figure",
     "pareto_figure",

@@ -1,6 +1,7 @@
-"""Analyze page: a run's Pareto fronts, candidates, champion and whether it is luck, its backtest, parameter
-importance, history, the paper manifest, and two runs side by side. Everything is read from the run directory (also
-while it runs). Each figure is named by its part's role: the part that chose the champion gives selection figures,
+"""Analyze page: a run's Pareto fronts, candidates, champion and whether it is luck, every trial (filtered, exported,
+any one backtested), the champion's backtest, Optuna's views of each study, history, the paper manifest, and two runs
+side by side. Everything is read from the run directory; before the report exists, the live trials are read from the
+run's storage. Each figure is named by its part's role: the part that chose the champion gives selection figures,
 not out-of-sample ones."""
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from stratlab.report.figures import backtest_chart_data, backtest_figure
 from stratlab.report.manifest import Replay
 from stratlab.report.split import PartName, PartRole
 from stratlab.selection.gates import VerdictName
-from stratlab.ui.analysis import champion_replays, parameter_importance
-from stratlab.ui.charts import compare_figure, history_figure, importance_figure, monthly_figure, pareto_figure
+from stratlab.ui.analysis import champion_replays
+from stratlab.ui.charts import compare_figure, history_figure, monthly_figure, pareto_figure
 from stratlab.ui.common import pick_run, results_of, roots, show_problems
+from stratlab.ui.live_analyze import show_live_run
 from stratlab.ui.luck import Robustness, escaped, parse_robustness, part_role, role_tag, show_luck
 from stratlab.ui.readable import parameters_table, partial_months, period_text, trades_table, validity_text
 from stratlab.ui.runs import RunResults, files_signature, open_run, read_robustness, run_names
+from stratlab.ui.study_views import show_study_views
 
 CARD_KPIS = (
     "return_pct", "cagr_pct", "max_drawdown_pct", "sharpe", "sortino", "calmar", "profit_factor", "win_rate_pct",
@@ -34,8 +37,8 @@ CARD_KPIS = (
 CHART_POINTS = 1_000  # near one per screen pixel of a wide chart: more only slows the browser down
 ROLE_COLOURS = {"in-sample": "gray", "selection figure": "orange", "out-of-sample": "green"}  # by role_tag
 TABS = (
-    "Pareto", "Candidates", "Champion", "Is it luck?", "Charts", "Trades", "Monthly", "Importance", "History",
-    "Compare",
+    "Pareto", "Candidates", "Champion", "Is it luck?", "Trials", "Charts", "Trades", "Monthly", "Optuna",
+    "History", "Compare",
 )  # fmt: skip
 
 
@@ -65,7 +68,7 @@ if report is None:
     if results.report_problem is not None:  # its one line is shown above
         st.caption(f"`stratlab run report --run-dir {runs_root / name}` rebuilds it from the run's storage.")
         st.stop()
-    st.info("No report yet: it is written when the run ends (or by `stratlab run report` at any time).")
+    show_live_run(runs_root, name)
     st.stop()
 
 champion = report.get("champion")
@@ -103,13 +106,6 @@ def robustness(runs_root: str, name: str, signature: tuple[tuple[str, int, int],
     return None if raw is None else parse_robustness(raw)
 
 
-@st.cache_data(max_entries=32, show_spinner="Computing parameter importance…")
-def importance(
-    runs_root: str, name: str, strategy: str, _signature: tuple[tuple[str, int, int], ...]
-) -> dict[str, float]:
-    return parameter_importance(open_run(Path(runs_root), name), strategy)
-
-
 signature = files_signature(runs_root, name)
 if champion is not None and champion.get("verdict") is not None:
     # Before any figure of the champion: whether it is likely luck.
@@ -127,10 +123,12 @@ with tabs["Pareto"]:
             st.info("No candidate: no strategy has a completed trial with enough trades on train.")
         else:
             threshold = report.get("dd_threshold_pct") if report else None
-            st.plotly_chart(pareto_figure(candidates, selection, champion_key, threshold), width="stretch")
+            st.plotly_chart(
+                pareto_figure(candidates, selection, champion_key, threshold, trials=results.trials), width="stretch"
+            )
             st.caption(
-                f"Each strategy's train Pareto front (left: {role_tag(role_of(PartName.TRAIN))}) and the same trials "
-                f"on {selection} (right: {role_of(selection)})."
+                f"Each strategy's train Pareto front (left: {role_tag(role_of(PartName.TRAIN))}; faint: the other "
+                f"completed trials on train) and the front's trials on {selection} (right: {role_of(selection)})."
             )
 
 with tabs["Candidates"]:
@@ -237,21 +235,9 @@ with tabs["Monthly"]:
         else:
             st.plotly_chart(monthly_figure(table, partial_months(by_part[shown].result)), width="stretch")
 
-with tabs["Importance"]:
-    if tabs["Importance"].open:
-        strategy = st.selectbox(
-            "Strategy" if not context.windows else "Study (strategy@window)",
-            list(context.study_names),
-            key="importance_strategy",
-        )
-        try:
-            values = importance(str(runs_root), name, strategy, signature)
-            st.plotly_chart(
-                importance_figure(values, f"{strategy}: what drives the train return (random-forest importance)"),
-                width="stretch",
-            )
-        except (StratlabError, OSError) as exc:
-            st.info(str(exc))
+with tabs["Optuna"]:
+    if tabs["Optuna"].open:
+        show_study_views(runs_root, name)
 
 with tabs["History"]:
     if tabs["History"].open and results.trials is not None and not results.trials.empty:
