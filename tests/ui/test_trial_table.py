@@ -21,6 +21,7 @@ from stratlab.ui.trial_table import (
     filter_trials,
     trial_label,
     trials_csv,
+    without_blank_parameters,
 )
 from tests.ui.test_pages import finished_runs  # noqa: F401  (the fixture)
 
@@ -132,6 +133,17 @@ def test_the_csv_export_is_the_filtered_rows(run_tables: tuple[pd.DataFrame, pd.
     stochastic = trials[trials["strategy"] == "stochastic"]
     assert back["trial"].tolist() == stochastic["trial"].tolist()
     np.testing.assert_allclose(back["train return %"], stochastic["train_return_pct"], equal_nan=True)
+
+
+def test_a_view_of_one_strategy_leaves_out_the_other_strategys_parameters(
+    run_tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    trials, candidates = run_tables
+    table = build_trial_table(trials, candidates, "test", MIN_TRAIN_TRADES)
+    view = without_blank_parameters(filter_trials(table.frame, strategies={"stochastic"}), table.parameters)
+    stochastic = set().union(*trials.loc[trials["strategy"] == "stochastic", "params"].map(json.loads).map(set))
+    assert set(view.columns) & set(table.parameters) == stochastic
+    assert "fast" not in view.columns and "train return %" in view.columns and "test return %" in view.columns
 
 
 def test_trial_labels_name_the_window_in_walk_forward_runs() -> None:

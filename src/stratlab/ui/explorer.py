@@ -26,7 +26,14 @@ from stratlab.ui.charts import monthly_figure
 from stratlab.ui.luck import role_tag
 from stratlab.ui.readable import partial_months, readable_value, trades_table
 from stratlab.ui.runs import RunResults, files_signature, open_run, read_table
-from stratlab.ui.trial_table import TrialTable, build_trial_table, filter_trials, trial_label, trials_csv
+from stratlab.ui.trial_table import (
+    TrialTable,
+    build_trial_table,
+    filter_trials,
+    trial_label,
+    trials_csv,
+    without_blank_parameters,
+)
 
 Signature = tuple[tuple[str, int, int], ...]
 CHART_POINTS = 1_000  # near one per screen pixel of a wide chart: more only slows the browser down
@@ -122,10 +129,11 @@ def filtered_view(table: TrialTable) -> pd.DataFrame:
         )
         for column in valued
     }
-    return filter_trials(
+    kept = filter_trials(
         frame, strategies=strategies or None, states=states or None, ranges=ranges,
         choices={c: v for c, v in choices.items() if v},
     )  # fmt: skip
+    return without_blank_parameters(kept, table.parameters)
 
 
 def pick_trial(shown: pd.DataFrame, selected_rows: list[int]) -> str | None:
@@ -200,7 +208,7 @@ def show_backtest(backtest: TrialBacktest, role_of: Callable[[str], str], file_s
     }
     columns[WHOLE_PERIOD] = {k: shown_kpi(backtest.whole.kpis[k]) for k in KPI_ROWS}
     st.markdown("**KPIs per part**")
-    st.dataframe(pd.DataFrame(columns), width="stretch")
+    st.dataframe(pd.DataFrame(columns), width="stretch", height="content")
     st.caption("; ".join(f"{part}: {role(part)}" for part in backtest.by_part))
     st.markdown("**Trades** (whole period)")
     trades = trades_table(backtest.whole)

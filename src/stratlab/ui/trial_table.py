@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -167,16 +168,22 @@ def filter_trials(
     return table[keep]
 
 
+def without_blank_parameters(table: pd.DataFrame, parameters: Collection[str]) -> pd.DataFrame:
+    """The rows with the parameter columns none of them has left out (another strategy's, once filtered away)."""
+    blank = [c for c in parameters if c in table.columns and table[c].isna().all()]
+    return table.drop(columns=blank)
+
+
 def trials_csv(table: pd.DataFrame) -> str:
     """The (filtered) table as CSV text for a download: the columns people read, blank where a value is missing."""
     return table.to_csv(index=False)
 
 
-def trial_label(row: Mapping[str, object]) -> str:
+def trial_label(row: Mapping[Any, Any]) -> str:
     """How a trial is named in a picker: "ma_cross #12", or "ma_cross@w2 #12" in a walk-forward run."""
     window = row.get("window")
-    study = str(row["strategy"]) if window is None or pd.isna(window) else f"{row['strategy']}@w{int(window)}"  # type: ignore[call-overload]
-    return f"{study} #{int(row['trial'])}"  # type: ignore[call-overload]
+    study = str(row["strategy"]) if window is None or pd.isna(window) else f"{row['strategy']}@w{int(window)}"
+    return f"{study} #{int(row['trial'])}"
 
 
 __all__ = [
@@ -194,4 +201,5 @@ __all__ = [
     "trial_label",
     "trials_csv",
     "why_not_candidate",
+    "without_blank_parameters",
 ]
