@@ -96,7 +96,22 @@ def test_trials_tab_filter_export_and_backtest_a_non_champion(
         got["train return %"], expected["train_return_pct"].reset_index(drop=True), check_names=False
     )
 
-    row = next(r for r in expected.itertuples() if r.state == "COMPLETE" and (r.strategy, r.trial) != champion)
+    # A row ticked in the table is the trial the picker backtests (glide-data-grid draws on a canvas: a click at the
+    # third row's checkbox, rows 35 px high under a 35 px header).
+    grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+    assert grid is not None
+    page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 35 * 2 + 17)
+    third = expected.iloc[2]
+    heading(page, f"{third['strategy']} · trial {third['trial']}").wait_for(timeout=60_000)
+    wait_idle(page)
+    picker = page.get_by_role("combobox", name="Trial to backtest", exact=True)
+    assert picker.input_value() == f"{third['strategy']} #{third['trial']}"
+
+    # Then another trial, not the champion, through the picker.
+    row = next(
+        r for r in expected.itertuples()
+        if r.state == "COMPLETE" and (r.strategy, r.trial) != champion and r.trial != third["trial"]
+    )  # fmt: skip
     choose_typed(page, "Trial to backtest", f"{row.strategy} #{row.trial}")
     wait_rerun(page)
     heading(page, f"{row.strategy} · trial {row.trial}").wait_for(timeout=60_000)
