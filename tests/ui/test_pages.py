@@ -111,11 +111,14 @@ def test_launch_page_has_every_setting_and_refuses_bad_input_inline(
     runs_root = tmp_path / "runs"
     at = app(monkeypatch, demo_root, runs_root, "launch")
     assert [t.value for t in at.title] == ["Launch"]
-    assert {s.label for s in at.selectbox} >= {"Source", "Timeframe", "Symbol", "Position mode", "Sampler"}
+    assert {s.label for s in at.selectbox} >= {"Source", "Timeframe", "Symbol", "Sampler"}
     choices = {s.label: s.options for s in at.selectbox}
-    assert choices["Position mode"] == [m.value for m in PositionMode] == ["none", "grid", "martingale"]
+    modes = next(m for m in at.multiselect if m.label == "Position modes")
+    assert modes.options == [m.value for m in PositionMode] == ["none", "grid", "martingale"]
     assert choices["Sampler"] == [s.value for s in SamplerName] == ["tpe", "nsga2", "random", "qmc"]
-    assert sorted(t.label for t in at.toggle) == sorted(strategy_names()) and all(t.value for t in at.toggle)
+    strategy_toggles = [t for t in at.toggle if t.label in strategy_names()]
+    assert sorted(t.label for t in strategy_toggles) == sorted(strategy_names())
+    assert all(t.value for t in strategy_toggles)
     numbers = {n.label: n.value for n in at.number_input}
     assert numbers["Fee (bps)"] == 4.5 and numbers["DD threshold X (test, %)"] == 20.0
     assert {"Initial equity", "Slippage (bps)", "Max trials per strategy", "Time budget (s, 0 = off)"} <= set(numbers)
@@ -157,8 +160,8 @@ def test_the_launch_ranges_are_preset_to_the_declared_ones_as_the_cli_writes_the
         spec = SEARCHED_BACKTEST[name]
         assert isinstance(spec, IntParam | FloatParam)
         assert shown[label] == f"{spec.low:g}:{spec.high:g}" == cli_option(("run", "new"), OPTIONS[name]).default
-    mode = next(s for s in at.selectbox if s.label == "Position mode")
-    assert mode.value == SEARCHED_BACKTEST["position_mode"].default
+    mode = next(m for m in at.multiselect if m.label == "Position modes")
+    assert mode.value == [SEARCHED_BACKTEST["position_mode"].default]
 
 
 @pytest.mark.parametrize(
@@ -308,6 +311,10 @@ def test_damaged_or_foreign_runs_are_messages_not_tracebacks(
         run = "/etc"
     elif damage == "absolute-existing":
         run = str(target)  # the run's own directory, but as a path, not a name under the runs root
+    elif damage == "data":  # the store the run was made with and this server's are both gone
+        context = json.loads((target / "context.json").read_text())
+        context["data_root"] = str(tmp_path / "deleted")
+        (target / "context.json").write_text(json.dumps(context))
     data_root = tmp_path / "deleted" if damage == "data" else demo_root
     for page in ("analyze",) if damage == "data" else ("monitor", "analyze"):
         at = app(monkeypatch, data_root, runs_root, page, run=run)
@@ -536,7 +543,7 @@ def test_a_damaged_run_shows_its_one_line_on_each_page_and_each_tab(
             assert len(shown) == 1 and line in shown[0] and "\n" not in shown[0], (page, shown)
         if page == "monitor" and name == "d_progress_binary":
             assert "State: finished" in texts(at)
-            assert '"event": "report_written"' in at.get("code")[0].proto.code_text
+            assert " UTC · report written · " in at.get("code")[0].proto.code_text
     if line is None or line.split(":")[0] not in TABS_READ:
         return
     for section in ("Pareto", "Candidates", "Champion", "Charts", "History", "Compare"):

@@ -276,6 +276,74 @@ def compare_figure(fronts: dict[str, pd.DataFrame], selection: dict[str, str]) -
     return figure
 
 
+# -- Monitor ------------------------------------------------------------------------------------------------------
+
+WINDOW_DASHES = ("solid", "dot", "dash", "dashdot", "longdash")  # a walk-forward window's front: its strategy's colour
+
+
+def strategy_colours(strategies: Sequence[str]) -> dict[str, str]:
+    """One colour per strategy, in the run's order (the same on every redraw)."""
+    return {strategy: PALETTE[i % len(PALETTE)] for i, strategy in enumerate(strategies)}
+
+
+def front_figure(points: pd.DataFrame, studies: Sequence[str], strategies: Sequence[str]) -> go.Figure:
+    """The best-so-far train fronts: return % against max drawdown %, one colour per strategy (a walk-forward run
+    draws one front per window and strategy, in its strategy's colour)."""
+    figure = go.Figure()
+    colours = strategy_colours(strategies)
+    for study in studies:
+        front = points[points["strategy"] == study].sort_values("max_drawdown_pct")
+        if front.empty:
+            continue
+        strategy, _, window = study.partition("@w")
+        colour = colours.get(strategy, PALETTE[0])
+        dash = WINDOW_DASHES[int(window) % len(WINDOW_DASHES)] if window.isdigit() else "solid"
+        figure.add_trace(
+            go.Scatter(
+                x=front["max_drawdown_pct"], y=front["return_pct"], mode="lines+markers", name=study,
+                line={"color": colour, "shape": "hv", "dash": dash}, customdata=front["trial"],
+                hovertemplate=f"{study} #%{{customdata}}<br>max DD %{{x:.2f}} %<br>return %{{y:+.2f}} %<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        title="Best so far on train (the Pareto front of each strategy)", height=380, margin={"t": 40},
+        xaxis_title="max drawdown on train (%)", yaxis_title="return on train (%)",
+    )  # fmt: skip
+    return figure
+
+
+def elapsed_unit(longest_s: float) -> tuple[str, float]:
+    """The unit that keeps the elapsed axis readable: seconds, minutes or hours."""
+    if longest_s < 180:
+        return "s", 1.0
+    if longest_s < 3 * 3600:
+        return "min", 60.0
+    return "h", 3600.0
+
+
+def throughput_figure(history: list[list[float]]) -> go.Figure:
+    """Completed trials and trials/s against elapsed time, from the supervisor's history."""
+    frame = pd.DataFrame(history, columns=["elapsed_s", "completed", "trials_per_s"])
+    unit, scale = elapsed_unit(float(frame["elapsed_s"].max()))
+    elapsed = frame["elapsed_s"] / scale
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    figure.add_trace(
+        go.Scatter(x=elapsed, y=frame["completed"], mode="lines+markers", name="completed trials",
+                   hovertemplate=f"%{{x:.1f}} {unit}: %{{y:,}} trials<extra></extra>"),
+        row=1, col=1,
+    )  # fmt: skip
+    figure.add_trace(
+        go.Scatter(x=elapsed, y=frame["trials_per_s"], mode="lines+markers", name="trials/s",
+                   hovertemplate=f"%{{x:.1f}} {unit}: %{{y:.2f}} trials/s<extra></extra>"),
+        row=2, col=1,
+    )  # fmt: skip
+    figure.update_yaxes(title_text="completed trials", row=1, col=1)
+    figure.update_yaxes(title_text="trials/s", rangemode="tozero", row=2, col=1)
+    figure.update_xaxes(title_text=f"elapsed ({unit})", row=2, col=1)
+    figure.update_layout(title="Progress over time", height=420, margin={"t": 40}, showlegend=False)
+    return figure
+
+
 # -- "Is it luck?" and the portfolio --------------------------------------------------------------------------------
 
 PASS_COLOUR, FAIL_COLOUR = "#2ca02c", "#d62728"
@@ -433,16 +501,21 @@ def portfolio_equity_figure(day_ms: Sequence[int], equity: Sequence[float], draw
 
 
 __all__ = [
+    "WINDOW_DASHES",
     "candles_figure",
     "compare_figure",
     "correlation_figure",
     "cscv_logit_figure",
+    "elapsed_unit",
     "equity_fan_figure",
+    "front_figure",
     "history_figure",
     "monthly_figure",
     "neighbourhood_figure",
     "pareto_figure",
     "portfolio_equity_figure",
+    "strategy_colours",
+    "throughput_figure",
     "utc_days",
     "walk_forward_figure",
 ]

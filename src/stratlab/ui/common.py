@@ -10,6 +10,7 @@ from stratlab.data.candles import Candles
 from stratlab.data.inspect import SeriesReport, inspect_series
 from stratlab.data.loader import load_ohlcv
 from stratlab.data.store import MarketStore, SeriesKey
+from stratlab.optimize.context import RunContext
 from stratlab.settings import load_settings
 from stratlab.ui.runs import RunResults, describe_run, files_signature, load_results, run_names
 
@@ -18,6 +19,16 @@ def roots() -> tuple[Path, Path]:
     """(data root, runs root) as configured for this server (STRATLAB_DATA_ROOT, STRATLAB_RUNS_ROOT)."""
     settings = load_settings()
     return settings.data_root.resolve(), settings.runs_root.resolve()
+
+
+def run_data_root(context: RunContext, configured: Path) -> Path:
+    """Where a run's candles are read from: this server's store, unless it does not hold the run's series and the
+    store the run was created with (``--data-root``) still exists. The candles' fingerprint is checked either way."""
+    request = context.request
+    if MarketStore(configured).month_files(request.source, request.symbol, request.timeframe):
+        return configured
+    recorded = Path(context.data_root)
+    return recorded if recorded.is_dir() else configured
 
 
 def series_signature(data_root: Path, key: SeriesKey) -> tuple[tuple[str, int, int], ...]:
@@ -81,6 +92,7 @@ __all__ = [
     "pick_run",
     "results_of",
     "roots",
+    "run_data_root",
     "series_signature",
     "show_problems",
 ]

@@ -17,27 +17,17 @@ from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.rundir import RunDir
 from stratlab.ui.charts import front_mask, live_front_figure
 from stratlab.ui.readable import readable_value
-from stratlab.ui.runs import ACTIVE_STATES, open_run, run_state
+from stratlab.ui.runs import keeps_refreshing, open_run
 from stratlab.ui.study import live_trials_frame
 from stratlab.ui.study_views import show_study_views
 
 REFRESH_S = 2.0
-REPORT_WAIT_S = 60.0  # a runner that died before writing its report would otherwise keep the page polling forever
 STATES = ("COMPLETE", "RUNNING", "WAITING", "PRUNED", "FAIL")
 BEST_COLUMNS = {
     "train_return_pct": st.column_config.NumberColumn("train return %", format="%+.2f %%"),
     "train_max_drawdown_pct": st.column_config.NumberColumn("train max DD %", format="%.2f %%"),
     "n_trades": st.column_config.NumberColumn("trades (train)", format="localized"),
 }
-
-
-def keeps_refreshing(status: dict[str, Any] | None, has_report: bool) -> bool:
-    """While the run works, and after it ends until its report is written (a minute at most)."""
-    if run_state(status) in ACTIVE_STATES:
-        return True
-    updated = (status or {}).get("updated_at")
-    recent = isinstance(updated, int | float) and time.time() - updated < REPORT_WAIT_S
-    return not has_report and recent
 
 
 def _status(run_dir: RunDir) -> dict[str, Any] | None:
@@ -161,4 +151,4 @@ def show_live_run(runs_root: Path, name: str, key: str = "live") -> None:
     show_study_views(runs_root, name, key=f"{key}_optuna")
 
 
-__all__ = ["REFRESH_S", "best_so_far", "keeps_refreshing", "readable_params", "show_live_run", "state_counts"]
+__all__ = ["REFRESH_S", "best_so_far", "readable_params", "show_live_run", "state_counts"]

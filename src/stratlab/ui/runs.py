@@ -9,6 +9,7 @@ becomes one line of text for that run's listing and pages, never an exception, a
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,20 @@ def open_run(runs_root: Path, name: str) -> RunDir:
 
 def run_state(status: dict[str, Any] | None) -> str:
     return NO_STATUS if status is None else str(status["state"])
+
+
+REPORT_WAIT_S = 60.0  # a runner that died before writing its report would otherwise keep a page polling forever
+
+
+def keeps_refreshing(status: dict[str, Any] | None, has_report: bool) -> bool:
+    """Whether a page showing a run live should poll again: while the run works, and after it ends until its report
+    is written (a minute at most)."""
+    status = status or {}
+    if str(status.get("state", NO_STATUS)) in ACTIVE_STATES:
+        return True
+    updated = status.get("updated_at")
+    recent = isinstance(updated, int | float) and time.time() - updated < REPORT_WAIT_S
+    return not has_report and recent
 
 
 def describe_run(runs_root: Path, name: str) -> RunListing:
@@ -352,12 +367,14 @@ __all__ = [
     "ACTIVE_STATES",
     "NO_STATUS",
     "PORTFOLIOS_DIR",
+    "REPORT_WAIT_S",
     "UNKNOWN_STATE",
     "PortfolioView",
     "RunListing",
     "RunResults",
     "describe_run",
     "files_signature",
+    "keeps_refreshing",
     "load_portfolio",
     "load_results",
     "open_run",

@@ -23,29 +23,20 @@ from stratlab.report.split import PartName, PartRole
 from stratlab.selection.gates import VerdictName
 from stratlab.ui.analysis import champion_replays
 from stratlab.ui.charts import compare_figure, history_figure, monthly_figure, pareto_figure
-from stratlab.ui.common import pick_run, results_of, roots, show_problems
+from stratlab.ui.common import pick_run, results_of, roots, run_data_root, show_problems
+from stratlab.ui.explorer import KPI_ROWS, TRADE_COLUMN_CONFIG, show_trials, shown_kpi
 from stratlab.ui.live_analyze import show_live_run
 from stratlab.ui.luck import Robustness, escaped, parse_robustness, part_role, role_tag, show_luck
 from stratlab.ui.readable import parameters_table, partial_months, period_text, trades_table, validity_text
 from stratlab.ui.runs import RunResults, files_signature, open_run, read_robustness, run_names
 from stratlab.ui.study_views import show_study_views
 
-CARD_KPIS = (
-    "return_pct", "cagr_pct", "max_drawdown_pct", "sharpe", "sortino", "calmar", "profit_factor", "win_rate_pct",
-    "n_trades", "exposure_pct", "buy_hold_return_pct", "fees_paid", "is_valid",
-)  # fmt: skip
 CHART_POINTS = 1_000  # near one per screen pixel of a wide chart: more only slows the browser down
 ROLE_COLOURS = {"in-sample": "gray", "selection figure": "orange", "out-of-sample": "green"}  # by role_tag
 TABS = (
     "Pareto", "Candidates", "Champion", "Is it luck?", "Trials", "Charts", "Trades", "Monthly", "Optuna",
     "History", "Compare",
 )  # fmt: skip
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, float) and not isinstance(value, bool):
-        return f"{value:,.2f}"
-    return "-" if value is None else str(value)
 
 
 st.title("Analyze")
@@ -58,6 +49,7 @@ show_problems(results)
 if results.context is None:
     st.stop()
 context = results.context
+candles_root = run_data_root(context, data_root)
 selection = results.selection_part
 report = results.report
 st.caption(
@@ -97,7 +89,7 @@ elif results.manifest_text is not None:  # else champion.json's one line is show
 @st.cache_resource(max_entries=4, show_spinner="Replaying the champion…")
 def replays(runs_root: str, name: str, _signature: tuple[tuple[str, int, int], ...]) -> list[Replay]:
     # Backtest results hold arrays: shared, not copied, between reruns and sessions.
-    return champion_replays(open_run(Path(runs_root), name), data_root)
+    return champion_replays(open_run(Path(runs_root), name), candles_root)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -167,7 +159,7 @@ with tabs["Champion"]:
             )
             right.markdown("**KPIs per part** (from the manifest)")
             right.dataframe(
-                pd.DataFrame({shown_part(part): {k: _shown(recorded[part][k]) for k in CARD_KPIS} for part in parts}),
+                pd.DataFrame({shown_part(part): {k: shown_kpi(recorded[part][k]) for k in KPI_ROWS} for part in parts}),
                 width="stretch",
             )  # fmt: skip
             with st.expander("Every backtest setting"):
@@ -193,6 +185,10 @@ with tabs["Is it luck?"]:
     if tabs["Is it luck?"].open:
         show_luck(report, split_kind, runs_root / name, partial(robustness, str(runs_root), name, signature))
 
+with tabs["Trials"]:
+    if tabs["Trials"].open:
+        show_trials(runs_root, name, results, candles_root, role_of)
+
 with tabs["Charts"]:
     if tabs["Charts"].open and (by_part := champion_by_part(name, reason)):
         shown = st.radio("Part", list(by_part), horizontal=True, key="chart_part")
@@ -203,26 +199,12 @@ with tabs["Charts"]:
         if mismatched:
             st.error(f"The replay differs from the manifest: {json.dumps(mismatched, default=str)[:300]}")
 
-# Trades as people read them: UTC date-times, thousands separators, units in the headers.
-TRADE_COLUMNS_SHOWN = {
-    "entry (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-    "exit (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-    "size": st.column_config.NumberColumn(format="%.6g"),
-    "entry price": st.column_config.NumberColumn(format="localized"),
-    "exit price": st.column_config.NumberColumn(format="localized"),
-    "return %": st.column_config.NumberColumn(format="%+.2f %%"),
-    "PnL": st.column_config.NumberColumn(format="localized"),
-    "fees": st.column_config.NumberColumn(format="localized"),
-    "funding": st.column_config.NumberColumn(format="localized"),
-    "bars held": st.column_config.NumberColumn(format="localized"),
-}
-
 with tabs["Trades"]:
     if tabs["Trades"].open and (by_part := champion_by_part(name, reason)):
         shown = st.radio("Part", list(by_part), horizontal=True, key="trades_part")
         st.caption(f"{shown}: {role_of(shown)}")
         st.dataframe(
-            trades_table(by_part[shown].result), hide_index=True, width="stretch", column_config=TRADE_COLUMNS_SHOWN
+            trades_table(by_part[shown].result), hide_index=True, width="stretch", column_config=TRADE_COLUMN_CONFIG
         )
 
 with tabs["Monthly"]:

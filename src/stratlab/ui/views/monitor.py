@@ -7,27 +7,30 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from stratlab.errors import StratlabError
 from stratlab.optimize.rundir import EndReason, RunState
-from stratlab.ui.charts import PALETTE
+from stratlab.ui.charts import front_figure, throughput_figure
 from stratlab.ui.common import pick_run, roots
 from stratlab.ui.events import STOPPED_BY, event_line
-from stratlab.ui.runs import ACTIVE_STATES, UNKNOWN_STATE, describe_run, load_results, open_run, run_names
+from stratlab.ui.runs import (
+    ACTIVE_STATES,
+    UNKNOWN_STATE,
+    describe_run,
+    keeps_refreshing,
+    load_results,
+    open_run,
+    run_names,
+)  # fmt: skip
 
 REFRESH_S = 2.0
-REPORT_WAIT_S = 60.0
 ETA_CAP_S = 100 * 365.25 * 86_400  # beyond a century an exact duration says nothing (and overflows timedelta)
 EVENT_TAIL = 30
-WINDOW_DASHES = ("solid", "dot", "dash", "dashdot", "longdash")  # a walk-forward window's front: its strategy's colour
 
 st.title("Monitor")
 data_root, runs_root = roots()
@@ -55,17 +58,6 @@ def format_elapsed(seconds: object) -> str:
 def fraction(done: int, budget: int) -> float:
     """A progress bar's value: st.progress refuses anything outside 0..1."""
     return min(max(done / budget, 0.0), 1.0) if budget > 0 else 0.0
-
-
-def needs_refresh(status: dict[str, object], has_report: bool) -> bool:
-    """While the run works, and after it ends until its report is written (a minute at most: a runner that died
-    before writing it would otherwise keep the page polling forever)."""
-    state = str(status.get("state", "created"))
-    if state in ACTIVE_STATES:
-        return True
-    updated = status.get("updated_at")
-    recent = isinstance(updated, int | float) and time.time() - updated < REPORT_WAIT_S
-    return not has_report and recent
 
 
 def stopped_by_text(by: object) -> str:
@@ -111,69 +103,6 @@ def end_sentence(status: dict[str, Any], budget: int, time_budget_s: float) -> s
     return f"Ended: {done}."
 
 
-def strategy_colours(strategies: Sequence[str]) -> dict[str, str]:
-    """One colour per strategy, in the run's order (the same on every redraw)."""
-    return {strategy: PALETTE[i % len(PALETTE)] for i, strategy in enumerate(strategies)}
-
-
-def front_figure(points: pd.DataFrame, studies: Sequence[str], strategies: Sequence[str]) -> go.Figure:
-    """The best-so-far train fronts: return % against max drawdown %, one colour per strategy (a walk-forward run
-    draws one front per window and strategy, in its strategy's colour)."""
-    figure = go.Figure()
-    colours = strategy_colours(strategies)
-    for study in studies:
-        front = points[points["strategy"] == study].sort_values("max_drawdown_pct")
-        if front.empty:
-            continue
-        strategy, _, window = study.partition("@w")
-        colour = colours.get(strategy, PALETTE[0])
-        dash = WINDOW_DASHES[int(window) % len(WINDOW_DASHES)] if window.isdigit() else "solid"
-        figure.add_trace(
-            go.Scatter(
-                x=front["max_drawdown_pct"], y=front["return_pct"], mode="lines+markers", name=study,
-                line={"color": colour, "shape": "hv", "dash": dash}, customdata=front["trial"],
-                hovertemplate=f"{study} #%{{customdata}}<br>max DD %{{x:.2f}} %<br>return %{{y:+.2f}} %<extra></extra>",
-            )
-        )  # fmt: skip
-    figure.update_layout(
-        title="Best so far on train (the Pareto front of each strategy)", height=380, margin={"t": 40},
-        xaxis_title="max drawdown on train (%)", yaxis_title="return on train (%)",
-    )  # fmt: skip
-    return figure
-
-
-def elapsed_unit(longest_s: float) -> tuple[str, float]:
-    """The unit that keeps the elapsed axis readable: seconds, minutes or hours."""
-    if longest_s < 180:
-        return "s", 1.0
-    if longest_s < 3 * 3600:
-        return "min", 60.0
-    return "h", 3600.0
-
-
-def throughput_figure(history: list[list[float]]) -> go.Figure:
-    """Completed trials and trials/s against elapsed time, from the supervisor's history."""
-    frame = pd.DataFrame(history, columns=["elapsed_s", "completed", "trials_per_s"])
-    unit, scale = elapsed_unit(float(frame["elapsed_s"].max()))
-    elapsed = frame["elapsed_s"] / scale
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    figure.add_trace(
-        go.Scatter(x=elapsed, y=frame["completed"], mode="lines+markers", name="completed trials",
-                   hovertemplate=f"%{{x:.1f}} {unit}: %{{y:,}} trials<extra></extra>"),
-        row=1, col=1,
-    )  # fmt: skip
-    figure.add_trace(
-        go.Scatter(x=elapsed, y=frame["trials_per_s"], mode="lines+markers", name="trials/s",
-                   hovertemplate=f"%{{x:.1f}} {unit}: %{{y:.2f}} trials/s<extra></extra>"),
-        row=2, col=1,
-    )  # fmt: skip
-    figure.update_yaxes(title_text="completed trials", row=1, col=1)
-    figure.update_yaxes(title_text="trials/s", rangemode="tozero", row=2, col=1)
-    figure.update_xaxes(title_text=f"elapsed ({unit})", row=2, col=1)
-    figure.update_layout(title="Progress over time", height=420, margin={"t": 40}, showlegend=False)
-    return figure
-
-
 def progress_bars(status: dict[str, Any], strategies: Sequence[str], max_trials: int, budget: int) -> None:
     rows = {row["strategy"]: row for row in status.get("strategies", [])}
     for strategy in strategies:
@@ -196,7 +125,7 @@ def live(name: str, refreshing: bool) -> None:
     request = results.context.request
     status = results.status or {}
     state = results.state
-    if refreshing and not needs_refresh(status, results.report is not None):
+    if refreshing and not keeps_refreshing(status, results.report is not None):
         st.rerun()  # the run ended and its report is written: redraw the whole page once, without the timer
     st.markdown(f"**State: {state}**")
     if state == "created" and not results.events[1:]:
@@ -259,7 +188,7 @@ def live(name: str, refreshing: bool) -> None:
 if name is not None:
     try:
         run_dir = open_run(runs_root, name)
-        refresh = needs_refresh(run_dir.read_status() or {}, run_dir.report_path.exists())
+        refresh = keeps_refreshing(run_dir.read_status() or {}, run_dir.report_path.exists())
     except StratlabError:
         refresh = False
     # Refresh on a timer only while the run is active (or its report is still being written).
