@@ -33,13 +33,16 @@ def without_report(run_path: Path) -> None:
         (run_path / name).unlink(missing_ok=True)
 
 
-def partial_run(runs_root: Path, demo_root: Path, budget_s: str = "1") -> RunDir:
-    """A run made by the CLI whose only worker stopped at its time budget: trials in the storage, no report."""
+def partial_run(runs_root: Path, demo_root: Path, budget_s: str | None = None) -> RunDir:
+    """A run made by the CLI whose only worker (``run worker``, which never writes a report) stopped: after 25 trials
+    per strategy, or at its time budget ``budget_s`` (then its trial count depends on the machine's speed): trials in
+    the storage, no report."""
     env = {"STRATLAB_RUNS_ROOT": str(runs_root)}
+    budget = ["--max-trials", "25"] if budget_s is None else ["--max-trials", "100000", "--time-budget", budget_s]
     created = run_cli(
         "run", "new", "--source", "demo", "--symbol", "BTC", "--start", "2025-01-01", "--end", "2025-01-31",
-        "--strategies", "ma_cross,stochastic", "--max-trials", "100000", "--time-budget", budget_s,
-        "--sampler", "random", "--data-root", str(demo_root), "--label", "partial", env=env,
+        "--strategies", "ma_cross,stochastic", *budget, "--sampler", "random", "--data-root", str(demo_root),
+        "--label", "partial", env=env,
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     run_dir = RunDir(next(p for p in runs_root.iterdir() if p.is_dir()))
@@ -89,7 +92,7 @@ def test_a_run_stopped_early_shows_its_trials_without_a_report(demo_root: Path, 
 
 
 def test_trials_added_later_are_seen_by_the_same_storage_object(demo_root: Path, tmp_path: Path) -> None:
-    run_dir = partial_run(tmp_path / "runs", demo_root)
+    run_dir = partial_run(tmp_path / "runs", demo_root, budget_s="3")  # a time budget: a second worker still runs
     before = storage_trials_frame(run_dir)
     again = run_cli(
         "run", "worker", "--run-dir", str(run_dir.path), "--index", "1", "--data-root", str(demo_root),

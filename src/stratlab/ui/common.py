@@ -10,9 +10,11 @@ from stratlab.data.candles import Candles
 from stratlab.data.inspect import SeriesReport, inspect_series
 from stratlab.data.loader import load_ohlcv
 from stratlab.data.store import MarketStore, SeriesKey
+from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.context import RunContext
+from stratlab.optimize.rundir import RunDir
 from stratlab.settings import load_settings
-from stratlab.ui.runs import RunResults, describe_run, files_signature, load_results, run_names
+from stratlab.ui.runs import RunResults, describe_run, files_signature, load_results, open_run, run_names
 
 
 def roots() -> tuple[Path, Path]:
@@ -80,6 +82,16 @@ def pick_run(runs_root: Path, key: str, label: str = "Run") -> str | None:
     return chosen
 
 
+def opened_run(runs_root: Path, name: str) -> tuple[RunDir, RunContext] | None:
+    """Run ``name`` and its context, or None after showing the one line saying why it cannot be read."""
+    try:
+        run_dir = open_run(runs_root, name)
+        return run_dir, run_dir.load_context()
+    except (ConfigError, DataError) as exc:
+        st.error(str(exc))
+        return None
+
+
 def show_problems(results: RunResults) -> None:
     for problem in results.problems:
         st.warning(problem)
@@ -89,6 +101,7 @@ __all__ = [
     "cached_candles",
     "cached_results",
     "cached_series_report",
+    "opened_run",
     "pick_run",
     "results_of",
     "roots",

@@ -16,6 +16,7 @@ import streamlit as st
 from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.rundir import RunDir
 from stratlab.ui.charts import front_mask, live_front_figure
+from stratlab.ui.common import opened_run
 from stratlab.ui.readable import readable_value
 from stratlab.ui.runs import keeps_refreshing, open_run
 from stratlab.ui.study import live_trials_frame
@@ -92,12 +93,10 @@ def _window_of(trials: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def _live(runs_root: Path, name: str, refreshing: bool, key: str) -> None:
-    try:
-        run_dir = open_run(runs_root, name)
-        context = run_dir.load_context()
-    except (ConfigError, DataError) as exc:
-        st.error(str(exc))
+    opened = opened_run(runs_root, name)
+    if opened is None:
         return
+    run_dir, context = opened
     has_report = run_dir.report_path.exists()
     if refreshing and (has_report or not keeps_refreshing(_status(run_dir), has_report)):
         st.rerun()  # the run ended (and its report is written): the whole page again, without the timer

@@ -27,7 +27,8 @@ from stratlab.ui.analysis import (
     completed_trials,
     objective_importance,
 )
-from stratlab.ui.runs import files_signature, open_run
+from stratlab.ui.common import opened_run
+from stratlab.ui.runs import files_signature
 from stratlab.ui.study import run_studies
 
 MIN_TRIALS_FOR_VIEWS = 2  # one point says nothing about a parameter; a contour needs two to draw at all
@@ -155,12 +156,10 @@ def _contour_params(
 def show_study_views(runs_root: Path, name: str, key: str = "optuna") -> None:
     """The Optuna section of a run: pick the study, the objective and the view; draws it or says in one line why
     not. ``key`` prefixes the widgets' keys (one section per page)."""
-    try:
-        run_dir = open_run(runs_root, name)
-        context = run_dir.load_context()
-    except (ConfigError, DataError) as exc:
-        st.error(str(exc))
+    opened = opened_run(runs_root, name)
+    if opened is None:
         return
+    run_dir, context = opened
     signature = files_signature(runs_root, name)
     columns = st.columns(3)
     study_name = columns[0].selectbox(
