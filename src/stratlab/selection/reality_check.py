@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from arch.bootstrap import SPA
 
 from stratlab.errors import ConfigError
 
@@ -77,6 +76,10 @@ def superior_predictive_ability(
     if keep.size == 0:
         return None
     block = block_size or default_block_size(matrix.shape[0])
+    # Imported here: arch pulls in scipy.stats and matplotlib (1.7 s), which every reader of a run (the UI, the CLI's
+    # other commands) would otherwise pay for a test only the report runs.
+    from arch.bootstrap import SPA
+
     test = SPA(-base, -matrix[:, keep], block_size=block, reps=reps, bootstrap="stationary", seed=seed)
     test.compute()
     pvalues = test.pvalues
