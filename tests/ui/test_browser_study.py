@@ -131,10 +131,10 @@ def test_analyze_during_a_run_is_live_with_optuna_views(
     page.get_by_text("dominated trials").first.wait_for()  # the legend of the faint cloud behind the fronts
     assert page.get_by_test_id("stPlotlyChart").count() >= 1
 
-    page.get_by_text("ma_cross: slice of the train return %").first.wait_for(timeout=60_000)
-    choose(page, "View", "importance")
     page.get_by_text("ma_cross: importance of the train return %").first.wait_for(timeout=60_000)
-    # The live front and the importance bars.
+    choose(page, "View", "slice")
+    page.get_by_text("ma_cross: slice of the train return %").first.wait_for(timeout=60_000)
+    # The live front and the slice.
     page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length === 2")
     assert_no_exception(page, "Optuna views")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,7 @@ def test_live_analyze_shows_counts_fronts_and_best_so_far_from_the_storage(run_d
     charts = at.get("plotly_chart")
     assert charts and "dominated trials" in charts[0].proto.spec
     # The Optuna views come with it.
-    assert at.selectbox(key="live_optuna_view").value == "slice" and len(charts) == 2
+    assert at.selectbox(key="live_optuna_view").value == "importance" and len(charts) == 2
 
 
 def test_a_run_whose_journal_is_lost_is_one_line(run_dir: RunDir, tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ def test_analyze_shows_every_section_and_offers_the_manifest(
             assert any(f"trial {report['champion']['trial']}" in s.value for s in at.subheader)
         if section == "Optuna":  # the first view of the first study, named as what it is
             title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
-            assert title == "ma_cross: slice of the train return %", title
+            assert title == "ma_cross: importance of the train return %", title
         if section in {"Candidates", "Trades"}:
             assert len(at.dataframe) == 1 and len(at.dataframe[0].value) >= 1
 
