@@ -37,9 +37,9 @@ Measured, on the newest run:
 4. Each Analyze tab (tabs are lazy: a click reruns the page and only the open tab draws), until its content is drawn:
    a plotly chart (Pareto, Is it luck?, Charts, Monthly, Optuna, History, Compare), a data grid (Candidates,
    Trials, Trades), the champion's heading (Champion). Cold = the first time the tab is opened (Charts replays the
-   champion's backtest, Optuna replays the run's journal and ranks the first study's parameters; Trades and Monthly reuse
-   the replay Charts made); Pareto is open on arrival, so its cold figure is the page's (step 1). Warm = median of 3
-   more rounds over all tabs.
+   champion's backtest, Optuna replays the run's journal and ranks the first study's parameters; Trades and Monthly
+   reuse the replay Charts made); Pareto is open on arrival, so its cold figure is the page's (step 1). Warm = median
+   of 3 more rounds over all tabs.
 
 Targets: every page and tab of a 105k-bar, 5,000-trial run renders in under 2 s after the first load (judged on the
 warm column), and the first Analyze visit of the run in under 3 s (judged on the cold figures of steps 1 and 3); printed
