@@ -142,7 +142,7 @@ def test_the_pareto_chart_draws_the_dominated_trials_behind_the_train_front(run_
     assert len(after.data) == len(before.data) + trials["strategy"].nunique()
 
 
-def test_past_5000_dominated_points_are_thinned_but_the_front_is_whole() -> None:
+def test_dominated_points_past_the_limit_are_thinned_but_the_front_is_whole() -> None:
     generator = np.random.default_rng(7)
     n = 6_000
     trials = pd.DataFrame(

@@ -20,7 +20,9 @@ from stratlab.selection import pareto_front
 MAX_CANDLES = 2_000
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 MAX_HISTORY_POINTS = 400
-MAX_DOMINATED_POINTS = 5_000
+# The faint cloud behind the fronts: beyond this many points a page load spends more time drawing it than
+# anything else on the page, and an even sample shows the same cloud.
+MAX_DOMINATED_POINTS = 2_000
 
 
 def candles_figure(candles: Candles, title: str, max_points: int = MAX_CANDLES) -> go.Figure:
