@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.system_packages import on_ci
 from tests.ui.browser import (
     CHROMIUM_ARGS,
@@ -49,6 +50,9 @@ def require_chromium() -> Path:
         if on_ci():
             pytest.fail(f"chromium is required on CI but unavailable: {exc}", pytrace=False)
         pytest.skip(f"the browser test cannot run here (not on CI, so skipped): {exc}")
+
+
+PERIOD = ["--start", "2025-01-01", "--end", "2025-03-31"]  # a test part with enough trades to crown a champion
 
 
 # -- fixtures ---------------------------------------------------------------------------------------------------------
@@ -136,3 +140,18 @@ def browser_page(browser_context: BrowserContext, request: pytest.FixtureRequest
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
+
+
+@pytest.fixture(scope="session")
+def finished_runs(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """Two small finished runs (so Compare has something), made by the CLI a user would run; made once per test
+    process and only read (a test that changes or damages a run copies it first)."""
+    runs_root = tmp_path_factory.mktemp("runs")
+    for label, strategies in (("first", "ma_cross,stochastic"), ("second", "ma_cross")):
+        result = run_cli(
+            "optimize", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", strategies,
+            "--max-trials", "12", "--workers", "1", "--no-live", "--sampler", "random", "--dd-threshold", "100",
+            "--data-root", str(demo_root), "--label", label, env={"STRATLAB_RUNS_ROOT": str(runs_root)},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    return runs_root, sorted((p.name for p in runs_root.iterdir() if p.is_dir()), reverse=True)

@@ -14,9 +14,7 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +22,7 @@ import pytest
 
 from stratlab.optimize.rundir import RunDir
 from tests.conftest import run_cli
-from tests.ui.browser import HOST, UIServer
+from tests.ui.browser import UIServer
 from tests.ui.conftest import ARTIFACTS
 from tests.ui.test_browser import assert_no_exception, choose
 
@@ -33,25 +31,9 @@ if TYPE_CHECKING:
 
     from playwright.sync_api import Page
 
-ANALYZE = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "views" / "analyze.py"
-WIRED = "show_live_run" in ANALYZE.read_text()
 HEADLINE = re.compile(r"Live from the run's storage.*?([\d,]+) trials")
 SEARCH_S = "90"  # the worker's time budget: longer than the test, which stops it by its PID
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-@dataclass
-class SectionServer(UIServer):
-    """Real Streamlit serving one script of ours (the live section) instead of the whole app."""
-
-    script: Path | None = None
-
-    def command(self, port: int) -> list[str]:
-        assert self.script is not None
-        return [
-            sys.executable, "-m", "streamlit", "run", str(self.script), "--server.address", HOST,
-            "--server.port", str(port), "--server.headless", "true",
-        ]  # fmt: skip
 
 
 @pytest.fixture
@@ -86,20 +68,7 @@ def searching_run(tmp_path: Path, demo_root: Path) -> Iterator[tuple[Path, RunDi
 
 @pytest.fixture
 def server(tmp_path: Path, searching_run: tuple[Path, RunDir]) -> Iterator[UIServer]:
-    runs_root, run_dir = searching_run
-    base = tmp_path / "ui-server"
-    if WIRED:
-        served = UIServer(base=base)
-    else:
-        script = tmp_path / "live_section.py"
-        script.write_text(
-            textwrap.dedent(f"""
-                from pathlib import Path
-                from stratlab.ui.live_analyze import show_live_run
-                show_live_run(Path({str(runs_root)!r}), {run_dir.path.name!r})
-            """)
-        )
-        served = SectionServer(base=base, script=script)
+    served = UIServer(base=tmp_path / "ui-server")  # serves the runs root the searching run lives in
     try:
         served.start()
         yield served
@@ -119,7 +88,7 @@ def test_analyze_during_a_run_is_live_with_optuna_views(
 ) -> None:
     _, run_dir = searching_run
     page = browser_page
-    page.goto(f"{server.url}/analyze?run={run_dir.path.name}" if WIRED else server.url)
+    page.goto(f"{server.url}/analyze?run={run_dir.path.name}")
     page.get_by_text("Live from the run's storage").first.wait_for(timeout=60_000)
     assert_no_exception(page, "live Analyze")
     first = shown_trials(page)

@@ -11,9 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import run_cli
-from tests.ui.test_pages import app, finished_runs, texts
-
-__all__ = ["finished_runs"]  # the module fixture, shared with the page tests
+from tests.ui.test_pages import app, texts
 
 
 def open_tab(at: AppTest, tab: str) -> AppTest:

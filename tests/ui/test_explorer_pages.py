@@ -12,8 +12,6 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.test_pages import finished_runs  # noqa: F401  (the fixture)
-
 
 def explorer_page(runs_root: str, data_root: str, name: str) -> None:
     """The Trials tab as Analyze calls it (a script: its imports are its own)."""
@@ -34,7 +32,7 @@ def explorer_page(runs_root: str, data_root: str, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def run(finished_runs: tuple[Path, list[str]]) -> Path:  # noqa: F811
+def run(finished_runs: tuple[Path, list[str]]) -> Path:
     runs_root, names = finished_runs
     return runs_root / next(n for n in names if n.endswith("first"))
 

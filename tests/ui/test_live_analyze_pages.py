@@ -22,7 +22,6 @@ from tests.ui.test_pages import app
 from tests.ui.test_study import optuna_trials, partial_run
 
 STUDIES = ("ma_cross", "stochastic")
-ANALYZE = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "views" / "analyze.py"
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +102,6 @@ def test_a_run_whose_journal_is_lost_is_one_line(run_dir: RunDir, tmp_path: Path
     assert not copy.journal_path.exists()
 
 
-@pytest.mark.skipif("show_live_run" not in ANALYZE.read_text(), reason="the Analyze page does not call it yet")
 def test_the_analyze_page_shows_a_run_without_report_live(
     monkeypatch: pytest.MonkeyPatch, demo_root: Path, run_dir: RunDir
 ) -> None:

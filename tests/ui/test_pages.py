@@ -26,21 +26,6 @@ from tests.optimize.test_space import cli_option
 from tests.ui.browser import pids_marked_with
 
 APP = Path(__file__).parents[2] / "src" / "stratlab" / "ui" / "app.py"
-PERIOD = ["--start", "2025-01-01", "--end", "2025-03-31"]  # a test part with enough trades to crown a champion
-
-
-@pytest.fixture(scope="module")
-def finished_runs(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """Two small finished runs (so Compare has something), made by the CLI a user would run."""
-    runs_root = tmp_path_factory.mktemp("runs")
-    for label, strategies in (("first", "ma_cross,stochastic"), ("second", "ma_cross")):
-        result = run_cli(
-            "optimize", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", strategies,
-            "--max-trials", "12", "--workers", "1", "--no-live", "--sampler", "random", "--dd-threshold", "100",
-            "--data-root", str(demo_root), "--label", label, env={"STRATLAB_RUNS_ROOT": str(runs_root)},
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    return runs_root, sorted((p.name for p in runs_root.iterdir() if p.is_dir()), reverse=True)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from stratlab.errors import DataError
 from stratlab.optimize.rundir import RunDir
 from stratlab.ui.study import live_trials_frame, storage_trials_frame
 from tests.conftest import run_cli
-from tests.ui.test_pages import copy_run, finished_runs  # noqa: F401 (fixture)
+from tests.ui.test_pages import copy_run
 
 REPORT_FILES = ("report.json", "trials.csv", "pareto.csv", "candidates_test.csv", "champion.json", "robustness.json")
 
@@ -52,7 +52,7 @@ def partial_run(runs_root: Path, demo_root: Path, budget_s: str | None = None) -
 
 
 def test_the_storage_gives_exactly_the_reports_trials_csv(
-    finished_runs: tuple[Path, list[str]],  # noqa: F811
+    finished_runs: tuple[Path, list[str]],
 ) -> None:
     runs_root, names = finished_runs
     for name in names:
@@ -64,7 +64,7 @@ def test_the_storage_gives_exactly_the_reports_trials_csv(
 
 
 def test_a_copy_without_its_report_is_read_from_its_storage(
-    finished_runs: tuple[Path, list[str]],  # noqa: F811
+    finished_runs: tuple[Path, list[str]],
     tmp_path: Path,
 ) -> None:
     runs_root, names = finished_runs
@@ -105,7 +105,7 @@ def test_trials_added_later_are_seen_by_the_same_storage_object(demo_root: Path,
 
 
 def test_a_missing_journal_is_one_line_and_is_not_created(
-    finished_runs: tuple[Path, list[str]],  # noqa: F811
+    finished_runs: tuple[Path, list[str]],
     demo_root: Path,
     tmp_path: Path,
 ) -> None:
@@ -137,7 +137,7 @@ def test_a_missing_journal_is_one_line_and_is_not_created(
 
 
 def test_a_damaged_journal_is_one_line_naming_it(
-    finished_runs: tuple[Path, list[str]],  # noqa: F811
+    finished_runs: tuple[Path, list[str]],
     tmp_path: Path,
 ) -> None:
     runs_root, names = finished_runs

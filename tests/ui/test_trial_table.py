@@ -23,13 +23,12 @@ from stratlab.ui.trial_table import (
     trials_csv,
     without_blank_parameters,
 )
-from tests.ui.test_pages import finished_runs  # noqa: F401  (the fixture)
 
 MIN_TRAIN_TRADES = 5  # the CLI's default, which finished_runs keeps
 
 
 @pytest.fixture(scope="module")
-def run_tables(finished_runs: tuple[Path, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: F811
+def run_tables(finished_runs: tuple[Path, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs_root, names = finished_runs
     run = runs_root / next(n for n in names if n.endswith("first"))  # two strategies
     return pd.read_csv(run / "trials.csv"), pd.read_csv(run / "candidates_test.csv")
