@@ -20,6 +20,7 @@ from stratlab.optimize.context import RunRequest, WalkForward
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.trial_backtest import HAND_PICKED, TrialBacktester, backtest_trial, trial_manifest
 from stratlab.report.manifest import read_manifest, replay_manifest
+from stratlab.report.split import PartRole
 from stratlab.selection.gates import VerdictName
 
 KPIS = ("return_pct", "max_drawdown_pct", "sharpe", "n_trades")
@@ -81,6 +82,7 @@ def test_the_champion_per_part_equals_its_manifest_and_the_whole_period_trades_i
     backtest = backtest_trial(three_way.run_dir.path, champion["strategy"], champion["trial"], three_way.data_root)
     assert backtest.is_champion
     assert set(backtest.by_part) == set(champion["kpis"]) == {"train", "validation", "holdout"}
+    assert backtest.roles == {part: PartRole(role) for part, role in champion["selection"]["part_roles"].items()}
     for part, recorded in champion["kpis"].items():
         got = backtest.by_part[part].kpis  # type: ignore[index]
         for kpi in (*KPIS, "cagr_pct", "profit_factor", "fees_paid"):
@@ -121,6 +123,10 @@ def test_a_non_candidate_trial_gets_a_manifest_that_says_it_was_picked_by_hand_a
     manifest = trial_manifest(backtest)
     assert backtest.candidate is None and manifest.verdict is None
     assert HAND_PICKED in manifest.selection.reason and "champion" not in manifest.selection.reason
+    # Picked with every part in view: its holdout is a selection figure, not out-of-sample (the champion's is).
+    assert manifest.selection.part_roles == {
+        "train": PartRole.SEARCHED, "validation": PartRole.SELECTION, "holdout": PartRole.SELECTION,
+    }  # fmt: skip
     path = tmp_path / "trial.json"
     manifest.write(path)
     assert read_manifest(path).trial == int(row.trial)

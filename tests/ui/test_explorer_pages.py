@@ -19,16 +19,10 @@ def explorer_page(runs_root: str, data_root: str, name: str) -> None:
 
     from stratlab.ui.common import results_of
     from stratlab.ui.explorer import show_trials
-    from stratlab.ui.luck import part_role
 
     results = results_of(Path(runs_root), name)
     assert results.context is not None
-    kind = results.context.split_kind
-
-    def role_of(part: str) -> str:
-        return part_role(results.report, kind, part)
-
-    show_trials(Path(runs_root), name, results, Path(data_root), role_of)
+    show_trials(Path(runs_root), name, results, Path(data_root))
 
 
 @pytest.fixture(scope="module")

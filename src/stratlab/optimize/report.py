@@ -285,11 +285,11 @@ def write_report(
         run_dir.champion_path.rename(run_dir.path / f"champion.superseded-{stamp}.json")
 
     every_trial = trials_frame(context, [row for s in selections for row in s.trial_rows])
-    write_text_atomic(run_dir.path / "trials.csv", _csv(every_trial))
+    write_text_atomic(run_dir.path / TRIALS_FILE, _csv(every_trial))
     write_text_atomic(run_dir.path / "pareto.csv", _csv(pd.DataFrame([r for s in selections for r in s.pareto_rows])))
     # The candidates a portfolio or a runner can take are the final selection's (a walk-forward run's last window);
     # every window's are kept apart, with their window.
-    write_text_atomic(run_dir.path / f"candidates_{selection}.csv", _csv(pd.DataFrame(final.candidate_rows)))
+    write_text_atomic(run_dir.path / candidates_file(selection), _csv(pd.DataFrame(final.candidate_rows)))
     write_candidate_returns(run_dir.path, final.candidate_returns)
     if context.windows:
         every_window = pd.DataFrame([r for s in selections for r in s.candidate_rows])
@@ -309,7 +309,7 @@ def write_report(
         "n_eligible": choice.n_eligible,
         "champion": champion_summary,
         "champion_reason": choice.reason,
-        "files": ["trials.csv", "pareto.csv", f"candidates_{selection}.csv", MATRIX_FILE, CANDIDATE_RETURNS_FILE]
+        "files": [TRIALS_FILE, "pareto.csv", candidates_file(selection), MATRIX_FILE, CANDIDATE_RETURNS_FILE]
         + ([WINDOW_CANDIDATES_FILE] if context.windows else [])
         + (["champion.json", ROBUSTNESS_FILE] if champion_summary else []),
     }
@@ -359,7 +359,15 @@ def _trial_returns(run_dir: RunDir, context: RunContext, studies: dict[str, Any]
 
 
 CANDIDATE_RETURNS_FILE = "candidate_returns.parquet"
+TRIALS_FILE = "trials.csv"
 WINDOW_CANDIDATES_FILE = "candidates_windows.csv"
+
+
+def candidates_file(selection_part: str) -> str:
+    """The table of the Pareto candidates on the part that selects the champion: ``candidates_<part>.csv``."""
+    return f"candidates_{selection_part}.csv"
+
+
 ROBUSTNESS_FILE = "robustness.json"
 
 
@@ -424,4 +432,12 @@ def manifest_dataset(context: RunContext) -> ManifestDataset:
     )  # fmt: skip
 
 
-__all__ = ["manifest_dataset", "trial_row", "trial_rows", "trials_frame", "write_report"]
+__all__ = [
+    "TRIALS_FILE",
+    "candidates_file",
+    "manifest_dataset",
+    "trial_row",
+    "trial_rows",
+    "trials_frame",
+    "write_report",
+]

@@ -26,16 +26,15 @@ from stratlab.engine import BacktestConfig, BacktestResult
 from stratlab.errors import DataError
 from stratlab.optimize.context import PartName, RunContext, Search
 from stratlab.optimize.evaluate import Evaluator, load_run_candles
-from stratlab.optimize.report import WINDOW_CANDIDATES_FILE, manifest_dataset
+from stratlab.optimize.report import TRIALS_FILE, WINDOW_CANDIDATES_FILE, candidates_file, manifest_dataset
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.space import config_for, split_trial_params
 from stratlab.optimize.storage import open_storage
 from stratlab.optimize.worker import read_studies
 from stratlab.report.manifest import Manifest, ManifestSelection, ManifestVerdict
-from stratlab.report.split import SplitKind, SplitPart
+from stratlab.report.split import PartRole, SplitKind, SplitPart
 from stratlab.selection.gates import VerdictName
 
-TRIALS_FILE = "trials.csv"
 HAND_PICKED = (
     "picked by hand in Analyze, not by the run's rule: these figures were looked at after the search, so none of "
     "them is out-of-sample for this choice"
@@ -93,6 +92,15 @@ class TrialBacktest:
     def boundaries(self) -> list[tuple[str, int, int]]:
         """(part name, first bar time, last bar time), UTC epoch ms, in time order."""
         return [(str(p.name), p.first_bar_ms, p.last_bar_ms) for p in self.parts]
+
+    @property
+    def roles(self) -> dict[PartName, PartRole]:
+        """What each part's figures are worth for this trial. The champion's are the split's (its holdout was looked
+        at once, after the rule chose it). A trial picked by hand was picked with every part's figures in view, so
+        beyond train each part is a selection figure: its holdout is not out-of-sample for that choice."""
+        if self.is_champion:
+            return self.split_kind.roles
+        return {p.name: PartRole.SEARCHED if p.name == PartName.TRAIN else PartRole.SELECTION for p in self.parts}
 
     @property
     def is_champion(self) -> bool:
@@ -175,7 +183,7 @@ class TrialBacktester:
 
     def _candidate(self, stored: StoredTrial) -> tuple[str, dict[str, Any] | None]:
         """The trial's row of the candidates table (every window's in a walk-forward run), if it was a candidate."""
-        name = WINDOW_CANDIDATES_FILE if self.context.windows else f"candidates_{self.context.selection_part}.csv"
+        name = WINDOW_CANDIDATES_FILE if self.context.windows else candidates_file(self.context.selection_part)
         path = self.run_dir.path / name
         if not path.exists():
             return name, None
@@ -277,7 +285,7 @@ def trial_manifest(backtest: TrialBacktest) -> Manifest:
         kpis={part: result.kpis for part, result in backtest.by_part.items()},
         selection=ManifestSelection(
             dd_threshold_pct=request.dd_threshold_pct, reason=f"{backtest.study} #{backtest.trial} {HAND_PICKED}{also}",
-            selection_part=backtest.split_kind.selection_part, part_roles=backtest.split_kind.roles,
+            selection_part=backtest.split_kind.selection_part, part_roles=backtest.roles,
         ),
         verdict=candidate_verdict(backtest),
     )  # fmt: skip

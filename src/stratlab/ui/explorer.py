@@ -8,7 +8,6 @@ per run, study, trial and the run's files, so moving between widgets does not ba
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from stratlab.metrics.tables import monthly_returns
 from stratlab.optimize.report import WINDOW_CANDIDATES_FILE
 from stratlab.optimize.trial_backtest import TrialBacktest, TrialBacktester, trial_manifest
 from stratlab.report.figures import backtest_chart_data, backtest_figure
-from stratlab.report.split import SplitPart
+from stratlab.report.split import PartName, SplitPart
 from stratlab.ui.charts import monthly_figure
 from stratlab.ui.luck import role_tag
 from stratlab.ui.readable import partial_months, readable_value, trades_table
@@ -177,13 +176,12 @@ def part_of_times(times_ms: pd.Series, parts: tuple[SplitPart, ...]) -> pd.Serie
     return pd.Series(names, index=times_ms.index)
 
 
-def show_backtest(backtest: TrialBacktest, role_of: Callable[[str], str], file_stem: str) -> None:
-    """The chosen trial: chart over the whole period, KPIs per part, trades, months, manifest."""
-    windows = bool(backtest.context.windows)
+def show_backtest(backtest: TrialBacktest, file_stem: str) -> None:
+    """The chosen trial: chart over the whole period, KPIs per part (each under what it is worth for this trial),
+    trades, months, manifest."""
 
     def role(part: str) -> str:
-        # A walk-forward window has its own three parts, whatever the run's split.
-        return str(backtest.split_kind.role(part)) if windows else role_of(part)
+        return str(backtest.roles[PartName(part)])
 
     st.subheader(f"{backtest.study} · trial {backtest.trial}")
     row = backtest.candidate
@@ -233,7 +231,6 @@ def show_trials(
     name: str,
     results: RunResults,
     data_root: Path,
-    role_of: Callable[[str], str],
     trials: pd.DataFrame | None = None,
 ) -> None:
     """The Trials tab of run ``name``: the table (``trials``, a trials frame; by default the run's trials.csv), its
@@ -267,7 +264,7 @@ def show_trials(
         backtest = _trial_backtest(
             str(runs_root), name, str(data_root), study, int(number), files_signature(runs_root, name)
         )
-        show_backtest(backtest, role_of, f"{name}_{study.replace('@', '_')}_trial{number}")
+        show_backtest(backtest, f"{name}_{study.replace('@', '_')}_trial{number}")
     except (StratlabError, OSError) as exc:
         st.error(f"{chosen} cannot be backtested: {exc}")
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.context import PartName, RunContext, resolve_path_inside
+from stratlab.optimize.report import TRIALS_FILE, candidates_file
 from stratlab.optimize.rundir import RunDir
 from stratlab.report.manifest import Manifest, read_manifest_text
 from stratlab.report.robustness import SCHEMA_VERSION as ROBUSTNESS_SCHEMA_VERSION
@@ -265,11 +266,11 @@ def load_results(runs_root: Path, name: str, event_tail: int = 200, tables: bool
         return results
     selection = results.selection_part
     results.trials = attempt(
-        read_table, run_dir.path / "trials.csv", ("strategy", "state"), ("trial", "train_return_pct")
+        read_table, run_dir.path / TRIALS_FILE, ("strategy", "state"), ("trial", "train_return_pct")
     )
     results.pareto = attempt(read_table, run_dir.path / "pareto.csv", ("strategy",), ("trial",))
     results.candidates = attempt(
-        read_table, run_dir.path / f"candidates_{selection}.csv", ("strategy", "params"),
+        read_table, run_dir.path / candidates_file(selection), ("strategy", "params"),
         ("trial", *_kpi_columns((PartName.TRAIN, selection))),
     )  # fmt: skip
     if run_dir.champion_path.exists():

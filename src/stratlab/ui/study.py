@@ -21,13 +21,12 @@ from optuna.storages import BaseStorage
 
 from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.context import RunContext
-from stratlab.optimize.report import trial_rows, trials_frame
+from stratlab.optimize.report import TRIALS_FILE, trial_rows, trials_frame
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.storage import journal_path, open_storage
 from stratlab.optimize.worker import read_studies
 from stratlab.ui.runs import ACTIVE_STATES, read_table, run_state
 
-TRIALS_FILE = "trials.csv"
 SQLITE_PREFIX = "sqlite:///"
 
 

@@ -187,7 +187,7 @@ with tabs["Is it luck?"]:
 
 with tabs["Trials"]:
     if tabs["Trials"].open:
-        show_trials(runs_root, name, results, candles_root, role_of)
+        show_trials(runs_root, name, results, candles_root)
 
 with tabs["Charts"]:
     if tabs["Charts"].open and (by_part := champion_by_part(name, reason)):
