@@ -165,3 +165,17 @@ def test_five_thousand_trials_build_and_filter_quickly(run_tables: tuple[pd.Data
     elapsed = time.perf_counter() - started
     assert len(table.frame) == 5_000 and len(kept) > 0
     assert elapsed < 0.3, f"building and filtering 5,000 trials took {elapsed:.3f} s"
+
+
+def test_a_damaged_params_cell_is_a_row_without_parameters_not_an_error(
+    run_tables: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    trials, _ = run_tables
+    damaged = trials.copy()
+    damaged.loc[damaged.index[0], "params"] = "[1, 2]"  # JSON, but not an object
+    damaged.loc[damaged.index[1], "params"] = "{not json"
+    frame = build_trial_table(damaged, None, "test", MIN_TRAIN_TRADES).frame
+    assert len(frame) == len(trials)
+    names = set(json.loads(trials["params"].iloc[2]))
+    assert frame.loc[frame.index[:2], sorted(names)].isna().all().all()  # its parameters blank
+    assert frame.loc[frame.index[2], sorted(names)].notna().all()  # the others' as before

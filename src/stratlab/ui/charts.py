@@ -3,7 +3,6 @@ only: candles merge into buckets (first open, max high, min low, last close), no
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -16,6 +15,7 @@ from stratlab.data.candles import Candles
 from stratlab.report.figures import candle_buckets
 from stratlab.report.split import PartName
 from stratlab.selection import pareto_front
+from stratlab.ui.readable import params_of
 
 MAX_CANDLES = 2_000
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -38,19 +38,10 @@ def candles_figure(candles: Candles, title: str, max_points: int = MAX_CANDLES) 
     return figure
 
 
-def _params(text: object) -> dict[str, object]:
-    """A candidate's parameters from its CSV cell (JSON); anything else shows no parameters rather than failing."""
-    try:
-        params = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        return {}
-    return params if isinstance(params, dict) else {}
-
-
 def _hover(frame: pd.DataFrame) -> list[str]:
     texts = []
     for row in frame.itertuples():
-        params = _params(row.params)
+        params = params_of(row.params)
         listed = "<br>".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in params.items())
         texts.append(f"<b>{row.strategy} #{row.trial}</b><br>{listed}")
     return texts

@@ -5,7 +5,6 @@ report is written, the whole page is drawn again once, as the finished run's Ana
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from stratlab.errors import ConfigError, DataError
 from stratlab.optimize.rundir import RunDir
 from stratlab.ui.charts import front_mask, live_front_figure
 from stratlab.ui.common import opened_run
-from stratlab.ui.readable import readable_value
+from stratlab.ui.readable import params_of, readable_value
 from stratlab.ui.runs import keeps_refreshing, open_run
 from stratlab.ui.study import live_trials_frame
 from stratlab.ui.study_views import show_study_views
@@ -40,13 +39,7 @@ def _status(run_dir: RunDir) -> dict[str, Any] | None:
 
 def readable_params(text: object) -> str:
     """A trials frame's params cell (JSON) as "name = value" pairs at sensible precision."""
-    try:
-        params = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        return str(text)
-    if not isinstance(params, dict):
-        return str(text)
-    return ", ".join(f"{k} = {readable_value(v)}" for k, v in params.items())
+    return ", ".join(f"{k} = {readable_value(v)}" for k, v in params_of(text).items())
 
 
 def study_column(trials: pd.DataFrame) -> pd.Series:

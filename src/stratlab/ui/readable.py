@@ -7,6 +7,7 @@ Numbers stay numbers (the table sorts by them); the page formats them with thous
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,16 @@ def trades_table(result: BacktestResult) -> pd.DataFrame:
             "exit": trades["exit_reason"].str.replace("_", " "),
         }
     )
+
+
+def params_of(text: object) -> dict[str, Any]:
+    """A trial's parameters from a table cell (JSON text of an object); anything else (a damaged cell) is no
+    parameters, so the row still shows."""
+    try:
+        params = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
 
 
 def readable_value(value: object) -> str:
@@ -121,6 +132,7 @@ def _bar_ms(stamps: np.ndarray) -> int:
 __all__ = [
     "SIDE_NAMES",
     "parameters_table",
+    "params_of",
     "partial_months",
     "period_text",
     "readable_value",

@@ -9,13 +9,14 @@ selection-part figures, validity, DSR and verdict where the report computed them
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from stratlab.ui.readable import params_of
 
 TRIAL_KEY = ("window", "strategy", "trial")  # a trial's identity in a run (window only in walk-forward runs)
 NOT_COMPLETED = "not completed"
@@ -70,7 +71,7 @@ class TrialTable:
 def expand_params(params: pd.Series) -> pd.DataFrame:
     """One column per parameter name from the JSON text of each row; a name a row does not have is blank there.
     Integers stay integers (nullable ``Int64``) so a period reads 21, not 21.0; text and booleans stay as they are."""
-    records = [json.loads(text) if isinstance(text, str) and text else {} for text in params.to_numpy()]
+    records = [params_of(text) for text in params.to_numpy()]  # a damaged cell: a row without parameters
     kinds: dict[str, set[type]] = {}
     for record in records:
         for name, value in record.items():
