@@ -81,8 +81,11 @@ def _copied_rows(records: RecordArray, rows: int) -> RecordArray:
     return copied
 
 
-def _distances(candles: Candles, config: BacktestConfig, stops: PerBarStops | None) -> tuple[FloatArray, FloatArray]:
-    """Per-bar TP and SL distances: the strategy's where it gives one, else the config's ATR multiples, else none."""
+def per_bar_distances(
+    candles: Candles, config: BacktestConfig, stops: PerBarStops | None
+) -> tuple[FloatArray, FloatArray]:
+    """Per-bar TP and SL distances: the strategy's where it gives one, else the config's ATR multiples, else none
+    (an empty array). The one rule for both the series backtest and a paper runner's bar-by-bar book."""
     n = len(candles)
     tp_from_strategy = sl_from_strategy = None
     if stops is not None:
@@ -134,7 +137,7 @@ def run_backtest(
     if not 0 <= start < stop_bar <= n:
         raise ConfigError(f"start/end: need 0 <= start < end <= {n} bars, got start={start}, end={stop_bar}")
     sig = checked_signals(signals, n)
-    tp_distance, sl_distance = _distances(candles, cfg, stops)
+    tp_distance, sl_distance = per_bar_distances(candles, cfg, stops)
     settings = packed_settings(cfg, candles.timeframe.approx_ms)
 
     bars = stop_bar - start
@@ -165,4 +168,4 @@ def run_backtest(
     )
 
 
-__all__ = ["PerBarStops", "checked_signals", "run_backtest"]
+__all__ = ["PerBarStops", "checked_signals", "per_bar_distances", "run_backtest"]

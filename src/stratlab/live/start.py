@@ -1,0 +1,137 @@
+"""A runner's spec from what the user gives (manifests or a portfolio, a feed, capital, limits), with the defaults
+a demanding user expects:
+
+- **replay** trades, by default, the manifest's out-of-sample part (else its last part) on the manifest's own
+  series, and warms up on every bar of the manifest's dataset before it: the paper run then reproduces the
+  manifest's backtest of that part trade for trade, and its figures can be compared with the manifest's. ``--from``
+  / ``--to`` choose other days; bars before a ``--from`` outside the dataset warm up from the store
+  (``--warmup-bars``).
+- a **venue** feed trades every bar that closes after the runner starts, warmed up on the ``--warmup-bars`` bars
+  before (back-filled from the venue into the store).
+- **capital**: each manifest's own initial equity, or ``--capital`` split equally (a portfolio: by its weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stratlab.data.dates import day_end_exclusive_ms, day_start_ms, now_ms
+from stratlab.data.timeframes import parse_timeframe
+from stratlab.errors import ConfigError
+from stratlab.live.alerts import NotifyMode
+from stratlab.live.risk import RiskLimits
+from stratlab.live.spec import REPLAY_FEED, BookSpec, BrokerKind, RunnerSpec, book_id_for, check_feed
+from stratlab.portfolio.manifest import read_portfolio_manifest
+from stratlab.report.manifest import Manifest, read_manifest
+from stratlab.report.split import PartRole
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """The options of ``paper start`` that shape a new runner."""
+
+    manifests: Sequence[Path] = ()
+    portfolio: Path | None = None
+    feed: str = REPLAY_FEED
+    start: str | None = None  # YYYY-MM-DD
+    end: str | None = None
+    speed: float | None = None
+    warmup_bars: int = 5_000
+    capital: float | None = None
+    broker: BrokerKind = BrokerKind.PAPER
+    dry_run: bool = False
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    notify: NotifyMode = NotifyMode.LOG
+    base_url: str | None = None
+
+
+def _manifests_and_weights(options: StartOptions) -> list[tuple[Manifest, float]]:
+    if options.portfolio is not None and options.manifests:
+        raise ConfigError("--portfolio and --manifest: give one or the other")
+    if options.portfolio is not None:
+        portfolio = read_portfolio_manifest(options.portfolio)
+        return [(member.manifest, member.weight) for member in portfolio.members]
+    if not options.manifests:
+        raise ConfigError("--manifest: give at least one champion manifest (or --portfolio)")
+    share = 1.0 / len(options.manifests)
+    return [(read_manifest(path), share) for path in options.manifests]
+
+
+def traded_part_start_ms(manifest: Manifest) -> int:
+    """The open time of the first bar of the manifest's out-of-sample part (else its last part)."""
+    dataset = manifest.dataset
+    roles = manifest.selection.part_roles
+    parts = [part for part in dataset.parts if roles.get(part.name) == PartRole.OUT_OF_SAMPLE] or [dataset.parts[-1]]
+    return parts[0].first_bar_ms
+
+
+def _book(manifest: Manifest, capital: float, feed: str, taken: set[str]) -> BookSpec:
+    dataset = manifest.dataset
+    source = dataset.source if feed == REPLAY_FEED else feed
+    return BookSpec(
+        book_id=book_id_for(manifest, taken),
+        manifest=manifest,
+        capital=capital,
+        source=source,
+        symbol=dataset.symbol,
+        timeframe=dataset.timeframe,
+    )
+
+
+def new_spec(options: StartOptions) -> RunnerSpec:
+    """The spec of a new runner (see the module)."""
+    feed = check_feed(options.feed)
+    members = _manifests_and_weights(options)
+    taken: set[str] = set()
+    books = []
+    for manifest, weight in members:
+        capital = manifest.backtest.initial_equity if options.capital is None else options.capital * weight
+        book = _book(manifest, capital, feed, taken)
+        options.risk.check_leverage(book.book_id, manifest.backtest.leverage)
+        books.append(book)
+    if options.broker == BrokerKind.LIVE and feed == REPLAY_FEED:
+        raise ConfigError("--broker live: needs a venue feed (hyperliquid_perps or ccxt_<exchange>), not replay")
+    from_ms = day_start_ms(options.start, "--from") if options.start else None
+    to_ms = day_end_exclusive_ms(options.end, "--to") if options.end else None
+    if feed == REPLAY_FEED:
+        first = books[0].manifest
+        if from_ms is None:
+            from_ms = traded_part_start_ms(first)
+        if to_ms is None and all(book.manifest.dataset == first.dataset for book in books):
+            to_ms = parse_timeframe(first.dataset.timeframe).next_open_ms(first.dataset.last_bar_ms)
+    else:
+        if options.start or options.end:
+            raise ConfigError("--from/--to: only for the replay feed (a venue feed trades from now on)")
+        from_ms = now_ms()
+    if from_ms is not None and to_ms is not None and to_ms <= from_ms:
+        raise ConfigError("--to: the window ends before it starts")
+    return RunnerSpec(
+        books=tuple(books),
+        feed=feed,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        speed=options.speed,
+        warmup_bars=options.warmup_bars,
+        broker=options.broker,
+        dry_run=options.dry_run,
+        venue=feed if options.broker == BrokerKind.LIVE else None,
+        risk=options.risk,
+        notify=options.notify,
+        base_url=options.base_url,
+    )
+
+
+def warmup_start_ms(book: BookSpec, spec: RunnerSpec) -> int:
+    """The open time of a book's first warm-up bar: its manifest's first bar when the book trades the manifest's
+    own series from inside its dataset (the backtest's own history: exact parity), else ``warmup_bars`` before."""
+    dataset = book.manifest.dataset
+    assert spec.from_ms is not None
+    same_series = (book.source, book.symbol, book.timeframe) == (dataset.source, dataset.symbol, dataset.timeframe)
+    if same_series and dataset.first_bar_ms <= spec.from_ms <= dataset.last_bar_ms:
+        return dataset.first_bar_ms
+    return spec.from_ms - spec.warmup_bars * parse_timeframe(book.timeframe).approx_ms
+
+
+__all__ = ["StartOptions", "new_spec", "traded_part_start_ms", "warmup_start_ms"]
