@@ -15,6 +15,7 @@ import pytest
 from stratlab.errors import ConfigError
 from stratlab.live.exchange import ExchangeBroker, OrderIntent, client_order_id
 from stratlab.settings import Settings
+from tests.data.replay_server import ReplayServer
 from tests.live.exchange_server import DUPLICATE_CLOID_ERROR, TAKER_FEE_RATE, ExchangeServer
 
 WALLET = "0x" + "ab" * 20
@@ -260,3 +261,22 @@ def test_client_order_id_is_a_stable_cloid_distinct_per_decision() -> None:
     assert client_order_id("a", "bc") != client_order_id("ab", "c")
     ids = {client_order_id("champion-a", bar, leg) for bar in range(500) for leg in range(2)}
     assert len(ids) == 1000
+
+
+def test_a_ccxt_exchange_dry_run_applies_its_lot_size_and_minimum_notional() -> None:
+    """Binance spot through ccxt, its markets from the replay server's exchangeInfo: BTC/USDT has a 0.00001 BTC
+    lot (LOT_SIZE stepSize) and a 5 USDT minimum notional (NOTIONAL filter)."""
+    with (
+        ReplayServer() as replay,
+        ExchangeBroker(
+            "ccxt_binance", settings=settings(), base_url=replay.url, dry_run=True, enable_rate_limit=False
+        ) as dry,
+    ):
+        outcome = dry.place(intent("BTC/USDT", "buy", 0.0123456789, 30_000.0, client_order_id("binance", 1)))
+        small = dry.place(intent("BTC/USDT", "buy", 0.0001, 30_000.0, client_order_id("binance", 2)))
+        assert dry.venue_symbol("BTC-USDT") == "BTC/USDT"
+        assert {r.path for r in replay.requests} == {"/api/v3/exchangeInfo"}
+    assert outcome.status == "dry_run"
+    assert outcome.amount == pytest.approx(0.01234)  # truncated to the lot: ccxt's default for exchanges
+    assert "buy 0.01234 BTC on BTC/USDT" in outcome.reason and "IOC" not in outcome.reason
+    assert small.status == "rejected" and small.reason.endswith("below the venue's minimum notional of 5 USDT")

@@ -21,7 +21,10 @@ One order, in this order of checks:
    for the order by its client id before reporting the reject, and reports that earlier order if it exists.
 5. No answer (timeout, lost connection): the order may or may not have reached the venue. The broker asks for it
    by client id; only when the venue does not know the id is it sent once more, under the same id; if that second
-   attempt gets no answer either and the venue still does not know the id, the outcome is ``unknown``.
+   attempt gets no answer either and the venue still does not know the id, the outcome is ``unknown``. The resend
+   is Hyperliquid's only: on a ccxt exchange, whether ``fetch_order`` finds an order by client id depends on the
+   exchange, so "not found" there is ``unknown`` rather than a reason to send again. A rate-limit answer is a reject
+   (nothing was placed).
 
 Fees: ccxt attaches its own builder code to every Hyperliquid order, with a fee of 0.01 % of the notional, or 0 %
 when ``options['builderFee']`` is False -- and even then it first sends an ``approveBuilderFee`` action and a
@@ -45,7 +48,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import SecretStr
 
-from stratlab.data.sources.ccxt_exchange import SOURCE_PREFIX, rebase_api_urls, store_symbol_for
+from stratlab.data.sources.ccxt_exchange import SOURCE_PREFIX, market_types_for, rebase_api_urls, store_symbol_for
 from stratlab.data.sources.http_retry import one_line
 from stratlab.data.sources.hyperliquid import SOURCE_NAME as HYPERLIQUID_VENUE
 from stratlab.errors import ConfigError, DownloadError
@@ -165,6 +168,8 @@ class ExchangeBroker:
             self._exchange.urls["api"] = rebase_api_urls(self._exchange.urls["api"], url)
         self.fee_note = FEE_NOTE_BUILDER_OFF if self.is_hyperliquid else FEE_NOTE_VENUE
         self._markets_loaded = False
+        self._types_limited = False
+        self._all_types_option: Any = None
 
     # context -----------------------------------------------------------------------------------------------------
 
@@ -179,15 +184,29 @@ class ExchangeBroker:
 
     # markets -----------------------------------------------------------------------------------------------------
 
-    def _markets(self) -> dict[str, Any]:
+    def _markets(self, symbol: str | None = None) -> dict[str, Any]:
+        """The venue's markets, loaded once. Asked for a ccxt symbol first, a ccxt exchange loads only the market
+        types that symbol needs (each type costs requests; see ``market_types_for``)."""
         if not self._markets_loaded:
+            types = market_types_for(self.exchange_id, symbol) if symbol and not self.is_hyperliquid else None
+            if types is not None:
+                self._all_types_option = self._exchange.options.get("fetchMarkets")
+                current = self._all_types_option if isinstance(self._all_types_option, dict) else {}
+                self._exchange.options["fetchMarkets"] = {**current, "types": types}
+                self._types_limited = True
             self._call(self._exchange.load_markets, "load markets")
             self._markets_loaded = True
         markets: dict[str, Any] = self._exchange.markets or {}
         return markets
 
     def _market(self, symbol: str) -> dict[str, Any]:
-        markets = self._markets()
+        markets = self._markets(symbol)
+        if symbol not in markets and self._types_limited:
+            # A symbol of another market type than the first one asked for: load every type.
+            self._exchange.options["fetchMarkets"] = self._all_types_option
+            self._types_limited = False
+            self._call(lambda: self._exchange.load_markets(True), "load markets")
+            markets = self._exchange.markets or {}
         if symbol not in markets:
             hints = difflib.get_close_matches(symbol, list(markets), n=3)
             hint = f"; did you mean {', '.join(hints)}?" if hints else f" ({len(markets)} markets listed)"
@@ -362,6 +381,12 @@ class ExchangeBroker:
             return self._unknown(
                 prepared, "no answer to the order, and the venue could not be asked whether it arrived"
             )
+        if not self.is_hyperliquid:
+            # Only Hyperliquid's lookup by client id is known (and tested) to find every order: elsewhere "not found"
+            # may mean "not looked up by that id", and sending again could trade twice.
+            return self._unknown(
+                prepared, "no answer to the order and the venue does not show it; check the venue before placing again"
+            )
         second = self._send(prepared)
         if second is not None:
             return second
@@ -391,6 +416,9 @@ class ExchangeBroker:
         sent_ms = int(time.time() * 1000)
         try:
             created = self._exchange.create_order(order.symbol, "market", order.side, prepared.amount, price, params)
+        except ccxt.RateLimitExceeded as exc:
+            # The venue answered, refusing the request: nothing was placed, and an immediate retry is refused too.
+            return self._rejected(order, prepared.amount, f"rate-limited by the venue: {_venue_message(exc)}")
         except ccxt.NetworkError as exc:
             log.warning("%s: no answer to order %s: %s", self.venue, order.client_id, _describe(exc))
             return None
