@@ -336,10 +336,9 @@ class ExchangeBroker:
             amount_text = self._exchange.amount_to_precision(order.symbol, order.amount)
             price_text = self._exchange.price_to_precision(order.symbol, order.reference_price)
         except ccxt.InvalidOrder:
-            step = (market.get("precision") or {}).get("amount")
-            return self._rejected(
-                order, 0.0, f"{order.amount:g} {base} rounds to zero at the venue's lot size of {step:g} {base}"
-            )
+            step = _float((market.get("precision") or {}).get("amount"))
+            lot = f" of {step:g} {base}" if step is not None else ""
+            return self._rejected(order, 0.0, f"{order.amount:g} {base} rounds to zero at the venue's lot size{lot}")
         amount = float(amount_text)
         notional = amount * order.reference_price
         minimum = ((market.get("limits") or {}).get("cost") or {}).get("min")
