@@ -23,7 +23,9 @@ from tests.conftest import FIVE_MIN_MS, JAN_2025_MS, make_frame
 from tests.data.replay_server import ReplayServer, Scripted, expected_frame, hyperliquid_candle, synth_bars
 from tests.live.candle_servers import ReplayServerOnPort, free_port
 
-HOUR = 3_600_000
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
 DAY0 = day_start_ms("2025-06-01")
 # The venue's "now": 10:30, so bars 05:00 .. 09:00 have closed and 10:00 is in progress.
 NOW = DAY0 + 10 * HOUR + 30 * 60_000
@@ -212,16 +214,16 @@ def test_hyperliquid_feed_backfills_closed_bars_stores_them_and_never_delivers_t
     feed.close()
 
 
-def test_a_candle_dropped_once_is_fetched_again_and_delivered_in_order(server: ReplayServer, data_root: Path) -> None:
-    server.queue("candleSnapshot", Scripted(200, candles_body(hours(5, 6, 8, 9)), JSON))  # 07:00 dropped
+def test_dropped_candles_are_fetched_again_and_delivered_in_order(server: ReplayServer, data_root: Path) -> None:
+    server.queue("candleSnapshot", Scripted(200, candles_body(hours(5, 7, 9)), JSON))  # 06:00 and 08:00 dropped
     feed = hyperliquid_feed(server.url, data_root, ManualClock(NOW))
     delivered = feed.poll(NOW)
     expected = expected_frame(server, "BTC", "1h", DAY0 + 5 * HOUR, DAY0 + 10 * HOUR)
     pd.testing.assert_frame_equal(rows(delivered), expected)
     pd.testing.assert_frame_equal(stored(data_root, "hyperliquid_perps", "BTC", "1h"), expected)
-    # The hole's own window was asked for, after the page that lacked it.
+    # One more request, for the window from the first hole to the end of the last, after the page that lacked them.
     windows = [(r.body["req"]["startTime"], r.body["req"]["endTime"]) for r in server.requests_of("candleSnapshot")]
-    assert windows == [(DAY0 + 5 * HOUR, DAY0 + 10 * HOUR - 1), (DAY0 + 7 * HOUR, DAY0 + 8 * HOUR - 1)]
+    assert windows == [(DAY0 + 5 * HOUR, DAY0 + 10 * HOUR - 1), (DAY0 + 6 * HOUR, DAY0 + 9 * HOUR - 1)]
     assert feed.next_due_ms() == DAY0 + 11 * HOUR + DELAY_MS
 
 
@@ -270,8 +272,8 @@ def test_a_bar_the_venue_never_has_is_given_up_after_a_few_polls_with_a_warning(
         assert feed.next_due_ms() == DAY0 + 11 * HOUR + DELAY_MS
         warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
         assert warnings == [
-            "hyperliquid_perps/BTC/1h: the venue still lacks 1 bar(s) 2025-06-01 07:00 UTC -> 2025-06-01 08:00 UTC "
-            "after 3 polls; delivering on without them"
+            "hyperliquid_perps/BTC/1h: the venue lacks 1 bar(s) 2025-06-01 07:00 UTC -> 2025-06-01 08:00 UTC "
+            "(asked 3 times); delivering on without them"
         ]
         # The store holds what the venue has: the same bars a backtest of this series reads.
         pd.testing.assert_frame_equal(
@@ -280,6 +282,31 @@ def test_a_bar_the_venue_never_has_is_given_up_after_a_few_polls_with_a_warning(
         )
         hole_asks = [r for r in srv.requests_of("candleSnapshot") if r.body["req"]["startTime"] == DAY0 + 7 * HOUR]
         assert len(hole_asks) == 3
+
+
+def test_history_the_venue_does_not_keep_is_given_up_at_once_and_the_rest_delivered(
+    data_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A runner restarted four days late on 1m bars; the venue keeps only its 10 most recent candles.
+    with ReplayServer(now_ms=NOW, history_bars=10) as srv:
+        feed = open_feed(
+            "hyperliquid_perps", source="hyperliquid_perps", symbol="BTC", timeframe="1m", after_ms=NOW - 4 * DAY,
+            until_ms=None, clock=ManualClock(NOW), settings=Settings(), data_root=data_root, base_url=srv.url,
+            polling=FAST,
+        )  # fmt: skip
+        with caplog.at_level(logging.WARNING, logger="stratlab.live.feeds"):
+            delivered = feed.poll(NOW)
+        # 10:21 .. 10:29 closed, 10:30 in progress.
+        expected = expected_frame(srv, "BTC", "1m", DAY0 + 10 * HOUR + 21 * MINUTE, DAY0 + 10 * HOUR + 30 * MINUTE)
+        assert len(expected) == 9
+        pd.testing.assert_frame_equal(rows(delivered), expected)
+        # 4 days from 10:31 to 10:21 = 5,760 - 10 minutes; more than one request's 5,000: not asked again.
+        assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+            "hyperliquid_perps/BTC/1m: the venue lacks 5,750 bar(s) 2025-05-28 10:31 UTC -> 2025-06-01 10:21 UTC "
+            "(wider than one request); delivering on without them"
+        ]
+        assert len(srv.requests_of("candleSnapshot")) == 2  # the downloader's two windows, no more
+        assert feed.next_due_ms() == NOW + MINUTE + DELAY_MS  # 10:30 closes at 10:31
 
 
 def test_server_errors_do_not_raise_from_poll_and_the_feed_recovers(
@@ -336,6 +363,9 @@ def test_configuration_errors_raise_one_line(server: ReplayServer, data_root: Pa
                   base_url=server.url, **common)  # type: ignore[arg-type]  # fmt: skip
     with pytest.raises(ConfigError, match="unknown kind 'websocket'"):
         open_feed("websocket", source="demo", symbol="BTC", timeframe="1h", **common)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no bar opens after 2025-06-01 04:00 UTC and before 2025-06-01 05:00 UTC"):
+        open_feed("hyperliquid_perps", source="hyperliquid_perps", symbol="BTC", timeframe="1h", base_url=server.url,
+                  **{**common, "until_ms": DAY0 + 5 * HOUR})  # type: ignore[arg-type]  # fmt: skip
     assert [r.kind for r in server.requests] == ["meta"]  # no candle was asked for
 
 

@@ -15,14 +15,18 @@ or an outage back-fills by the same code path as a normal one.
 Rules of a live feed:
 
 - A bar is closed once the clock has passed its close (the downloader's rule: the bar in progress at ``now`` and
-  anything after it are never stored nor delivered). Polls come ``delay_s`` after a close, so a venue whose clock
-  runs a little ahead changes nothing.
-- A hole (a bar missing while a later one arrived) is fetched again explicitly (the downloader resumes after the
+  anything after it are never stored nor delivered). Polls come ``delay_s`` after a close, for the venue to publish
+  the bar; the clock must be right to within that delay (a clock running ahead of the venue by more would take a
+  bar still in progress for a closed one).
+- A hole (a bar missing while a later one arrived) is asked for again explicitly (the downloader resumes after the
   newest stored bar and would never look back). Bars after a hole wait for it; after ``hole_polls`` polls without
-  it, the feed logs a warning naming the missing span and delivers on.
-- A missing newest bar (the venue is late) and a failed request (server down, 5xx, timeout) are polled again after
-  a growing pause (1, 2, 4, ... s, capped); ``next_due_ms`` says when. Neither raises from ``poll``: only errors of
-  configuration (unknown coin or symbol, a timeframe the venue does not serve) do, once the venue has said so.
+  it the feed logs a warning naming the missing span and delivers on. A hole wider than one request is given up at
+  once: that is history the venue does not keep (a runner restarted long after), not a dropped candle.
+- A missing newest bar (the venue is late) and a failed request (server down, 5xx, timeout, retries spent) are
+  polled again after a growing pause (1, 2, 4, ... s, capped); ``next_due_ms`` says when. Neither raises from
+  ``poll``. What does raise: the venue refusing the series (unknown coin or symbol, a timeframe it does not serve:
+  ``DownloadError``/``ConfigError``, one line) and a ``DataError`` (a store file that breaks the data contract, or a
+  venue bar that would).
 """
 
 from __future__ import annotations
@@ -369,33 +373,58 @@ class VenueFeed:
         return missing[~np.isin(missing, np.fromiter(self._given_up, dtype=np.int64, count=len(self._given_up)))]
 
     def _refill_holes(self, stop: int, *, window_over: bool) -> pd.DataFrame:
-        """Fetch every hole's window once more; holes missing for ``hole_polls`` polls are given up (logged)."""
+        """Ask the venue once more for the holes' bars and store what it has now.
+
+        A hole is given up after ``hole_polls`` polls without its bars, and at once when it is wider than one
+        request: the downloader has just walked it, and no venue drops a page of candles by accident (that is
+        history it does not keep, or an outage it will not fill).
+        """
         frame = self._stored(stop)
         holes = self._holes(frame, stop, window_over)
         if holes.size == 0:
             return frame
-        for start, end in self._spans(holes):
+        page_bars = self._source.max_bars_per_request(self._tf)
+        spans = self._spans(holes)
+        wide = [span for span in spans if bars_between(self._tf, *span) > page_bars]
+        in_wide = np.zeros(holes.size, dtype=bool)
+        for start, end in wide:
+            in_wide |= (holes >= start) & (holes < end)
+        self._give_up(holes[in_wide], "wider than one request")
+        narrow = [span for span in spans if span not in wide]
+        for start, end in self._one_page_windows(narrow, page_bars):
             self._fetch_window(start, end)
-        frame = self._stored(stop)
-        still = self._holes(frame, stop, window_over)
+        if narrow:
+            frame = self._stored(stop)
         abandoned = []
-        for open_ms in still.tolist():
+        for open_ms in self._holes(frame, stop, window_over).tolist():
             self._hole_tries[open_ms] = self._hole_tries.get(open_ms, 0) + 1
             if self._hole_tries[open_ms] >= self._polling.hole_polls:
                 abandoned.append(open_ms)
-        if abandoned:
-            self._given_up.update(abandoned)
-            for start, end in self._spans(np.array(abandoned, dtype=np.int64)):
-                count = bars_between(self._tf, start, end)
-                log.warning(
-                    "%s: the venue still lacks %d bar(s) %s -> %s after %d polls; delivering on without them",
-                    self._label,
-                    count,
-                    format_ms(start),
-                    format_ms(end),
-                    self._polling.hole_polls,
-                )
+        self._give_up(np.array(abandoned, dtype=np.int64), f"asked {self._polling.hole_polls} times")
         return frame
+
+    def _give_up(self, opens: Int64Array, why: str) -> None:
+        """Deliver on without these bars, saying which spans the series lacks (the store lacks them too)."""
+        self._given_up.update(opens.tolist())
+        for start, end in self._spans(opens):
+            log.warning(
+                "%s: the venue lacks %s bar(s) %s -> %s (%s); delivering on without them",
+                self._label,
+                f"{bars_between(self._tf, start, end):,}",
+                format_ms(start),
+                format_ms(end),
+                why,
+            )
+
+    def _one_page_windows(self, spans: list[tuple[int, int]], page_bars: int) -> list[tuple[int, int]]:
+        """Neighbouring hole spans joined while the window still fits one request: one request for many holes."""
+        windows: list[tuple[int, int]] = []
+        for start, end in spans:
+            if windows and bars_between(self._tf, windows[-1][0], end) <= page_bars:
+                windows[-1] = (windows[-1][0], end)
+            else:
+                windows.append((start, end))
+        return windows
 
     def _spans(self, opens: Int64Array) -> list[tuple[int, int]]:
         """Runs of consecutive bar opens as ``[first open, close of the last)`` windows."""
@@ -498,6 +527,9 @@ def open_feed(
         )
     if source != kind:
         raise ConfigError(f"feed {kind}: stores its bars under source {kind!r}, not {source!r}")
+    if until_ms is not None and first_open_after(tf, after_ms) >= until_ms:
+        window = f"after {format_ms(after_ms)} and before {format_ms(until_ms)}"
+        raise ConfigError(f"feed {kind} {symbol} {tf.name}: no bar opens {window}")
     candle_source = open_source(kind, settings=settings, base_url=base_url)
     try:
         feed = VenueFeed(
