@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     data_root: Path = Field(default=DEFAULT_DATA_ROOT, description="Root of the Parquet market-data store.")
     log_dir: Path = Field(default=Path("logs"), description="Where the rotating log file is written.")
     runs_root: Path = Field(default=Path("runs"), description="Where optimisation run directories live.")
+    paper_root: Path = Field(default=Path("paper"), description="Where paper and live runners keep their state.")
     log_level: str = Field(default="DEBUG", description="Level of the log file (console follows --verbose/--quiet).")
 
     hyperliquid_base_url: str = Field(default="https://api.hyperliquid.xyz", description="Hyperliquid API root.")
@@ -33,6 +34,15 @@ class Settings(BaseSettings):
     # Secrets: SecretStr prints as '**********' in repr, str, logs and JSON dumps.
     ccxt_api_key: SecretStr | None = Field(default=None, description="ccxt API key (a secret, never printed).")
     ccxt_api_secret: SecretStr | None = Field(default=None, description="ccxt API secret (a secret, never printed).")
+    hyperliquid_wallet_address: str | None = Field(
+        default=None, description="The Hyperliquid account (0x + 40 hex) a live runner trades."
+    )
+    hyperliquid_private_key: SecretStr | None = Field(
+        default=None, description="The key signing its orders (the wallet's or an approved API wallet's; a secret)."
+    )
+    live_confirm: str | None = Field(
+        default=None, description="Unattended live trading: the venue's name here confirms --broker live --live."
+    )
 
     download_weight_per_minute: int = Field(
         default=600,

@@ -19,6 +19,7 @@ from stratlab.cli import (
 )
 from stratlab.cli.backtest import backtest
 from stratlab.cli.data import data_app
+from stratlab.cli.paper import paper_app
 from stratlab.cli.portfolio import portfolio_app
 from stratlab.cli.run import optimize, run_app
 from stratlab.cli.ui import ui
@@ -39,6 +40,7 @@ app.add_typer(data_app, name="data")
 app.command("backtest")(backtest)
 app.add_typer(run_app, name="run")
 app.add_typer(portfolio_app, name="portfolio")
+app.add_typer(paper_app, name="paper")
 app.command("optimize")(optimize)
 app.command("ui")(ui)
 

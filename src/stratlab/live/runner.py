@@ -361,8 +361,9 @@ class Runner:
                 )
             )  # fmt: skip
         decisions += self.risk.end_bar(bar.time_ms, self.total_equity(), self._kill_switch())
-        venue_positions = self._mirror(series, bar, events) if self.mirror is not None else None
-        self.store.commit_bar(key, bar, updates, self.risk.state, decisions, events, venue_positions)
+        if self.mirror is not None:
+            self._mirror(series, bar, events)
+        self.store.commit_bar(key, bar, updates, self.risk.state, decisions, events)
         self.bars_traded += 1
         self._announce(decisions, events, bar)
 
@@ -403,15 +404,13 @@ class Runner:
         events.append(Event("daily", text, bar_ms=day_ms))
         self.day_trades = 0
 
-    def _mirror(self, series: _Series, bar: ClosedBar, events: list[Event]) -> dict[str, float]:
+    def _mirror(self, series: _Series, bar: ClosedBar, events: list[Event]) -> None:
+        """The venue follows the books (the mirror records every order and position as it goes)."""
         assert self.mirror is not None
-        positions = {}
         for book_id in series.books:
             book = self.books[book_id]
             target = 0.0 if self.risk.killed else book.target_position()
             events += self.mirror.sync(book_id, self.book_specs[book_id].symbol, target, bar.close, bar.time_ms)
-            positions[book_id] = target
-        return positions
 
     def _announce(self, decisions: Sequence[RiskDecision], events: Sequence[Event], bar: ClosedBar) -> None:
         for decision in decisions:

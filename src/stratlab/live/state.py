@@ -395,6 +395,7 @@ class StateStore:
                 .order_by(bars_table.c.time_ms),
                 connection,
             )  # fmt: skip
+        frame = frame.rename(columns={"time_ms": "timestamp_ms"})
         return Candles.from_frame(frame, source=source, symbol=symbol, timeframe=parse_timeframe(timeframe))
 
     def last_bar_ms(self, series: str) -> int | None:
@@ -414,7 +415,6 @@ class StateStore:
         risk: RiskState,
         decisions: Sequence[RiskDecision],
         events: Sequence[Event],
-        venue_positions: dict[str, float] | None = None,
     ) -> None:
         """Every row of one bar and every book's new state, in one transaction (see the module)."""
         now = wall_ms()
@@ -436,8 +436,6 @@ class StateStore:
                     "position": update.position,
                     "equity": update.equity,
                 }
-                if venue_positions is not None and update.book_id in venue_positions:
-                    values["venue_position"] = venue_positions[update.book_id]
                 connection.execute(books_table.update().where(books_table.c.book_id == update.book_id).values(**values))
                 connection.execute(
                     equity_table.insert().values(
