@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,17 +38,38 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 @pytest.fixture
-def searching_run(tmp_path: Path, demo_root: Path) -> Iterator[tuple[Path, RunDir]]:
-    """A run made by the CLI whose worker is searching (started here, stopped by its PID at the end)."""
-    runs_root = tmp_path / "ui-server" / "runs"
+def server(tmp_path: Path) -> Iterator[UIServer]:
+    """The UI, up before the search starts: the page then opens on the first trials, not on thousands of them."""
+    served = UIServer(base=tmp_path / "ui-server")
+    try:
+        served.start()
+        yield served
+    finally:
+        served.stop()
+
+
+@dataclass(frozen=True)
+class SearchingRun:
+    run_dir: RunDir
+    worker: subprocess.Popen[bytes]
+
+    def pause(self) -> None:
+        """Hold the worker where it is (SIGSTOP): the storage stops growing, the worker stays alive."""
+        os.kill(self.worker.pid, signal.SIGSTOP)
+
+
+@pytest.fixture
+def searching_run(server: UIServer, demo_root: Path) -> Iterator[SearchingRun]:
+    """A run made by the CLI in the server's runs root whose worker is searching (started here, stopped by its PID
+    at the end)."""
     created = run_cli(
         "run", "new", "--source", "demo", "--symbol", "BTC", "--start", "2025-01-01", "--end", "2025-06-30",
         "--strategies", "ma_cross,stochastic", "--max-trials", "100000", "--time-budget", SEARCH_S,
         "--sampler", "random", "--data-root", str(demo_root), "--label", "live",
-        env={"STRATLAB_RUNS_ROOT": str(runs_root)},
+        env={"STRATLAB_RUNS_ROOT": str(server.runs_root)},
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
-    run_dir = RunDir(next(p for p in runs_root.iterdir() if p.is_dir()))
+    run_dir = RunDir(next(p for p in server.runs_root.iterdir() if p.is_dir()))
     worker = subprocess.Popen(
         # Niced: searching at full speed, it would slow down the page it is watched on.
         ["nice", "-n", "19", sys.executable, "-m", "stratlab", "run", "worker", "--run-dir", str(run_dir.path),
@@ -57,23 +79,13 @@ def searching_run(tmp_path: Path, demo_root: Path) -> Iterator[tuple[Path, RunDi
     try:
         deadline = time.monotonic() + 60
         while run_dir.journal_path.stat().st_size < 20_000 and time.monotonic() < deadline:
-            time.sleep(0.2)  # a few completed trials of each study before the page opens
+            time.sleep(0.1)  # a few completed trials of each study before the page opens
         assert worker.poll() is None, "the worker ended before the page could watch it"
-        yield runs_root, run_dir
+        yield SearchingRun(run_dir, worker)
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)  # its own session: the group is the worker alone
+            os.killpg(worker.pid, signal.SIGKILL)  # its own session: the group is the worker alone (paused or not)
         worker.wait(timeout=30)
-
-
-@pytest.fixture
-def server(tmp_path: Path, searching_run: tuple[Path, RunDir]) -> Iterator[UIServer]:
-    served = UIServer(base=tmp_path / "ui-server")  # serves the runs root the searching run lives in
-    try:
-        served.start()
-        yield served
-    finally:
-        served.stop()
 
 
 def shown_trials(page: Page) -> int:
@@ -84,9 +96,9 @@ def shown_trials(page: Page) -> int:
 
 
 def test_analyze_during_a_run_is_live_with_optuna_views(
-    server: UIServer, searching_run: tuple[Path, RunDir], browser_page: Page
+    server: UIServer, searching_run: SearchingRun, browser_page: Page
 ) -> None:
-    _, run_dir = searching_run
+    run_dir = searching_run.run_dir
     page = browser_page
     page.goto(f"{server.url}/analyze?run={run_dir.path.name}")
     page.get_by_text("Live from the run's storage").first.wait_for(timeout=60_000)
@@ -97,6 +109,9 @@ def test_analyze_during_a_run_is_live_with_optuna_views(
     while shown_trials(page) <= first and time.monotonic() < deadline:
         page.wait_for_timeout(500)
     assert shown_trials(page) > first, "the live view did not refresh"
+    # Liveness is shown; the views below are drawn from the storage as it stands. Held still, it is a few thousand
+    # trials, not tens of thousands, and every redraw finds the views it cached (their key is the run's files).
+    searching_run.pause()
     page.get_by_text("dominated trials").first.wait_for()  # the legend of the faint cloud behind the fronts
     assert page.get_by_test_id("stPlotlyChart").count() >= 1
 
