@@ -26,6 +26,7 @@ navigation = st.navigation(
         st.Page(VIEWS / "monitor.py", title="Monitor", url_path="monitor"),
         st.Page(VIEWS / "analyze.py", title="Analyze", url_path="analyze"),
         st.Page(VIEWS / "portfolio.py", title="Portfolio", url_path="portfolio"),
+        st.Page(VIEWS / "paper.py", title="Paper", url_path="paper"),
     ]
 )
 navigation.run()
