@@ -279,13 +279,12 @@ class Runner:
         )
 
     def _flush_warmup(self, warmups: dict[str, list[ClosedBar]]) -> None:
-        """Warm-up bars become the books' first history (stored in one transaction per series), and the books are
-        created on them."""
+        """Warm-up bars become the books' first history; the bars and the books they start are stored in one
+        transaction per series."""
         for key, bars in warmups.items():
             series = self.series[key]
-            spec = series.spec
-            candles = _candles(spec, bars)
-            self.store.add_warmup_bars(key, candles)
+            candles = _candles(series.spec, bars)
+            new_books = []
             for book_id in series.books:
                 book_spec = self.book_specs[book_id]
                 start = warmup_start_ms(book_spec, self.spec)
@@ -297,7 +296,8 @@ class Runner:
                 manifest = book_spec.manifest
                 own = candles.slice(int((candles.timestamp_ms < start).sum()), len(candles))
                 self.books[book_id] = Book(manifest.strategy, manifest.params, book_spec.config, own)
-                self.store.add_book(book_id, key, start, book_spec.capital)
+                new_books.append((book_id, start, book_spec.capital))
+            self.store.add_warmup_bars(key, candles, new_books)
         warmups.clear()
 
     def _ensure_books(self, key: str, bar: ClosedBar) -> None:
@@ -464,6 +464,12 @@ def open_runner(
                 f"stratlab paper start --state-dir {state_dir} (no other options), or choose a new --state-dir"
             )
         spec = stored
+        row = store.runner()
+        if row["status"] == "finished":
+            raise DataError(
+                f"{state_dir}: this runner already traded its whole replay ({row['status_reason']}); see stratlab "
+                f"paper report --state-dir {state_dir}, or start a new --state-dir"
+            )
     else:
         if spec is None:
             raise DataError(f"{state_dir}: no runner state here; give --manifest or --portfolio to start one")

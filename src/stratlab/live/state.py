@@ -337,10 +337,9 @@ class StateStore:
 
     # bars and books -----------------------------------------------------------------------------------------------
 
-    def add_warmup_bars(self, series: str, candles: Candles) -> None:
-        """Warm-up bars of a series (before its first traded bar), in one transaction."""
-        if not len(candles):
-            return
+    def add_warmup_bars(self, series: str, candles: Candles, new_books: Sequence[tuple[str, int, float]] = ()) -> None:
+        """Warm-up bars of a series (before its first traded bar) and the books they start (book id, first bar's
+        open time, capital), in one transaction: a restart finds both or neither."""
         frame = pd.DataFrame(
             {
                 "series": series,
@@ -352,19 +351,25 @@ class StateStore:
                 "volume": candles.volume,
             }
         )
+        rows = [{str(key): value for key, value in row.items()} for row in frame.to_dict("records")]
         with self.engine.begin() as connection:
-            connection.execute(
-                bars_table.insert(), [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+            if rows:
+                connection.execute(bars_table.insert(), rows)
+            for book_id, first_bar_ms, equity in new_books:
+                self._add_book(connection, book_id, series, first_bar_ms, equity)
+
+    @staticmethod
+    def _add_book(connection: Connection, book_id: str, series: str, first_bar_ms: int, equity: float) -> None:
+        connection.execute(
+            books_table.insert().values(
+                book_id=book_id, series=series, first_bar_ms=first_bar_ms, pending_order=0, traded_bars=0,
+                position=0.0, equity=equity, venue_position=0.0,
             )
+        )  # fmt: skip
 
     def add_book(self, book_id: str, series: str, first_bar_ms: int, equity: float) -> None:
         with self.engine.begin() as connection:
-            connection.execute(
-                books_table.insert().values(
-                    book_id=book_id, series=series, first_bar_ms=first_bar_ms, pending_order=0, traded_bars=0,
-                    position=0.0, equity=equity, venue_position=0.0,
-                )
-            )  # fmt: skip
+            self._add_book(connection, book_id, series, first_bar_ms, equity)
 
     def books(self) -> list[BookRow]:
         with self.engine.connect() as connection:
