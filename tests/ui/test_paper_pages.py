@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -50,15 +51,16 @@ def paper_page(monkeypatch: pytest.MonkeyPatch, paper_root: Path, state: str | N
     return at
 
 
-def query(state_dir: Path, sql: str) -> list[tuple[object, ...]]:
+def query(state_dir: Path, sql: str) -> list[tuple[Any, ...]]:
     """The state database read directly, without stratlab."""
     with sqlite3.connect(state_dir / STATE_FILE) as connection:
         return connection.execute(sql).fetchall()
 
 
-def table_with(at: AppTest, column: str) -> list[dict[str, object]]:
+def table_with(at: AppTest, column: str) -> list[dict[str, Any]]:
+    """The rows of the page's table that has ``column``."""
     frame = next(d.value for d in at.dataframe if column in d.value.columns)
-    return list(frame.to_dict("records"))
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def copy_state(state_dir: Path, paper_root: Path, name: str) -> Path:
@@ -78,7 +80,7 @@ def test_a_finished_runner_shows_its_books_trades_parity_and_log(
         "b.last_bar_ms FROM books b, runner r",
     )
     assert trades > 0 and bars > 0
-    assert at.selectbox[0].options == [f"{RUNNER} · {book_id} · finished: {status_reason}"]
+    assert at.selectbox[0].options == [f"{RUNNER} · {book_id} · finished"]
     assert f"**Status: finished: {status_reason}**" in [m.value for m in at.markdown]
     (book,) = table_with(at, "today")
     assert book["book"] == book_id and book["trades"] == f"{trades:,}"
@@ -155,4 +157,5 @@ def test_a_running_runner_can_be_stopped_and_a_dead_one_says_so(
     at = paper_page(monkeypatch, paper_root)
     status = next(m.value for m in at.markdown if m.value.startswith("**Status:"))
     assert status == "**Status: not running: the process ended without a clean stop (start it again to resume)**"
+    assert at.selectbox[0].options == ["going · ma_cross-BTC-5m · not running"]
     assert not [b for b in at.button if b.label == "Stop this runner"]

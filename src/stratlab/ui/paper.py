@@ -34,6 +34,8 @@ RISK_DECISION_ROWS = 20
 # The exit reason the backtest gives a position still open at the end of its data.
 END_OF_DATA = EXIT_REASONS.index("end")
 START_HINT = "stratlab paper start --manifest runs/<run>/champion.json"
+# A runner whose state says "running" but whose process is gone (killed, or the machine restarted).
+NOT_RUNNING = "not running"
 BOOK_COLUMNS = ["book", "position", "equity", "today", "last bar (UTC)", "trades"]
 
 
@@ -73,15 +75,17 @@ class RunnerListing:
     name: str
     created_ms: int
     books: tuple[str, ...] = ()
-    headline: str = ""
+    status: str = ""  # running, not running (its process is gone), stopped, finished, killed, failed
     alive: bool = False
     problem: str | None = None
 
     @property
     def label(self) -> str:
+        """Name, books and status; never the heartbeat's age: a label that changes on every rerun would make the
+        picker a new widget each time."""
         if self.problem is not None:
             return f"{self.name} · unreadable"
-        return f"{self.name} · {', '.join(self.books)} · {self.headline}"
+        return f"{self.name} · {', '.join(self.books)} · {self.status}"
 
 
 def state_dirs(root: Path) -> list[Path]:
@@ -95,12 +99,13 @@ def describe_runner(state_dir: Path) -> RunnerListing:
     try:
         with opened_store(state_dir) as store:
             row = store.runner()
+            alive = runner_alive(store)
             return RunnerListing(
                 name=state_dir.name,
                 created_ms=int(row["created_ms"]),
                 books=tuple(book.book_id for book in store.spec().books),
-                headline=runner_headline(store),
-                alive=runner_alive(store),
+                status=NOT_RUNNING if row["status"] == "running" and not alive else str(row["status"]),
+                alive=alive,
             )
     except DataError as exc:
         # Unreadable: sorted by when its file last changed, the nearest thing to its age.

@@ -44,10 +44,10 @@ wanted = st.query_params.get("state")
 if wanted and wanted not in by_name:
     st.warning(f"Runner {wanted!r} is not under {root}; showing the newest instead.")
 names = list(by_name)
+# No key: when a label changes (the runner stopped) the picker is redrawn with it, on the runner the URL names.
 name = st.selectbox(
-    "Runner", names, index=names.index(wanted) if wanted in by_name else 0, key="paper_state",
-    format_func=lambda n: by_name[n].label,
-)  # fmt: skip
+    "Runner", names, index=names.index(wanted) if wanted in by_name else 0, format_func=lambda n: by_name[n].label
+)
 if name != st.query_params.get("state"):
     st.query_params["state"] = name
 
