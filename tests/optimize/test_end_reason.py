@@ -36,12 +36,12 @@ def new_run(demo_root: Path, tmp_path: Path, *extra: str) -> RunDir:
     return RunDir(result.stdout.strip())
 
 
-def start(run_dir: RunDir, data_root: Path, tmp_path: Path, workers: int = 1) -> subprocess.Popen[str]:
+def start(run_dir: RunDir, data_root: Path, runs_root: Path, workers: int = 1) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "stratlab", "run", "start", "--run-dir", str(run_dir.path), "--workers",
                str(workers), "--no-live", "--data-root", str(data_root)]  # fmt: skip
     return subprocess.Popen(
-        command, env={**os.environ, **runs_env(tmp_path)}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        command, env={**os.environ, "STRATLAB_RUNS_ROOT": str(runs_root)}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
@@ -60,62 +60,110 @@ def final_status(run_dir: RunDir) -> dict[str, object]:
     return dict(json.loads(run_dir.status_path.read_text()))
 
 
-def test_a_run_that_meets_its_budget_says_so_and_keeps_an_increasing_history(demo_root: Path, tmp_path: Path) -> None:
-    result = run_cli(
-        "optimize", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", "ma_cross,stochastic",
-        "--max-trials", "150", "--workers", "1", "--no-live", "--sampler", "random", "--data-root", str(demo_root),
-        env=runs_env(tmp_path),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    run_dir = RunDir(next((tmp_path / "runs").iterdir()))
+# -- three runs ended three ways, made once per test process --------------------------------------------------------
+
+MONITORED = ["--strategies", "ma_cross,stochastic", "--sampler", "random"]
+BUDGET_TRIALS = 10  # per strategy
+TIME_BUDGET_S = 2
+ENDED_RUNS = pytest.StashKey[dict[str, RunDir]]()
+
+
+def cli_process(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``python -m stratlab ARGS`` started in the background (``communicate`` collects its stderr)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "stratlab", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def make_ended_runs(demo_root: Path, runs_root: Path) -> dict[str, RunDir]:
+    """Three runs of two strategies made by the CLI: ``budget`` met its trial budget, ``timed`` reached its time
+    budget, ``stopped`` was stopped by `run stop` after a few trials. They run side by side: much of a short run is
+    waiting (workers starting, the supervisor's one-second samples), not computing."""
+    env = {**os.environ, "STRATLAB_RUNS_ROOT": str(runs_root)}
+    common = ["--source", "demo", "--symbol", "BTC", *PERIOD, *MONITORED, "--data-root", str(demo_root)]
+    new = run_cli("run", "new", *common, "--max-trials", "10000000", "--label", "stopped", env=env)
+    assert new.returncode == 0, new.stderr
+    stopped = RunDir(new.stdout.strip())
+    optimizing = [
+        cli_process("optimize", *common, *extra, "--workers", "1", "--no-live", "--label", label, env=env)
+        for label, extra in (
+            ("budget", ["--max-trials", str(BUDGET_TRIALS)]),
+            ("timed", ["--max-trials", "10000000", "--time-budget", str(TIME_BUDGET_S)]),
+        )
+    ]
+    process = start(stopped, demo_root, runs_root)
+    wait_for_trials(stopped, process)
+    stop = run_cli("run", "stop", "--run-dir", str(stopped.path), env=env)
+    assert stop.returncode == 0, stop.stderr
+    for running in (process, *optimizing):
+        _, stderr = running.communicate(timeout=120)
+        assert running.returncode == 0, stderr
+    return {p.name.rsplit("_", 1)[1]: RunDir(p) for p in runs_root.iterdir() if p.is_dir()}
+
+
+def ended_runs_of(
+    config: pytest.Config, demo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, RunDir]:
+    """The three ended runs, made the first time a test of this process asks (here or the Monitor page's tests) and
+    only read after that (a test that changes one copies it first)."""
+    if ENDED_RUNS not in config.stash:
+        config.stash[ENDED_RUNS] = make_ended_runs(demo_root, tmp_path_factory.mktemp("ended-runs"))
+    return config.stash[ENDED_RUNS]
+
+
+@pytest.fixture(scope="module")
+def ended_runs(
+    request: pytest.FixtureRequest, demo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, RunDir]:
+    return ended_runs_of(request.config, demo_root, tmp_path_factory)
+
+
+def test_a_run_that_meets_its_budget_says_so_and_keeps_an_increasing_history(ended_runs: dict[str, RunDir]) -> None:
+    run_dir = ended_runs["budget"]
     status = final_status(run_dir)
     assert (status["state"], status["ended_because"]) == (RunState.FINISHED, EndReason.BUDGET_MET)
     assert status["stop_requested_by"] is None and status["worker_failures"] == []
-    # The trials the report counted, by pandas from trials.csv: each strategy's completed trials, capped at 150.
+    # The trials the report counted, by pandas from trials.csv: each strategy's completed trials, capped at the budget.
     trials = pd.read_csv(run_dir.path / "trials.csv")
-    completed = trials[trials["state"] == "COMPLETE"].groupby("strategy").size().clip(upper=150).sum()
+    completed = trials[trials["state"] == "COMPLETE"].groupby("strategy").size().clip(upper=BUDGET_TRIALS).sum()
     history = status["history"]
     assert isinstance(history, list) and 2 <= len(history) <= 500
     elapsed = [point[0] for point in history]
     done = [point[1] for point in history]
     assert elapsed == sorted(elapsed) and done == sorted(done)
-    assert done[-1] == completed == status["completed"] == 300
+    assert done[-1] == completed == status["completed"] == 2 * BUDGET_TRIALS
     assert elapsed[-1] <= float(str(status["elapsed_s"])) + 0.1
     assert all(point[2] >= 0 for point in history)
     run_ended = [e for e in run_dir.read_progress() if e["event"] == "run_ended"]
     assert run_ended[-1]["ended_because"] == "budget_met"
 
 
-def test_a_time_budget_ends_the_run_before_its_trials(demo_root: Path, tmp_path: Path) -> None:
-    run_dir = new_run(demo_root, tmp_path, "--max-trials", "10000000", "--time-budget", "3")
-    process = start(run_dir, demo_root, tmp_path)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr
+def test_a_time_budget_ends_the_run_before_its_trials(ended_runs: dict[str, RunDir]) -> None:
+    run_dir = ended_runs["timed"]
     status = final_status(run_dir)
     assert (status["state"], status["ended_because"]) == (RunState.FINISHED, EndReason.TIME_BUDGET)
     assert 0 < int(str(status["completed"])) < 10_000_000
     # The workers said it themselves: each stopped on the time budget.
     finished = [e for e in run_dir.read_progress() if e["event"] == "worker_finished"]
     assert [e["stopped_by"] for e in finished] == ["time budget"]
-    assert float(finished[0]["elapsed_s"]) >= 3.0
+    assert float(finished[0]["elapsed_s"]) >= TIME_BUDGET_S
 
 
-def test_run_stop_is_named_as_the_one_who_stopped_the_run(demo_root: Path, tmp_path: Path) -> None:
-    run_dir = new_run(demo_root, tmp_path, "--max-trials", "10000000")
-    process = start(run_dir, demo_root, tmp_path)
-    wait_for_trials(run_dir, process)
-    stop = run_cli("run", "stop", "--run-dir", str(run_dir.path), env=runs_env(tmp_path))
-    assert stop.returncode == 0, stop.stderr
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr
-    status = final_status(run_dir)
+def test_run_stop_is_named_as_the_one_who_stopped_the_run(ended_runs: dict[str, RunDir]) -> None:
+    status = final_status(ended_runs["stopped"])
     assert (status["state"], status["ended_because"]) == (RunState.STOPPED, EndReason.STOP_REQUESTED)
     assert status["stop_requested_by"] == "run stop"
+    assert int(str(status["completed"])) >= 5  # it was stopped while searching, after the trials it waited for
 
 
 def test_sigterm_to_run_start_is_an_interruption(demo_root: Path, tmp_path: Path) -> None:
     run_dir = new_run(demo_root, tmp_path, "--max-trials", "10000000")
-    process = start(run_dir, demo_root, tmp_path)
+    process = start(run_dir, demo_root, tmp_path / "runs")
     wait_for_trials(run_dir, process)
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=120)
@@ -128,7 +176,7 @@ def test_a_failed_worker_is_named_with_its_exit_code_and_error(demo_root: Path, 
     run_dir = new_run(demo_root, tmp_path, "--max-trials", "20")
     empty_store = tmp_path / "no-data"
     empty_store.mkdir()
-    process = start(run_dir, empty_store, tmp_path)  # the workers find no candles there
+    process = start(run_dir, empty_store, tmp_path / "runs")  # the workers find no candles there
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1 and "worker 0 (exit code 1" in stderr, stderr
     status = final_status(run_dir)
