@@ -12,8 +12,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import run_cli
+from tests.optimize.test_end_reason import ended_runs_of
 from tests.ui.browser import pids_marked_with
 from tests.ui.test_pages import app, texts
 
@@ -49,6 +48,9 @@ def wait_finished(run: Path, timeout_s: float = 120) -> None:
     while not (run / "report.json").exists() and time.monotonic() < deadline:
         time.sleep(0.3)
     assert (run / "report.json").exists(), (run / "workers" / "supervisor.log").read_text()
+
+
+GONE = {None, "Z"}  # no such process, or a zombie its parent (the test's process) reaps later
 
 
 def process_state(pid: int) -> str | None:
@@ -246,35 +248,12 @@ def test_a_bad_field_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, demo
 
 
 @pytest.fixture(scope="module")
-def ended_runs(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Three runs made by the CLI: one that met its budget, one stopped by `run stop`, one ended by its time budget."""
-    runs_root = tmp_path_factory.mktemp("ended-runs")
-    env = {"STRATLAB_RUNS_ROOT": str(runs_root)}
-    common = ["--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", "ma_cross,stochastic", "--sampler",
-              "random", "--data-root", str(demo_root)]  # fmt: skip
-    for label, extra in (("budget", ["--max-trials", "10"]), ("timed", ["--max-trials", "10000000", "--time-budget",
-                                                                         "2"])):  # fmt: skip
-        done = run_cli("optimize", *common, *extra, "--workers", "1", "--no-live", "--label", label, env=env)
-        assert done.returncode == 0, done.stderr
-    new = run_cli("run", "new", *common, "--max-trials", "10000000", "--label", "stopped", env=env)
-    assert new.returncode == 0, new.stderr
-    stopped = Path(new.stdout.strip())
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "stratlab", "run", "start", "--run-dir", str(stopped), "--workers", "1", "--no-live",
-         "--data-root", str(demo_root)], env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = json.loads((stopped / "status.json").read_text()) if (stopped / "status.json").exists() else {}
-        if status.get("completed", 0) >= 4:
-            break
-        time.sleep(0.2)
-    assert run_cli("run", "stop", "--run-dir", str(stopped), env=env).returncode == 0
-    _, stderr = runner.communicate(timeout=120)
-    assert runner.returncode == 0, stderr
-    names = {p.name.rsplit("_", 1)[1]: p for p in runs_root.iterdir() if p.is_dir()}
-    return names
+def ended_runs(
+    request: pytest.FixtureRequest, demo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """Three runs made by the CLI: one that met its budget, one ended by its time budget, one stopped by `run stop`;
+    the same runs tests/optimize/test_end_reason.py checks the end reasons of, made once per test process."""
+    return {label: run.path for label, run in ended_runs_of(request.config, demo_root, tmp_path_factory).items()}
 
 
 def status_of(run: Path) -> dict[str, Any]:
@@ -385,11 +364,14 @@ def test_a_failing_download_shows_its_retries_live_and_cancel_ends_its_processes
         assert not at.exception and not at.error
         assert json.loads(job_file.read_text())["state"] == "cancelled"
         # The wrapper (its command line names the job file) and the download (it names the data root) are gone.
+        # A killed process drops its command line before it is a zombie: wait for both, or the state may still be R.
         deadline = time.monotonic() + 20
-        while (pids_marked_with(str(job_file)) or pids_marked_with(str(data_root))) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while (
+            pids_marked_with(str(job_file)) or pids_marked_with(str(data_root)) or process_state(wrapper) not in GONE
+        ) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert pids_marked_with(str(job_file)) == [] and pids_marked_with(str(data_root)) == []
-        assert process_state(wrapper) in {None, "Z"}  # gone, or a zombie its parent (this test's process) reaps later
+        assert process_state(wrapper) in GONE
         gone_at = time.monotonic()
         time.sleep(3.0)  # longer than the next backoff
         # Nobody asks any more (a request sent just before the kill may be recorded a moment after it).
