@@ -52,9 +52,11 @@ def make_manifest(
         backtest=BacktestConfig(**(config or {})),
         kpis={},
         selection=ManifestSelection(
-            dd_threshold_pct=30.0, reason="chosen by the test", selection_part=PartName.TEST,
+            dd_threshold_pct=30.0,
+            reason="chosen by the test",
+            selection_part=PartName.TEST,
             part_roles=SplitKind.TWO_WAY.roles,
-        ),  # fmt: skip
+        ),
     )
 
 

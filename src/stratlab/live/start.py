@@ -2,8 +2,9 @@
 a demanding user expects:
 
 - **replay** trades, by default, the first manifest's out-of-sample part (else its last part) to the end of the
-  latest manifest's data, each book on its manifest's own series, warmed up on every bar of its dataset before it: the paper run then reproduces the
-  manifest's backtest of that part trade for trade, and its figures can be compared with the manifest's. ``--from``
+  latest manifest's data, each book on its manifest's own series, warmed up on every bar of its dataset before
+  it: the paper run then reproduces the manifest's backtest of that part trade for trade, and its figures can be
+  compared with the manifest's. ``--from``
   / ``--to`` choose other days; bars before a ``--from`` outside the dataset warm up from the store
   (``--warmup-bars``).
 - a **venue** feed trades every bar that closes after the runner starts, warmed up on the ``--warmup-bars`` bars
@@ -100,9 +101,7 @@ def new_spec(options: StartOptions) -> RunnerSpec:
         if from_ms is None:
             from_ms = traded_part_start_ms(first)
         if to_ms is None:  # to the end of the latest manifest's data
-            to_ms = max(
-                parse_timeframe(b.manifest.dataset.timeframe).next_open_ms(b.manifest.dataset.last_bar_ms) for b in books
-            )
+            to_ms = max(parse_timeframe(b.timeframe).next_open_ms(b.manifest.dataset.last_bar_ms) for b in books)
     else:
         if options.start or options.end:
             raise ConfigError("--from/--to: only for the replay feed (a venue feed trades from now on)")
