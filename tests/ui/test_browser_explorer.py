@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.ui.test_browser import assert_no_exception, heading, open_tab, shoot, wait_idle, wait_rerun
-from tests.ui.test_luck import finished_run
+from tests.ui.test_pages import copy_run
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -68,9 +68,11 @@ def chart(page: Page) -> dict[str, Any]:
 
 
 def test_trials_tab_filter_export_and_backtest_a_non_champion(
-    ui_server: UIServer, browser_page: Page, ui_artifacts: Path, demo_root: Path
+    ui_server: UIServer, browser_page: Page, ui_artifacts: Path, finished_runs: tuple[Path, list[str]]
 ) -> None:
-    run_dir = finished_run(ui_server.runs_root, demo_root, label="trials")
+    # A finished run of two strategies made by the CLI (the page tests' own, copied whole into the server's runs root).
+    runs_root, names = finished_runs
+    run_dir = copy_run(runs_root, next(n for n in names if n.endswith("_first")), ui_server.runs_root)
     trials = pd.read_csv(run_dir / "trials.csv")
     report = json.loads((run_dir / "report.json").read_text())
     champion = (report["champion"]["strategy"], report["champion"]["trial"]) if report["champion"] else None
