@@ -344,15 +344,18 @@ def wait_for_charts(page: Page, count: int) -> None:
 
 
 def test_is_it_luck_tab_and_portfolio_page(
-    ui_server: UIServer, browser_page: Page, ui_artifacts: Path, demo_root: Path
+    ui_server: UIServer, browser_page: Page, ui_artifacts: Path, finished_runs: tuple[Path, list[str]]
 ) -> None:
-    """A finished run (made by the CLI) opened on Analyze: its "Is it luck?" tab shows the verdict, every gate and
-    the charts; a portfolio of its candidates on the Portfolio page shows its weights, labelled in-sample."""
-    from tests.ui.test_luck import build_inspection_portfolio, finished_run
+    """A finished run (made by the CLI: the page tests' run of two strategies, copied whole into the server's runs
+    root) opened on Analyze: its "Is it luck?" tab shows the verdict, every gate and the charts; a portfolio of its
+    candidates on the Portfolio page shows its weights, labelled in-sample."""
+    from tests.ui.test_luck import build_inspection_portfolio
+    from tests.ui.test_pages import copy_run
 
     for name in LUCK_SCREENSHOTS:
         (ui_artifacts / name).unlink(missing_ok=True)
-    run_dir = finished_run(ui_server.runs_root, demo_root)
+    runs_root, names = finished_runs
+    run_dir = copy_run(runs_root, next(n for n in names if n.endswith("_first")), ui_server.runs_root)
     portfolio = build_inspection_portfolio(run_dir, ui_server.runs_root / "portfolios" / "inspection")
     luck = json.loads((run_dir / "report.json").read_text())["luck"]
     page = browser_page
