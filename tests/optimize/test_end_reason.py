@@ -1,6 +1,6 @@
 """Why a run ended, as its final status.json says (``ended_because``), and the bounded throughput history, for runs
 made by the real CLI: budget met, time budget reached, stop requested by `run stop`, interrupted by SIGTERM, and a
-worker that failed."""
+worker that failed (the five runs are made once per test process, side by side, and only read)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -21,28 +22,6 @@ from stratlab.optimize.runner import ThroughputHistory
 from tests.conftest import run_cli
 
 PERIOD = ["--start", "2025-01-01", "--end", "2025-01-31"]
-
-
-def runs_env(tmp_path: Path) -> dict[str, str]:
-    return {"STRATLAB_RUNS_ROOT": str(tmp_path / "runs")}
-
-
-def new_run(demo_root: Path, tmp_path: Path, *extra: str) -> RunDir:
-    result = run_cli(
-        "run", "new", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", "ma_cross",
-        "--data-root", str(demo_root), "--sampler", "random", *extra, env=runs_env(tmp_path),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return RunDir(result.stdout.strip())
-
-
-def start(run_dir: RunDir, data_root: Path, runs_root: Path, workers: int = 1) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "stratlab", "run", "start", "--run-dir", str(run_dir.path), "--workers",
-               str(workers), "--no-live", "--data-root", str(data_root)]  # fmt: skip
-    return subprocess.Popen(
-        command, env={**os.environ, "STRATLAB_RUNS_ROOT": str(runs_root)}, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
 
 
 def wait_for_trials(run_dir: RunDir, process: subprocess.Popen[str], at_least: int = 5, timeout_s: float = 60) -> None:
@@ -60,57 +39,96 @@ def final_status(run_dir: RunDir) -> dict[str, object]:
     return dict(json.loads(run_dir.status_path.read_text()))
 
 
-# -- three runs ended three ways, made once per test process --------------------------------------------------------
+# -- five runs ended five ways, made once per test process ----------------------------------------------------------
 
 MONITORED = ["--strategies", "ma_cross,stochastic", "--sampler", "random"]
 BUDGET_TRIALS = 10  # per strategy
 TIME_BUDGET_S = 2
-ENDED_RUNS = pytest.StashKey[dict[str, RunDir]]()
+
+
+@dataclass(frozen=True)
+class EndedRun:
+    """A run the CLI ended, and how the process that ran it (``optimize`` or ``run start``) exited."""
+
+    run_dir: RunDir
+    returncode: int
+    stderr: str
+
+
+ENDED_RUNS = pytest.StashKey[dict[str, EndedRun]]()
 
 
 def cli_process(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    """``python -m stratlab ARGS`` started in the background (``communicate`` collects its stderr)."""
+    """``python -m stratlab ARGS`` started in the background (``communicate`` collects its output)."""
     return subprocess.Popen(
         [sys.executable, "-m", "stratlab", *args],
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def make_ended_runs(demo_root: Path, runs_root: Path) -> dict[str, RunDir]:
-    """Three runs of two strategies made by the CLI: ``budget`` met its trial budget, ``timed`` reached its time
-    budget, ``stopped`` was stopped by `run stop` after a few trials. They run side by side: much of a short run is
-    waiting (workers starting, the supervisor's one-second samples), not computing."""
+def start(run_dir: RunDir, data_root: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`run start` of a created run, one worker, in the background."""
+    command = ["run", "start", "--run-dir", str(run_dir.path), "--workers", "1", "--no-live", "--data-root"]
+    return cli_process(*command, str(data_root), env=env)
+
+
+def make_ended_runs(demo_root: Path, base: Path) -> dict[str, EndedRun]:
+    """Five runs of two strategies made by the CLI: ``budget`` met its trial budget, ``timed`` reached its time
+    budget, ``stopped`` was stopped by `run stop` and ``interrupted`` by SIGTERM to `run start` after a few trials,
+    and the worker of ``failed`` found no candles. They run side by side: much of a short run is waiting (workers
+    starting, the supervisor's one-second samples), not computing."""
+    runs_root, empty_store = base / "runs", base / "no-data"
+    empty_store.mkdir()
     env = {**os.environ, "STRATLAB_RUNS_ROOT": str(runs_root)}
     common = ["--source", "demo", "--symbol", "BTC", *PERIOD, *MONITORED, "--data-root", str(demo_root)]
-    new = run_cli("run", "new", *common, "--max-trials", "10000000", "--label", "stopped", env=env)
-    assert new.returncode == 0, new.stderr
-    stopped = RunDir(new.stdout.strip())
-    optimizing = [
-        cli_process("optimize", *common, *extra, "--workers", "1", "--no-live", "--label", label, env=env)
+    runners = {
+        label: cli_process("optimize", *common, *extra, "--workers", "1", "--no-live", "--label", label, env=env)
         for label, extra in (
             ("budget", ["--max-trials", str(BUDGET_TRIALS)]),
             ("timed", ["--max-trials", "10000000", "--time-budget", str(TIME_BUDGET_S)]),
         )
-    ]
-    process = start(stopped, demo_root, runs_root)
-    wait_for_trials(stopped, process)
-    stop = run_cli("run", "stop", "--run-dir", str(stopped.path), env=env)
-    assert stop.returncode == 0, stop.stderr
-    for running in (process, *optimizing):
-        _, stderr = running.communicate(timeout=120)
-        assert running.returncode == 0, stderr
-    return {p.name.rsplit("_", 1)[1]: RunDir(p) for p in runs_root.iterdir() if p.is_dir()}
+    }
+    creating = {
+        label: cli_process("run", "new", *common, "--max-trials", trials, "--label", label, env=env)
+        for label, trials in (("stopped", "10000000"), ("interrupted", "10000000"), ("failed", "20"))
+    }
+    try:
+        created: dict[str, RunDir] = {}
+        for label, process in creating.items():
+            stdout, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, stderr
+            created[label] = RunDir(stdout.strip())
+        for label, run_dir in created.items():
+            runners[label] = start(run_dir, empty_store if label == "failed" else demo_root, env)
+        wait_for_trials(created["stopped"], runners["stopped"])
+        stop = run_cli("run", "stop", "--run-dir", str(created["stopped"].path), env=env)
+        assert stop.returncode == 0, stop.stderr
+        wait_for_trials(created["interrupted"], runners["interrupted"])
+        runners["interrupted"].send_signal(signal.SIGTERM)
+        ended: dict[str, EndedRun] = {}
+        for label, process in runners.items():
+            _, stderr = process.communicate(timeout=120)
+            (path,) = runs_root.glob(f"*_{label}")
+            ended[label] = EndedRun(RunDir(path), process.returncode, stderr)
+    finally:
+        for process in (*creating.values(), *runners.values()):
+            if process.poll() is None:  # only when something above failed: no search left running for hours
+                process.kill()
+                process.wait(timeout=30)
+    for label in ("budget", "timed", "stopped"):
+        assert ended[label].returncode == 0, ended[label].stderr
+    return ended
 
 
 def ended_runs_of(
     config: pytest.Config, demo_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, RunDir]:
-    """The three ended runs, made the first time a test of this process asks (here or the Monitor page's tests) and
-    only read after that (a test that changes one copies it first)."""
+) -> dict[str, EndedRun]:
+    """The ended runs, made the first time a test of this process asks (here or the Monitor page's tests) and only
+    read after that (a test that changes one copies it first)."""
     if ENDED_RUNS not in config.stash:
         config.stash[ENDED_RUNS] = make_ended_runs(demo_root, tmp_path_factory.mktemp("ended-runs"))
     return config.stash[ENDED_RUNS]
@@ -119,12 +137,12 @@ def ended_runs_of(
 @pytest.fixture(scope="module")
 def ended_runs(
     request: pytest.FixtureRequest, demo_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, RunDir]:
+) -> dict[str, EndedRun]:
     return ended_runs_of(request.config, demo_root, tmp_path_factory)
 
 
-def test_a_run_that_meets_its_budget_says_so_and_keeps_an_increasing_history(ended_runs: dict[str, RunDir]) -> None:
-    run_dir = ended_runs["budget"]
+def test_a_run_that_meets_its_budget_says_so_and_keeps_an_increasing_history(ended_runs: dict[str, EndedRun]) -> None:
+    run_dir = ended_runs["budget"].run_dir
     status = final_status(run_dir)
     assert (status["state"], status["ended_because"]) == (RunState.FINISHED, EndReason.BUDGET_MET)
     assert status["stop_requested_by"] is None and status["worker_failures"] == []
@@ -143,8 +161,8 @@ def test_a_run_that_meets_its_budget_says_so_and_keeps_an_increasing_history(end
     assert run_ended[-1]["ended_because"] == "budget_met"
 
 
-def test_a_time_budget_ends_the_run_before_its_trials(ended_runs: dict[str, RunDir]) -> None:
-    run_dir = ended_runs["timed"]
+def test_a_time_budget_ends_the_run_before_its_trials(ended_runs: dict[str, EndedRun]) -> None:
+    run_dir = ended_runs["timed"].run_dir
     status = final_status(run_dir)
     assert (status["state"], status["ended_because"]) == (RunState.FINISHED, EndReason.TIME_BUDGET)
     assert 0 < int(str(status["completed"])) < 10_000_000
@@ -154,38 +172,29 @@ def test_a_time_budget_ends_the_run_before_its_trials(ended_runs: dict[str, RunD
     assert float(finished[0]["elapsed_s"]) >= TIME_BUDGET_S
 
 
-def test_run_stop_is_named_as_the_one_who_stopped_the_run(ended_runs: dict[str, RunDir]) -> None:
-    status = final_status(ended_runs["stopped"])
+def test_run_stop_is_named_as_the_one_who_stopped_the_run(ended_runs: dict[str, EndedRun]) -> None:
+    status = final_status(ended_runs["stopped"].run_dir)
     assert (status["state"], status["ended_because"]) == (RunState.STOPPED, EndReason.STOP_REQUESTED)
     assert status["stop_requested_by"] == "run stop"
     assert int(str(status["completed"])) >= 5  # it was stopped while searching, after the trials it waited for
 
 
-def test_sigterm_to_run_start_is_an_interruption(demo_root: Path, tmp_path: Path) -> None:
-    run_dir = new_run(demo_root, tmp_path, "--max-trials", "10000000")
-    process = start(run_dir, demo_root, tmp_path / "runs")
-    wait_for_trials(run_dir, process)
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=120)
-    status = final_status(run_dir)
+def test_sigterm_to_run_start_is_an_interruption(ended_runs: dict[str, EndedRun]) -> None:
+    status = final_status(ended_runs["interrupted"].run_dir)
     assert (status["state"], status["ended_because"]) == (RunState.STOPPED, EndReason.INTERRUPTED)
     assert status["stop_requested_by"] == "SIGTERM"
 
 
-def test_a_failed_worker_is_named_with_its_exit_code_and_error(demo_root: Path, tmp_path: Path) -> None:
-    run_dir = new_run(demo_root, tmp_path, "--max-trials", "20")
-    empty_store = tmp_path / "no-data"
-    empty_store.mkdir()
-    process = start(run_dir, empty_store, tmp_path / "runs")  # the workers find no candles there
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 1 and "worker 0 (exit code 1" in stderr, stderr
-    status = final_status(run_dir)
+def test_a_failed_worker_is_named_with_its_exit_code_and_error(ended_runs: dict[str, EndedRun]) -> None:
+    failed = ended_runs["failed"]
+    assert failed.returncode == 1 and "worker 0 (exit code 1" in failed.stderr, failed.stderr
+    status = final_status(failed.run_dir)
     assert (status["state"], status["ended_because"]) == (RunState.FAILED, EndReason.WORKER_FAILED)
     failures = status["worker_failures"]
     assert isinstance(failures, list) and len(failures) == 1
     assert failures[0]["worker"] == 0 and failures[0]["exit_code"] == 1
     # The error is the worker log's own last line.
-    log_lines = (run_dir.workers_dir / "worker-0.log").read_text().strip().splitlines()
+    log_lines = (failed.run_dir.workers_dir / "worker-0.log").read_text().strip().splitlines()
     assert failures[0]["error"] == log_lines[-1].strip() and failures[0]["error"].startswith("error: ")
 
 
