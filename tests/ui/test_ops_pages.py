@@ -251,9 +251,11 @@ def test_a_bad_field_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, demo
 def ended_runs(
     request: pytest.FixtureRequest, demo_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
-    """Three runs made by the CLI: one that met its budget, one ended by its time budget, one stopped by `run stop`;
-    the same runs tests/optimize/test_end_reason.py checks the end reasons of, made once per test process."""
-    return {label: run.path for label, run in ended_runs_of(request.config, demo_root, tmp_path_factory).items()}
+    """Runs made by the CLI, among them one that met its budget (``budget``), one ended by its time budget
+    (``timed``), one stopped by `run stop` (``stopped``): the runs tests/optimize/test_end_reason.py checks the end
+    reasons of, made once per test process."""
+    ended = ended_runs_of(request.config, demo_root, tmp_path_factory)
+    return {label: run.run_dir.path for label, run in ended.items()}
 
 
 def status_of(run: Path) -> dict[str, Any]:
