@@ -71,6 +71,9 @@ def paper_start(
     ] = None,
     notify: Annotated[str, Opt("--notify", help="Alerts: none, log or telegram.")] = "log",
     base_url: Annotated[str | None, Opt("--base-url", help="The venue's API root (feed and broker).")] = None,
+    venue: Annotated[
+        str | None, Opt("--venue", help="With --broker live --dry-run on a replay: the venue whose orders to log.")
+    ] = None,
     data_root: Annotated[Path | None, Opt("--data-root", help="Store root (default: STRATLAB_DATA_ROOT).")] = None,
     clear_kill: Annotated[
         bool, Opt("--clear-kill", help="Trade again after a kill (the kill switch removed).")
@@ -110,6 +113,7 @@ def paper_start(
             ),
             notify=_choice(NotifyMode, notify, "--notify"),
             base_url=base_url,
+            venue=venue,
         )
         spec = new_spec(options)
     elif state_dir is None:

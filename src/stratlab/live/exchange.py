@@ -353,6 +353,14 @@ class ExchangeBroker:
             )
         return _Prepared(order, amount, amount_text, price_text, base, quote)
 
+    def tradable_amount(self, symbol: str, amount: float, reference_price: float) -> float:
+        """``amount`` (base units) as the venue would take it: rounded to its lot size, or 0.0 when it rounds away or
+        is worth less than the venue's minimum notional at ``reference_price`` (what ``place`` would reject unsent)."""
+        if not amount > 0 or not reference_price > 0:
+            return 0.0
+        prepared = self._prepare(OrderIntent(symbol, "buy", amount, False, "0x0", reference_price))
+        return prepared.amount if isinstance(prepared, _Prepared) else 0.0
+
     def _describe(self, prepared: _Prepared) -> str:
         """The exact order, on one line (the dry-run log, and the prefix of every order's log line)."""
         order = prepared.intent

@@ -5,10 +5,15 @@ this close: ``Book.target_position``); the mirror sends the difference from what
 
 - a reduce-only leg first when the position shrinks, closes or reverses (it can never open the other side by
   mistake), then a leg that opens or grows;
-- each leg under a client order id derived from the runner, the book, the bar and the leg (``client_order_id``),
+- each leg under a client order id derived from the runner, the book, the bar, the venue position it starts from,
+  the target and the leg (``client_order_id``),
   committed as ``sending`` in the state database before it is sent. After a crash the runner asks the venue for
   every ``sending`` order by its id before anything else; the bar that sent it is traded again after the restart
   and produces the same ids, so an order that did reach the venue is never sent twice;
+- an order the venue rejects (or leaves unknown) is reported and not sent again: the runner commits the bar and
+  stops with the venue's reason; started again (after a person looked), it trades on from the books' state;
+- a leg smaller than the venue's lot size or minimum order is not sent (the venue holds the nearest position it
+  can); a full close always is;
 - after every fill, the venue's positions are read and must equal the sum of the books' positions on that symbol;
   on start too, and the venue must hold no resting orders on them. A disagreement stops the runner with one line:
   it never trades on a position it does not understand.
@@ -57,6 +62,7 @@ class VenueMirror:
         self.positions = {row.book_id: row.venue_position for row in store.books()}
         self.symbols: dict[str, str] = {}  # store symbol -> venue symbol
         self.book_symbols: dict[str, str] = {}  # book id -> venue symbol
+        self.failure: str | None = None  # an order the venue rejected or left unknown: the runner stops on it
 
     def _symbol(self, store_symbol: str) -> str:
         if store_symbol not in self.symbols:
@@ -111,8 +117,6 @@ class VenueMirror:
                 found,
                 reduce_only=order["reduce_only"],
             )
-            if found.status == "filled":
-                self._moved(order["book_id"], order["side"], found.amount)
 
     def _check_positions(self, book_symbols: dict[str, str]) -> None:
         symbols = sorted(set(book_symbols.values()))
@@ -129,19 +133,23 @@ class VenueMirror:
 
     # each close ---------------------------------------------------------------------------------------------------
 
-    def _moved(self, book_id: str, side: str, amount: float) -> None:
-        self.positions[book_id] = self.positions.get(book_id, 0.0) + (amount if side == "buy" else -amount)
-        self.store.set_venue_position(book_id, self.positions[book_id])
-
     def _record(
         self, book_id: str, bar_ms: int, symbol: str, side: str, outcome: OrderOutcome, *, reduce_only: bool
     ) -> None:
+        """The order's outcome and, when it filled (or would have, in a dry run), the book's new venue position: one
+        transaction, so a crash never separates a fill from the position it moved."""
+        moved = None
+        if outcome.status in ("filled", "dry_run"):
+            signed = outcome.amount if side == "buy" else -outcome.amount
+            self.positions[book_id] = self.positions.get(book_id, 0.0) + signed
+            moved = (book_id, self.positions[book_id])
         self.store.record_order(
             {
                 "client_id": outcome.client_id, "book_id": book_id, "bar_ms": bar_ms, "symbol": symbol, "side": side,
                 "amount": outcome.amount, "reduce_only": reduce_only, "status": outcome.status, "price": outcome.price,
                 "fee": outcome.fee, "reason": outcome.reason,
-            }
+            },
+            venue_position=moved,
         )  # fmt: skip
 
     def sync(self, book_id: str, store_symbol: str, target: float, reference_price: float, bar_ms: int) -> list[Event]:
@@ -151,8 +159,18 @@ class VenueMirror:
         current = self.positions.get(book_id, 0.0)
         events = []
         filled = False
-        for leg, (side, amount, reduce_only) in enumerate(legs(current, target)):
-            client_id = client_order_id(self.runner_id, book_id, bar_ms, leg)
+        for leg, (side, wanted, reduce_only) in enumerate(legs(current, target)):
+            closing = reduce_only and (target == 0 or target * current < 0)
+            amount = self.broker.tradable_amount(symbol, wanted, reference_price)
+            if amount == 0.0 and not closing:
+                # A difference smaller than the venue's lot or minimum order (a resize by a few units of the last
+                # digit): nothing to send; the venue keeps the nearest position it can hold.
+                continue
+            amount = amount or wanted
+            # The id names the decision: the bar, where the venue stood, where it goes, and the leg. Traded again
+            # after a crash from the same position, the bar makes the same ids (the venue refuses a second order
+            # with one); from a position that moved meanwhile (a leg that did fill), the rest is a new decision.
+            client_id = client_order_id(self.runner_id, book_id, bar_ms, repr(current), repr(target), leg)
             self.store.record_order(
                 {
                     "client_id": client_id, "book_id": book_id, "bar_ms": bar_ms, "symbol": symbol, "side": side,
@@ -162,7 +180,6 @@ class VenueMirror:
             outcome = self.broker.place(OrderIntent(symbol, side, amount, reduce_only, client_id, reference_price))
             self._record(book_id, bar_ms, symbol, side, outcome, reduce_only=reduce_only)
             if outcome.status in ("filled", "dry_run"):
-                self._moved(book_id, side, outcome.amount)
                 filled = filled or outcome.status == "filled"
                 price = format_quantity(outcome.price) if outcome.price is not None else "?"
                 verb = "would send" if outcome.status == "dry_run" else ("bought" if side == "buy" else "sold")
@@ -172,7 +189,9 @@ class VenueMirror:
                 )  # fmt: skip
                 continue
             events.append(Event("order", f"{book_id}: order {outcome.status}: {outcome.reason}", "error", bar_ms))
-            break  # a rejected or unknown leg: never retried blindly, and no later leg on a position not known
+            # Never retried blindly: the runner stops after committing this bar, and a person looks first.
+            self.failure = f"{book_id}: {side} {format_quantity(amount)} {symbol} {outcome.status}: {outcome.reason}"
+            break
         if filled:
             self._check_after_fill(symbol)
         return events

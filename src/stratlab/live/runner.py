@@ -62,6 +62,8 @@ WAIT_SLICE_S = 1.0
 class Mirror(Protocol):
     """What brings a venue to the books' positions (the live broker); the paper broker has none."""
 
+    failure: str | None  # set when an order failed: the runner stops after the bar
+
     def reconcile(self, books: Sequence[tuple[str, str, float]]) -> None: ...
     def sync(self, book_id: str, symbol: str, target: float, reference_price: float, bar_ms: int) -> list[Event]: ...
     def close(self) -> None: ...
@@ -175,13 +177,8 @@ class Runner:
         self._make_clock()
         self._open_feeds()
         if self.mirror is not None:
-            self.mirror.reconcile(
-                [
-                    (book_id, self.book_specs[book_id].symbol, row.venue_position)
-                    for row in self.store.books()
-                    for book_id in [row.book_id]
-                ]
-            )
+            held = {row.book_id: row.venue_position for row in self.store.books()}
+            self.mirror.reconcile([(b.book_id, b.symbol, held.get(b.book_id, 0.0)) for b in self.spec.books])
 
     # the loop -----------------------------------------------------------------------------------------------------
 
@@ -366,6 +363,8 @@ class Runner:
         self.store.commit_bar(key, bar, updates, self.risk.state, decisions, events)
         self.bars_traded += 1
         self._announce(decisions, events, bar)
+        if self.mirror is not None and self.mirror.failure is not None:
+            raise DataError(f"{self.mirror.failure}; stopped after the bar of {format_ms(bar.time_ms)}")
 
     def _fill_events(self, book_id: str, done: BookBar) -> list[Event]:
         events = []
@@ -409,7 +408,8 @@ class Runner:
         assert self.mirror is not None
         for book_id in series.books:
             book = self.books[book_id]
-            target = 0.0 if self.risk.killed else book.target_position()
+            # At a kill nothing stays open; at the end of the data the book is flat (the last bar closed it).
+            target = 0.0 if self.risk.killed or bar.last else book.target_position()
             events += self.mirror.sync(book_id, self.book_specs[book_id].symbol, target, bar.close, bar.time_ms)
 
     def _announce(self, decisions: Sequence[RiskDecision], events: Sequence[Event], bar: ClosedBar) -> None:

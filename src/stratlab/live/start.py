@@ -46,6 +46,7 @@ class StartOptions:
     risk: RiskLimits = field(default_factory=RiskLimits)
     notify: NotifyMode = NotifyMode.LOG
     base_url: str | None = None
+    venue: str | None = None  # the live broker's venue; a venue feed is its own venue
 
 
 def _manifests_and_weights(options: StartOptions) -> list[tuple[Manifest, float]]:
@@ -81,6 +82,25 @@ def _book(manifest: Manifest, capital: float, feed: str, taken: set[str]) -> Boo
     )
 
 
+def _live_venue(options: StartOptions, feed: str) -> str:
+    """The venue a live broker trades on: the venue feed's own, or ``--venue`` for a dry run on a replay (real
+    orders on replayed bars would trade today's market on last year's prices)."""
+    if feed != REPLAY_FEED:
+        if options.venue is not None and options.venue != feed:
+            raise ConfigError(f"--venue: a live broker trades where its bars come from ({feed}), not {options.venue}")
+        return feed
+    if not options.dry_run:
+        raise ConfigError(
+            "--broker live: real orders need a venue feed (hyperliquid_perps or ccxt_<exchange>); on a replay only "
+            "--dry-run (with --venue) is allowed"
+        )
+    if options.venue is None:
+        raise ConfigError(
+            "--venue: a dry run on a replay needs the venue whose orders it writes (e.g. hyperliquid_perps)"
+        )
+    return check_feed(options.venue)
+
+
 def new_spec(options: StartOptions) -> RunnerSpec:
     """The spec of a new runner (see the module)."""
     feed = check_feed(options.feed)
@@ -92,8 +112,9 @@ def new_spec(options: StartOptions) -> RunnerSpec:
         book = _book(manifest, capital, feed, taken)
         options.risk.check_leverage(book.book_id, manifest.backtest.leverage)
         books.append(book)
-    if options.broker == BrokerKind.LIVE and feed == REPLAY_FEED:
-        raise ConfigError("--broker live: needs a venue feed (hyperliquid_perps or ccxt_<exchange>), not replay")
+    venue = None
+    if options.broker == BrokerKind.LIVE:
+        venue = _live_venue(options, feed)
     from_ms = day_start_ms(options.start, "--from") if options.start else None
     to_ms = day_end_exclusive_ms(options.end, "--to") if options.end else None
     if feed == REPLAY_FEED:
@@ -117,7 +138,7 @@ def new_spec(options: StartOptions) -> RunnerSpec:
         warmup_bars=options.warmup_bars,
         broker=options.broker,
         dry_run=options.dry_run,
-        venue=feed if options.broker == BrokerKind.LIVE else None,
+        venue=venue,
         risk=options.risk,
         notify=options.notify,
         base_url=options.base_url,

@@ -482,27 +482,25 @@ class StateStore:
 
     # orders -------------------------------------------------------------------------------------------------------
 
-    def record_order(self, values: dict[str, Any]) -> None:
-        """Insert or update an order row by its client id (committed at once: see the module)."""
+    def record_order(self, values: dict[str, Any], *, venue_position: tuple[str, float] | None = None) -> None:
+        """Insert or update an order row by its client id, and with ``venue_position`` (book id, position) the book's
+        position on the venue, in one transaction committed at once (see the module): a fill and the position it
+        moved are stored together or not at all."""
         now = wall_ms()
         with self.engine.begin() as connection:
             exists = connection.execute(
                 sa.select(orders_table.c.client_id).where(orders_table.c.client_id == values["client_id"])
             ).first()
             if exists:
-                connection.execute(
-                    orders_table.update()
-                    .where(orders_table.c.client_id == values["client_id"])
-                    .values(**values, updated_ms=now)
-                )
+                where = orders_table.c.client_id == values["client_id"]
+                connection.execute(orders_table.update().where(where).values(**values, updated_ms=now))
             else:
                 connection.execute(orders_table.insert().values(**values, created_ms=now, updated_ms=now))
-
-    def set_venue_position(self, book_id: str, position: float) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(
-                books_table.update().where(books_table.c.book_id == book_id).values(venue_position=position)
-            )
+            if venue_position is not None:
+                book_id, position = venue_position
+                connection.execute(
+                    books_table.update().where(books_table.c.book_id == book_id).values(venue_position=position)
+                )
 
     # reading for people -------------------------------------------------------------------------------------------
 
