@@ -134,7 +134,7 @@ def test_on_start_a_resting_order_the_runner_did_not_make_is_refused(
 ) -> None:
     mark_at(server, demo_root)
     server.add_resting_order("BTC", "buy", "0.01", "50000")
-    with pytest.raises(DataError, match="1 resting order.*cancel them on the venue before starting"):
+    with pytest.raises(DataError, match=r"1 resting order.*cancel them on the venue before starting"):
         trade(tmp_path / "a", live_spec(manifest, server), demo_root)
     assert server.orders_sent() == []
 
