@@ -283,14 +283,14 @@ def test_send_after_close_is_dropped_with_a_line(bot_api: BotApiServer, caplog: 
 # --- the other modes and the factory ------------------------------------------------------------------------
 
 
-def test_log_mode_writes_one_info_line_per_message(caplog: pytest.LogCaptureFixture) -> None:
+def test_log_mode_writes_one_log_file_line_per_message(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     alerts = make_notifier(NotifyMode.LOG, Settings())
     assert isinstance(alerts, LogNotifier)
     alerts.send("Daily summary 2025-03-01 (UTC)\nEquity 10,000.00")
     alerts.close()
     [record] = caplog.records
-    assert (record.name, record.levelno) == (ALERTS_LOGGER, logging.INFO)
+    assert (record.name, record.levelno) == (ALERTS_LOGGER, logging.DEBUG)  # the log file keeps DEBUG
     assert record.getMessage() == "alert: Daily summary 2025-03-01 (UTC) | Equity 10,000.00"
 
 

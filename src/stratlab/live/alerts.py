@@ -126,10 +126,11 @@ class SilentNotifier:
 
 
 class LogNotifier:
-    """``log``: each alert one INFO line (a multi-line alert joined with " | ", so it stays one line)."""
+    """``log``: each alert one line of the log file (a multi-line alert joined with " | ", so it stays one line).
+    DEBUG, the log file's level: the runner prints every event on the console already."""
 
     def send(self, text: str) -> None:
-        log.info("alert: %s", " | ".join(line.strip() for line in text.splitlines() if line.strip()))
+        log.debug("alert: %s", " | ".join(line.strip() for line in text.splitlines() if line.strip()))
 
     def close(self, timeout_s: float = 5.0) -> None:
         pass
