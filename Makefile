@@ -30,6 +30,8 @@ demo: setup
 	@echo "Next: the stratlab command lives in $(VENV): run 'source $(VENV)/bin/activate' once per shell"
 	@echo "(or call $(BIN)/stratlab), then:"
 	@echo "  stratlab backtest --manifest $$(ls -d runs/*_demo | tail -1)/champion.json   # replay the champion"
+	@echo "  stratlab paper start --manifest $$(ls -d runs/*_demo | tail -1)/champion.json --from 2025-12-01"
+	@echo "      # paper-trade the champion bar by bar on December's bars; then: stratlab paper report --state-dir paper/<book>"
 	@echo "  make ui                                                # the web UI on http://127.0.0.1:8501"
 	@echo "  stratlab optimize --split 0.6,0.15,0.25 --max-trials 150 --label three-way   # validation + holdout"
 	@echo "  stratlab optimize --walk-forward 4 --max-trials 100 --label walk-forward     # out-of-sample windows"

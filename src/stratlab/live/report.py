@@ -209,7 +209,7 @@ def build_report(state_dir: Path, data_root: Path | None = None) -> PaperReport:
         status = store.runner()["status"]
         finished = status == "finished"
         books = [r for b in spec.books if (r := _book_report(store, b, finished)) is not None]
-        notes = []
+        notes = [note for book in books if (note := manifest_part_note(book))]
         if not books:
             notes.append("no bar traded yet")
         if not finished:
@@ -220,6 +220,24 @@ def build_report(state_dir: Path, data_root: Path | None = None) -> PaperReport:
         return PaperReport(state_dir, runner_headline(store), books, notes)
     finally:
         store.close()
+
+
+def manifest_part_note(book: BookReport) -> str | None:
+    """When a book traded exactly one part of its manifest's split, what the manifest recorded there (its figures
+    came from the same rules on the same bars, so they must match) and what that part's figures are worth."""
+    manifest = book.spec.manifest
+    first, last = int(book.equity["time_ms"].iloc[0]), int(book.equity["time_ms"].iloc[-1])
+    for part in manifest.dataset.parts:
+        recorded = manifest.kpis.get(part.name)
+        if (part.first_bar_ms, part.last_bar_ms) == (first, last) and recorded is not None:
+            role = manifest.selection.part_roles.get(part.name)
+            worth = f" ({role.value})" if role is not None else ""
+            return (
+                f"{book.book_id}: traded exactly the manifest's {part.name} part{worth}; the manifest recorded "
+                f"{recorded.return_pct:+,.2f} % and {recorded.n_trades:,} trades there, the paper run "
+                f"{book.return_pct:+,.2f} % and {len(book.trades):,} trades"
+            )
+    return None
 
 
 def parity_figure(book: BookReport) -> go.Figure:
