@@ -58,6 +58,9 @@ def test_start_stop_resume_status_and_report(manifest: Path, demo_root: Path, tm
         assert status.returncode == 0, status.stderr
         assert f"running (pid {runner.pid}" in status.stdout
         assert "ma_cross-BTC-5m" in status.stdout
+        second = run_cli("paper", "start", "--state-dir", str(state), "--data-root", str(demo_root))
+        assert second.returncode == 1
+        assert f"a runner is already trading this state (pid {runner.pid})" in second.stderr
         stop = run_cli("paper", "stop", "--state-dir", str(state))
         assert stop.returncode == 0, stop.stderr
         assert "stopped (stop requested)" in stop.stdout

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from rich.console import Console
 
@@ -48,7 +48,7 @@ from stratlab.live.feeds import ClosedBar, Feed, ReplayClock, WallClock, open_fe
 from stratlab.live.risk import OpenPosition, RiskDecision, RiskManager
 from stratlab.live.spec import REPLAY_FEED, BookSpec, RunnerSpec
 from stratlab.live.start import warmup_start_ms
-from stratlab.live.state import KILL_SWITCH_FILE, STOP_FILE, BookUpdate, Event, StateStore, wall_ms
+from stratlab.live.state import KILL_SWITCH_FILE, STOP_FILE, BookUpdate, Event, StateStore, hold_runner_lock, wall_ms
 from stratlab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class Runner:
         self.series: dict[str, _Series] = {}
         self.bars_traded = 0
         self.day_trades = 0
+        self.lock: TextIO | None = None  # the state's runner lock, held while this runner lives
 
     # building -----------------------------------------------------------------------------------------------------
 
@@ -238,6 +239,9 @@ class Runner:
                 self.store.set_status(end.status, end.reason)
                 self.notifier.send(stopped)
             self.notifier.close()
+            self.store.close()
+            if self.lock is not None:
+                self.lock.close()
         return end
 
     def _loop(self, on_bar: Callable[[int], None] | None) -> RunEnd:
@@ -454,6 +458,25 @@ def open_runner(
     mirror_factory: Callable[[RunnerSpec, StateStore], Mirror | None] | None = None,
 ) -> Runner:
     """A runner on ``state_dir``: a new one for ``spec``, or the one already there (``spec`` None or equal)."""
+    lock = hold_runner_lock(state_dir)
+    try:
+        runner = _open(state_dir, spec, settings, data_root, console, clear_kill, mirror_factory)
+    except BaseException:
+        lock.close()
+        raise
+    runner.lock = lock
+    return runner
+
+
+def _open(
+    state_dir: Path,
+    spec: RunnerSpec | None,
+    settings: Settings,
+    data_root: Path,
+    console: Console | None,
+    clear_kill: bool,
+    mirror_factory: Callable[[RunnerSpec, StateStore], Mirror | None] | None,
+) -> Runner:
     path = StateStore.path_in(state_dir)
     if path.exists():
         store = StateStore.open(state_dir)

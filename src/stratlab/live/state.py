@@ -21,14 +21,16 @@ log), and a reader (status, the UI) never blocks the runner.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -49,6 +51,7 @@ from stratlab.live.spec import RunnerSpec
 STATE_FILE = "state.db"
 KILL_SWITCH_FILE = "KILL"
 STOP_FILE = "STOP"
+LOCK_FILE = "runner.lock"
 SCHEMA_VERSION = 1
 
 metadata = sa.MetaData()
@@ -164,6 +167,29 @@ events_table = sa.Table(
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
 )
+
+
+def hold_runner_lock(state_dir: Path) -> TextIO:
+    """The lock of the one runner of ``state_dir`` (``flock`` on ``runner.lock``, released when the process ends or
+    the returned file is closed); a second runner on the same state gets a one-line error naming the first."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / LOCK_FILE
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DataError(
+            f"{state_dir}: a runner is already trading this state (pid {holder}); "
+            f"stratlab paper stop --state-dir {state_dir} stops it"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def wall_ms() -> int:
@@ -552,6 +578,7 @@ __all__ = [
     "BookUpdate",
     "Event",
     "StateStore",
+    "hold_runner_lock",
     "trades_as_records",
     "wall_ms",
 ]
