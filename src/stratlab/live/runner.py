@@ -102,6 +102,7 @@ class Runner:
         console: Console | None = None,
         notifier: Notifier | None = None,
         mirror: Mirror | None = None,
+        clock: WallClock | ReplayClock | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.spec = spec
@@ -114,6 +115,9 @@ class Runner:
         self.book_specs = {book.book_id: book for book in spec.books}
         self.books: dict[str, Book] = {}
         self.risk = RiskManager(spec.risk, store.risk_state())
+        # The wall clock for a venue feed, a replay clock for a replay; another clock lets a test drive a venue
+        # feed through a day of the replay server's bars in seconds.
+        self.given_clock = clock
         self.clock: WallClock | ReplayClock
         self.series: dict[str, _Series] = {}
         self.bars_traded = 0
@@ -163,6 +167,9 @@ class Runner:
             self.series[key].books.append(book_spec.book_id)
 
     def _make_clock(self) -> None:
+        if self.given_clock is not None:
+            self.clock = self.given_clock
+            return
         if self.spec.feed != REPLAY_FEED:
             self.clock = WallClock()
             return
@@ -456,11 +463,12 @@ def open_runner(
     console: Console | None = None,
     clear_kill: bool = False,
     mirror_factory: Callable[[RunnerSpec, StateStore], Mirror | None] | None = None,
+    clock: WallClock | ReplayClock | None = None,
 ) -> Runner:
     """A runner on ``state_dir``: a new one for ``spec``, or the one already there (``spec`` None or equal)."""
     lock = hold_runner_lock(state_dir)
     try:
-        runner = _open(state_dir, spec, settings, data_root, console, clear_kill, mirror_factory)
+        runner = _open(state_dir, spec, settings, data_root, console, clear_kill, mirror_factory, clock)
     except BaseException:
         lock.close()
         raise
@@ -476,6 +484,7 @@ def _open(
     console: Console | None,
     clear_kill: bool,
     mirror_factory: Callable[[RunnerSpec, StateStore], Mirror | None] | None,
+    clock: WallClock | ReplayClock | None,
 ) -> Runner:
     path = StateStore.path_in(state_dir)
     if path.exists():
@@ -507,7 +516,9 @@ def _open(
         risk_state.killed_reason = None
         store.save_risk_state(risk_state)
     mirror = mirror_factory(spec, store) if mirror_factory is not None else None
-    runner = Runner(state_dir, spec, store, settings=settings, data_root=data_root, console=console, mirror=mirror)
+    runner = Runner(
+        state_dir, spec, store, settings=settings, data_root=data_root, console=console, mirror=mirror, clock=clock
+    )
     runner.prepare()
     return runner
 
