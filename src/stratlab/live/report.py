@@ -245,14 +245,17 @@ def parity_figure(book: BookReport) -> go.Figure:
     and the difference below."""
     times = pd.to_datetime(book.equity["time_ms"], unit="ms", utc=True)
     paper = book.equity["equity"].to_numpy()
+    # Bars left out of the comparison (a runner that has not reached its end: the backtest's last bar closed a
+    # position the book still holds) are not drawn as a difference.
+    expected_equity = np.where(np.arange(len(paper)) < book.compared_bars, book.expected_equity, np.nan)
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.04)
     expected = go.Scatter(
-        x=times, y=book.expected_equity, name="backtest of the same bars", line={"width": 4, "color": "#9ecae1"}
+        x=times, y=expected_equity, name="backtest of the same bars", line={"width": 4, "color": "#9ecae1"}
     )
     figure.add_trace(expected, row=1, col=1)
     figure.add_trace(go.Scatter(x=times, y=paper, name="paper", line={"width": 1.5, "color": "#08519c"}), row=1, col=1)
     figure.add_trace(
-        go.Scatter(x=times, y=paper - book.expected_equity, name="paper − backtest", line={"color": "#d62728"}),
+        go.Scatter(x=times, y=paper - expected_equity, name="paper − backtest", line={"color": "#d62728"}),
         row=2, col=1,
     )  # fmt: skip
     figure.update_layout(
