@@ -10,9 +10,6 @@ must hold each traded bar exactly once, in order (no bar traded twice, none skip
 
 from __future__ import annotations
 
-import gc
-import io
-import multiprocessing
 import os
 import random
 import signal
@@ -22,41 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
 
 from stratlab.data.loader import load_ohlcv
 from stratlab.engine import EXIT_REASONS, run_backtest
 from stratlab.live.alerts import NotifyMode
 from stratlab.live.report import build_report
-from stratlab.live.runner import open_runner
-from stratlab.live.spec import RunnerSpec
 from stratlab.live.start import StartOptions, new_spec
-from stratlab.settings import load_settings
 from stratlab.strategies import get_strategy
+from tests.live.lives import forked_life, run_quietly
 from tests.live.manifests import make_manifest
 
 KILLS = 20
 FIVE_MINUTES = 300_000
-
-
-def _trade(state_dir: Path, spec: RunnerSpec | None, data_root: Path) -> None:
-    """One life of the runner (in a forked process): resume the state directory and trade."""
-    runner = open_runner(
-        state_dir, spec, settings=load_settings(), data_root=data_root, console=Console(file=io.StringIO())
-    )
-    runner.run()
-
-
-def _life(state_dir: Path, spec: RunnerSpec | None, data_root: Path) -> multiprocessing.process.BaseProcess:
-    # The test process's objects are frozen out of the garbage collector first: a child's first collection would
-    # otherwise walk (and copy) the whole test session's heap, seconds of work that no real runner does.
-    gc.freeze()
-    try:
-        process = multiprocessing.get_context("fork").Process(target=_trade, args=(state_dir, spec, data_root))
-        process.start()
-    finally:
-        gc.unfreeze()
-    return process
 
 
 def _committed_bars(state_dir: Path) -> int:
@@ -81,7 +55,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(demo_root: Path, tm
     warm = new_spec(
         StartOptions(manifests=(manifest_path,), notify=NotifyMode.NONE, start="2025-03-13", end="2025-03-13")
     )
-    _trade(tmp_path / "paper" / "warm", warm, demo_root)
+    run_quietly(tmp_path / "paper" / "warm", warm, demo_root)
     build_report(tmp_path / "paper" / "warm")  # and the reads of a resume
     state_dir = tmp_path / "paper" / "killed"
     rng = random.Random(7)
@@ -93,7 +67,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(demo_root: Path, tm
     progress = [0]
     first = True
     while kills < KILLS:
-        process = _life(state_dir, spec if first else None, demo_root)
+        process = forked_life(state_dir, spec if first else None, demo_root)
         if kills % 5 == 4:
             time.sleep(rng.uniform(0.0, 0.05))
         else:
@@ -113,7 +87,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(demo_root: Path, tm
     assert kills >= KILLS, f"the replay ended after {kills} kills: make it longer"
     assert len(set(progress)) > KILLS // 2, f"the kills did not land mid-run: {progress}"
 
-    last = _life(state_dir, None, demo_root)
+    last = forked_life(state_dir, None, demo_root)
     last.join(timeout=120)
     assert last.exitcode == 0
 

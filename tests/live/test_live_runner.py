@@ -8,13 +8,10 @@ be reduce-only, and a runner killed at random moments must still leave exactly o
 
 from __future__ import annotations
 
-import gc
-import io
 import multiprocessing
 import os
 import random
 import signal
-import sqlite3
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,19 +19,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rich.console import Console
 
 from stratlab.errors import DataError
 from stratlab.live.alerts import NotifyMode
 from stratlab.live.exchange import ExchangeBroker, OrderIntent, client_order_id
 from stratlab.live.mirror import VenueMirror, legs
-from stratlab.live.runner import RunEnd, open_runner
+from stratlab.live.runner import RunEnd
 from stratlab.live.spec import BrokerKind, RunnerSpec
 from stratlab.live.start import StartOptions, new_spec
 from stratlab.live.state import StateStore
-from stratlab.settings import Settings, load_settings
+from stratlab.settings import Settings
 from tests.conftest import run_cli
 from tests.live.exchange_server import ExchangeServer
+from tests.live.lives import forked_life, read_state, run_quietly
 from tests.live.manifests import write_manifest
 
 WALLET = "0x" + "cd" * 20
@@ -64,19 +61,7 @@ def mirror_factory(spec: RunnerSpec, store: StateStore) -> VenueMirror:
 
 
 def trade(state_dir: Path, spec: RunnerSpec | None, data_root: Path) -> RunEnd:
-    runner = open_runner(
-        state_dir, spec, settings=load_settings(), data_root=data_root, console=Console(file=io.StringIO()),
-        mirror_factory=mirror_factory,
-    )  # fmt: skip
-    return runner.run()
-
-
-def read(state_dir: Path, query: str) -> pd.DataFrame:
-    connection = sqlite3.connect(state_dir / "state.db")
-    try:
-        return pd.read_sql(query, connection)
-    finally:
-        connection.close()
+    return run_quietly(state_dir, spec, data_root, mirror_factory=mirror_factory)
 
 
 @pytest.fixture
@@ -105,7 +90,7 @@ def test_the_venue_follows_the_books_with_one_order_per_decision(
     mark_at(server, demo_root)
     end = trade(tmp_path / "live", live_spec(manifest, server), demo_root)
     assert end.status == "finished"
-    orders = read(tmp_path / "live", "select * from orders order by created_ms")
+    orders = read_state(tmp_path / "live", "select * from orders order by created_ms")
     sent = server.orders_sent()
     assert len(orders) > 10 and (orders["status"] == "filled").all()
     assert len(sent) == len(orders)
@@ -118,7 +103,7 @@ def test_the_venue_follows_the_books_with_one_order_per_decision(
     signed = sum(Decimal(o["s"]) * (1 if o["b"] else -1) for o in sent)
     assert server.position("BTC") == signed == 0
     # At every bar where the venue position changed, it equals the position the book's order led to at the open.
-    equity = read(tmp_path / "live", "select time_ms, position from equity order by time_ms")
+    equity = read_state(tmp_path / "live", "select time_ms, position from equity order by time_ms")
     by_bar = orders.assign(signed=orders["amount"].where(orders["side"] == "buy", -orders["amount"]))
     venue_after = by_bar.groupby("bar_ms")["signed"].sum().cumsum()
     book_next = equity.set_index("time_ms")["position"].shift(-1).dropna()
@@ -161,24 +146,18 @@ def test_a_rejected_order_is_reported_and_never_sent_again(
     with pytest.raises(DataError, match="rejected: rejected by the venue: Insufficient margin"):
         trade(tmp_path / "r", live_spec(manifest, server), demo_root)
     # The runner stopped on the bar of the reject, with that bar committed and the venue as it was.
-    assert read(tmp_path / "r", "select status from runner")["status"][0] == "failed"
+    assert read_state(tmp_path / "r", "select status from runner")["status"][0] == "failed"
     assert server.position("BTC") == 0
-    orders = read(tmp_path / "r", "select * from orders order by created_ms")
+    orders = read_state(tmp_path / "r", "select * from orders order by created_ms")
     rejected = orders[orders["status"] == "rejected"]
     assert len(rejected) == 1 and "Insufficient margin" in rejected["reason"].iloc[0]
     assert [o["c"] for o in server.orders_sent()] == [rejected["client_id"].iloc[0]]  # sent once, nothing after
-    events = read(tmp_path / "r", "select text from events where level = 'error'")
+    events = read_state(tmp_path / "r", "select text from events where level = 'error'")
     assert events["text"].str.contains("rejected").any()
 
 
 def _life(state_dir: Path, spec: RunnerSpec | None, data_root: Path) -> multiprocessing.process.BaseProcess:
-    gc.freeze()  # see tests/live/test_kill_resume.py
-    try:
-        process = multiprocessing.get_context("fork").Process(target=trade, args=(state_dir, spec, data_root))
-        process.start()
-    finally:
-        gc.unfreeze()
-    return process
+    return forked_life(state_dir, spec, data_root, mirror_factory=mirror_factory)
 
 
 def test_killed_while_trading_live_no_order_is_ever_doubled(
@@ -187,7 +166,7 @@ def test_killed_while_trading_live_no_order_is_ever_doubled(
     mark_at(server, demo_root)
     spec = live_spec(manifest, server)
     trade(tmp_path / "warm", spec, demo_root)  # loads kernels and modules here, once (see test_kill_resume.py)
-    reference = read(tmp_path / "warm", "select bar_ms, side, amount from orders order by created_ms")
+    reference = read_state(tmp_path / "warm", "select bar_ms, side, amount from orders order by created_ms")
     warm_orders = len(server.orders_sent())
     state = tmp_path / "killed"
     rng = random.Random(11)
@@ -209,7 +188,7 @@ def test_killed_while_trading_live_no_order_is_ever_doubled(
     sent = server.orders_sent()[warm_orders:]
     cloids = [o["c"] for o in sent]
     assert len(cloids) == len(set(cloids)), "an order was sent twice"
-    orders = read(state, "select bar_ms, side, amount, status, client_id from orders order by created_ms")
+    orders = read_state(state, "select bar_ms, side, amount, status, client_id from orders order by created_ms")
     # An order committed as "sending" that never reached the venue (killed first) is found missing on restart and
     # kept as "not_sent"; every other is filled, once. The fills are the unbroken runner's decisions.
     assert set(orders["status"]) <= {"filled", "not_sent"}

@@ -7,24 +7,20 @@ wrong moment, or not at all, fails here.
 
 from __future__ import annotations
 
-import io
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
-from rich.console import Console
 
 from stratlab.errors import ConfigError, DataError
 from stratlab.live.alerts import NotifyMode
 from stratlab.live.risk import DAY_MS, RiskLimits
-from stratlab.live.runner import RunEnd, open_runner
+from stratlab.live.runner import RunEnd
 from stratlab.live.start import StartOptions, new_spec
 from stratlab.live.state import KILL_SWITCH_FILE
-from stratlab.settings import load_settings
 from tests.conftest import run_cli
+from tests.live.lives import read_state, run_quietly
 from tests.live.manifests import write_manifest
 
 LEVERED = {"leverage": 5.0, "size_pct": 100.0}
@@ -32,16 +28,7 @@ LEVERED = {"leverage": 5.0, "size_pct": 100.0}
 
 def trade(state_dir: Path, options: StartOptions, data_root: Path, *, clear_kill: bool = False) -> RunEnd:
     spec = new_spec(options) if not (state_dir / "state.db").exists() else None
-    runner = open_runner(
-        state_dir, spec, settings=load_settings(), data_root=data_root, console=Console(file=io.StringIO()),
-        clear_kill=clear_kill,
-    )  # fmt: skip
-    return runner.run()
-
-
-def read(state_dir: Path, query: str) -> pd.DataFrame:
-    with sqlite3.connect(state_dir / "state.db") as connection:
-        return pd.read_sql(query, connection)
+    return run_quietly(state_dir, spec, data_root, clear_kill=clear_kill)
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +54,10 @@ def test_daily_loss_halts_entries_until_the_next_utc_day(
     options = StartOptions(manifests=(manifests["btc"],), notify=NotifyMode.NONE, risk=RiskLimits(daily_loss_pct=limit))
     end = trade(tmp_path / "d", options, demo_root)
     assert end.status == "finished"
-    halts = read(tmp_path / "d", "select * from risk_events where rule = 'daily_loss'")
+    halts = read_state(tmp_path / "d", "select * from risk_events where rule = 'daily_loss'")
     assert len(halts) >= 1
-    equity = read(tmp_path / "d", "select time_ms, equity from equity order by time_ms")
-    trades = read(tmp_path / "d", "select entry_time_ms from trades")
+    equity = read_state(tmp_path / "d", "select time_ms, equity from equity order by time_ms")
+    trades = read_state(tmp_path / "d", "select entry_time_ms from trades")
     for halt in halts.itertuples():
         day = halt.bar_ms - halt.bar_ms % DAY_MS
         # Independently: today's PnL at the halting bar, from the last close of the day before.
@@ -84,7 +71,7 @@ def test_daily_loss_halts_entries_until_the_next_utc_day(
         # No entry after the halt on that day; entries again on a later day are allowed.
         entries = trades["entry_time_ms"]
         assert not ((entries > halt.bar_ms) & (entries < day + DAY_MS)).any()
-    resumed = read(tmp_path / "d", "select * from risk_events where action = 'resume'")
+    resumed = read_state(tmp_path / "d", "select * from risk_events where action = 'resume'")
     assert len(resumed) >= 1
 
 
@@ -97,19 +84,19 @@ def test_max_positions_across_books_and_each_refusal_is_logged(
         risk=RiskLimits(max_positions=1),
     )
     trade(tmp_path / "p", options, demo_root)
-    equity = read(tmp_path / "p", "select book_id, time_ms, position from equity")
+    equity = read_state(tmp_path / "p", "select book_id, time_ms, position from equity")
     held = equity.assign(open=equity["position"] != 0).pivot(index="time_ms", columns="book_id", values="open")
     assert held.shape[1] == 2
     assert (held.sum(axis=1) <= 1).all(), "two positions open at once"
     assert held.any().all(), "both books traded at some point"
-    refused = read(tmp_path / "p", "select * from risk_events where rule = 'max_positions'")
+    refused = read_state(tmp_path / "p", "select * from risk_events where rule = 'max_positions'")
     assert len(refused) > 0
     assert refused["reason"].str.contains("already open").all()
 
     # The same books without the limit do hold two positions at once: the limit is what prevented it.
     free = StartOptions(manifests=(manifests["btc_flat"], manifests["eth_flat"]), notify=NotifyMode.NONE)
     trade(tmp_path / "free", free, demo_root)
-    equity = read(tmp_path / "free", "select book_id, time_ms, position from equity")
+    equity = read_state(tmp_path / "free", "select book_id, time_ms, position from equity")
     held = equity.assign(open=equity["position"] != 0).pivot(index="time_ms", columns="book_id", values="open")
     assert (held.sum(axis=1) == 2).any()
 
@@ -120,14 +107,14 @@ def test_max_position_pct_refuses_entries_larger_than_the_limit(
     # The levered manifest enters with 5 × equity of notional: far above 150 % of equity, so every entry is refused.
     options = StartOptions(manifests=(manifests["btc"],), notify=NotifyMode.NONE, risk=RiskLimits(max_position_pct=150))
     trade(tmp_path / "s", options, demo_root)
-    assert read(tmp_path / "s", "select count(*) as n from trades")["n"][0] == 0
-    refused = read(tmp_path / "s", "select reason from risk_events where rule = 'max_position'")
+    assert read_state(tmp_path / "s", "select count(*) as n from trades")["n"][0] == 0
+    refused = read_state(tmp_path / "s", "select reason from risk_events where rule = 'max_position'")
     assert len(refused) > 3
     assert refused["reason"].str.contains("% of equity").all()
     # An unlevered manifest (100 % of equity) passes the same limit and trades.
     plain = StartOptions(manifests=(manifests["plain"],), notify=NotifyMode.NONE, risk=RiskLimits(max_position_pct=150))
     trade(tmp_path / "ok", plain, demo_root)
-    trades = read(tmp_path / "ok", "select size, entry_price from trades")
+    trades = read_state(tmp_path / "ok", "select size, entry_price from trades")
     assert len(trades) > 3
     assert ((trades["size"] * trades["entry_price"]) / 10_000 * 100 < 150).all()
 
@@ -141,7 +128,7 @@ def test_drawdown_kill_closes_everything_stops_and_refuses_to_restart(
     )
     end = trade(tmp_path / "k", options, demo_root)
     assert end.status == "killed"
-    equity = read(tmp_path / "k", "select time_ms, equity, position from equity order by time_ms")
+    equity = read_state(tmp_path / "k", "select time_ms, equity, position from equity order by time_ms")
     values = equity["equity"].to_numpy()
     drawdown = (1 - values / np.maximum.accumulate(values)) * 100
     first_breach = int(np.argmax(drawdown >= limit))
@@ -149,7 +136,7 @@ def test_drawdown_kill_closes_everything_stops_and_refuses_to_restart(
     # Killed at the first breaching close: flat one bar later (closed at the next open), and nothing after that.
     assert len(equity) == first_breach + 2
     assert equity["position"].iloc[-1] == 0
-    kill = read(tmp_path / "k", "select * from risk_events where rule = 'kill'")
+    kill = read_state(tmp_path / "k", "select * from risk_events where rule = 'kill'")
     assert len(kill) == 1 and "drawdown" in kill["reason"][0]
     with pytest.raises(DataError, match="was killed"):
         trade(tmp_path / "k", options, demo_root)
