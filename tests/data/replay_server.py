@@ -23,13 +23,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
+
+from tests.local_http import LocalHttpServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MINUTE = 60_000
@@ -225,7 +227,7 @@ class Scripted:
     delay_s: float = 0.0
 
 
-class ReplayServer:
+class ReplayServer(LocalHttpServer):
     def __init__(
         self,
         *,
@@ -249,25 +251,9 @@ class ReplayServer:
         self.meta_and_ctxs = load_fixture("hyperliquid_meta_and_asset_ctxs.json")
         self.spot_meta = load_fixture("hyperliquid_spot_meta.json")
         self.exchange_info = load_fixture("binance_exchange_info.json")
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._listen(_make_handler(self))
 
     # lifecycle -----------------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> ReplayServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     # scripting and inspection --------------------------------------------------------------------------------
 

@@ -18,8 +18,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_http import LocalHttpServer
 
 MAX_TEXT_UNITS = 4096
 
@@ -69,7 +71,7 @@ def slow(delay_s: float) -> Scripted:
     return Scripted(None, delay_s=delay_s)
 
 
-class BotApiServer:
+class BotApiServer(LocalHttpServer):
     """``token``: the only token accepted (None: any); ``chats``: the chats that exist (None: any)."""
 
     def __init__(self, *, token: str | None = None, chats: set[str] | None = None) -> None:
@@ -79,23 +81,7 @@ class BotApiServer:
         self._requests: list[Recorded] = []
         self._queued: list[Scripted] = []
         self._next_message_id = 1
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> BotApiServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._listen(_make_handler(self))
 
     def queue(self, *answers: Scripted) -> None:
         with self._lock:

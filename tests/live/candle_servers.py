@@ -4,8 +4,6 @@ at a URL while nothing listens there (connection refused) and find the server th
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.data.replay_server import ReplayServer, _make_handler
@@ -25,6 +23,4 @@ class ReplayServerOnPort(ReplayServer):
     def __init__(self, port: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._httpd.server_close()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._listen(_make_handler(self), port)

@@ -27,9 +27,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.local_http import LocalHttpServer
 
 FIXTURES = Path(__file__).parent.parent / "data" / "fixtures"
 TAKER_FEE_RATE = Decimal("0.00045")
@@ -114,7 +116,7 @@ class ExchangeState:
     fills: list[dict[str, Any]] = field(default_factory=list)
 
 
-class ExchangeServer:
+class ExchangeServer(LocalHttpServer):
     def __init__(self, *, usdc: float = 10_000.0) -> None:
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
@@ -131,25 +133,9 @@ class ExchangeServer:
         }
         self._next_oid = 1_000
         self._next_tid = 50_000
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._listen(_make_handler(self))
 
     # lifecycle ------------------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> ExchangeServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     # scripting and inspection ---------------------------------------------------------------------------------
 
