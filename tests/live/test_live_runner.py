@@ -217,3 +217,34 @@ def test_legs_reduce_first_and_never_cross_zero_in_one_order() -> None:
     assert legs(-1.0, -0.25) == [("buy", 0.75, True)]
     assert legs(0.5, 0.75) == [("buy", 0.25, False)]
     assert legs(1.0, 1.0) == []
+
+
+def test_on_start_an_account_smaller_than_the_books_capital_is_refused(
+    manifest: Path, demo_root: Path, tmp_path: Path
+) -> None:
+    with ExchangeServer(usdc=1_000.0) as small:
+        mark_at(small, demo_root)
+        with pytest.raises(DataError, match=r"the account holds 1,000\.00 USDC, the books trade with 10,000\.00"):
+            trade(tmp_path / "small", live_spec(manifest, small), demo_root)
+        assert small.orders_sent() == []
+
+
+def test_a_dry_run_on_a_replay_logs_the_exact_orders_and_sends_none(
+    server: ExchangeServer, manifest: Path, demo_root: Path, tmp_path: Path
+) -> None:
+    mark_at(server, demo_root)
+    args = ["paper", "start", "--manifest", str(manifest), "--state-dir", str(tmp_path / "dry"), "--broker", "live",
+            "--dry-run", "--venue", "hyperliquid_perps", "--base-url", server.url, "--from", DAY, "--to", DAY,
+            "--notify", "none", "--data-root", str(demo_root)]  # fmt: skip
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "fees: Hyperliquid builder fee off" in result.stdout
+    assert server.exchange_requests() == []  # nothing sent
+    orders = read_state(tmp_path / "dry", "select side, amount, status, reason, reduce_only from orders")
+    assert len(orders) > 10 and (orders["status"] == "dry_run").all()
+    assert orders["reason"].str.contains("would send").all()
+    assert orders["reason"].str.contains("BTC/USDC:USDC").all()
+    # The logged legs take the (imaginary) venue position back to flat at the end, reduce-only for every exit.
+    signed = orders["amount"].where(orders["side"] == "buy", -orders["amount"])
+    assert abs(signed.sum()) < 1e-9
+    assert orders["reduce_only"].any() and (~orders["reduce_only"].astype(bool)).any()

@@ -159,3 +159,54 @@ def test_alerts_reach_telegram_and_a_429_only_delays_them(manifest: Path, demo_r
     assert any(text.startswith("Daily summary") for text in texts)
     assert TOKEN not in result.stdout + result.stderr
     assert len(bot.requests) == len(texts) + 1  # the 429 was retried once, nothing doubled
+
+
+def test_a_portfolio_is_traded_as_books_weighted_by_its_capital(demo_root: Path, tmp_path: Path) -> None:
+    from stratlab.portfolio.manifest import (
+        PortfolioFigures,
+        PortfolioManifest,
+        PortfolioMember,
+        PortfolioRule,
+        PortfolioSample,
+    )
+    from tests.live.manifests import make_manifest
+
+    members = []
+    for symbol, weight in (("BTC", 0.75), ("ETH", 0.25)):
+        member = make_manifest(demo_root, symbol=symbol, start="2025-03-01", end="2025-03-04")
+        members.append(
+            PortfolioMember(
+                label=f"{symbol} ma_cross", run_id=member.run_id, market=f"demo/{symbol}", strategy=member.strategy,
+                trial=member.trial, weight=weight, dsr=None, sharpe=None, manifest=member,
+            )
+        )  # fmt: skip
+    portfolio = PortfolioManifest(
+        created_at="2025-03-05T00:00:00+00:00",
+        run_ids=[members[0].run_id],
+        rule=PortfolioRule(max_corr=0.5, weights="equal", search="exact", periods_per_year=365, min_common_days=2),
+        sample=PortfolioSample(first_day="2025-03-01", last_day="2025-03-04", n_days=4, selection_parts={}),
+        members=members,
+        correlation=[[1.0, 0.2], [0.2, 1.0]],
+        figures=PortfolioFigures(
+            total_return_pct=0.0, annual_return_pct=None, annual_volatility_pct=1.0, sharpe=None, max_drawdown_pct=0.0
+        ),
+        betas=[],
+    )
+    path = tmp_path / "portfolio.json"
+    portfolio.write(path)
+    state = tmp_path / "folio"
+    args = ["paper", "start", "--portfolio", str(path), "--capital", "20000", "--state-dir", str(state),
+            "--notify", "none", "--data-root", str(demo_root)]  # fmt: skip
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "capital 15,000.00" in result.stdout and "capital 5,000.00" in result.stdout
+    connection = sqlite3.connect(state / "state.db")
+    try:
+        first = connection.execute(
+            "select book_id, equity from equity where time_ms = (select min(time_ms) from equity) order by book_id"
+        ).fetchall()
+        books = {row[0] for row in connection.execute("select book_id from books")}
+    finally:
+        connection.close()
+    assert books == {"ma_cross-BTC-5m", "ma_cross-ETH-5m"}
+    assert [round(equity, -2) for _, equity in first] == [15_000, 5_000]  # each book starts with its share

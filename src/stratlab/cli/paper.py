@@ -208,6 +208,9 @@ def _print_start(runner: Runner, folder: Path) -> None:
     out.print(f"feed: {feed}; broker: {spec.broker.value}{' (dry run)' if spec.dry_run else ''}", markup=False)
     for line in spec.risk.lines():
         out.print(f"risk: {line}", markup=False)
+    venue = getattr(runner.mirror, "broker", None)
+    if venue is not None:
+        out.print(f"venue: {venue.venue}; fees: {venue.fee_note}", markup=False)
     out.print(f"stop it with: stratlab paper stop --state-dir {folder}", markup=False)
 
 

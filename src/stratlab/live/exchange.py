@@ -256,6 +256,16 @@ class ExchangeBroker:
                 result[symbol] = float(held.get("total") or 0.0)
         return result
 
+    def account_value(self, symbols: list[str]) -> tuple[float, str]:
+        """The account's total in the currency its orders on ``symbols`` settle in (USDC on Hyperliquid): what a
+        runner's capital must not exceed."""
+        self._require_account("read the balance")
+        market = self._market(symbols[0])
+        currency = str(market.get("settle") or market.get("quote"))
+        balance = self._call(self._exchange.fetch_balance, "fetch balance")
+        held = balance.get(currency) or {}
+        return float(held.get("total") or 0.0), currency
+
     def open_orders(self, symbols: list[str]) -> list[dict[str, Any]]:
         """The account's resting orders on these symbols, each as ``{symbol, side, amount, remaining, price, id,
         client_id, reduce_only}``."""

@@ -15,7 +15,8 @@ this close: ``Book.target_position``); the mirror sends the difference from what
 - a leg smaller than the venue's lot size or minimum order is not sent (the venue holds the nearest position it
   can); a full close always is;
 - after every fill, the venue's positions are read and must equal the sum of the books' positions on that symbol;
-  on start too, and the venue must hold no resting orders on them. A disagreement stops the runner with one line:
+  on start too, the venue must hold no resting orders on them, and the account's value (in the settlement
+  currency) must cover the books' capital. A disagreement stops the runner with one line:
   it never trades on a position it does not understand.
 
 Exits at a take profit or stop loss inside a bar are the kernel's (paper) fills at the level; on the venue they are
@@ -71,7 +72,7 @@ class VenueMirror:
 
     # on start -----------------------------------------------------------------------------------------------------
 
-    def reconcile(self, books: Sequence[tuple[str, str, float]]) -> None:
+    def reconcile(self, books: Sequence[tuple[str, str, float]], capital: float = 0.0) -> None:
         """Settle orders in flight, then check that the venue holds what the books say (see the module)."""
         for book_id, _, position in books:
             self.positions.setdefault(book_id, position)
@@ -85,6 +86,12 @@ class VenueMirror:
             return
         self._check_positions(book_symbols)
         symbols = sorted(set(book_symbols.values()))
+        value, currency = self.broker.account_value(symbols)
+        if capital > value:
+            raise DataError(
+                f"{self.broker.venue}: the account holds {value:,.2f} {currency}, the books trade with {capital:,.2f}: "
+                f"start with --capital {value:,.0f} or less (or fund the account)"
+            )
         resting = self.broker.open_orders(symbols)
         if resting:
             first = resting[0]
@@ -93,9 +100,11 @@ class VenueMirror:
                 f"{first['amount']} {first['symbol']}, id {first['id']}); this runner places market orders only: "
                 "cancel them on the venue before starting"
             )
-        self.store.log(
-            [Event("reconcile", f"{self.broker.venue}: positions agree with the books; {self.broker.fee_note}")]
+        agreed = (
+            f"{self.broker.venue}: positions agree with the books, no resting order, account {value:,.2f} {currency}; "
+            f"{self.broker.fee_note}"
         )
+        self.store.log([Event("reconcile", agreed)])
 
     def _settle_in_flight(self) -> None:
         for order in self.store.orders_in_flight().to_dict("records"):

@@ -64,7 +64,7 @@ class Mirror(Protocol):
 
     failure: str | None  # set when an order failed: the runner stops after the bar
 
-    def reconcile(self, books: Sequence[tuple[str, str, float]]) -> None: ...
+    def reconcile(self, books: Sequence[tuple[str, str, float]], capital: float = 0.0) -> None: ...
     def sync(self, book_id: str, symbol: str, target: float, reference_price: float, bar_ms: int) -> list[Event]: ...
     def close(self) -> None: ...
 
@@ -186,7 +186,10 @@ class Runner:
         self._open_feeds()
         if self.mirror is not None:
             held = {row.book_id: row.venue_position for row in self.store.books()}
-            self.mirror.reconcile([(b.book_id, b.symbol, held.get(b.book_id, 0.0)) for b in self.spec.books])
+            self.mirror.reconcile(
+                [(b.book_id, b.symbol, held.get(b.book_id, 0.0)) for b in self.spec.books],
+                capital=sum(b.capital for b in self.spec.books),
+            )
 
     # the loop -----------------------------------------------------------------------------------------------------
 
