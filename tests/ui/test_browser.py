@@ -9,14 +9,17 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from stratlab.report.manifest import MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, read_manifest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from playwright.sync_api import Locator, Page
 
     from tests.ui.browser import UIServer
@@ -343,6 +346,27 @@ def wait_for_charts(page: Page, count: int) -> None:
     )
 
 
+def rows_once(page: Page, complete: Callable[[list[list[str]]], bool], timeout_s: float = 15) -> list[list[str]]:
+    """The tables' rows once ``complete`` holds for them, or the last reading after ``timeout_s``: a table the page
+    is still drawing has no rows in its accessible copy yet, or those of a table drawn before it."""
+    deadline = time.monotonic() + timeout_s
+    rows = table_rows(page)
+    while not complete(rows) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        rows = table_rows(page)
+    return rows
+
+
+def gate_row(gate: dict[str, Any], result: str, rows: list[list[str]]) -> bool:
+    return any(gate["label"] in row and result in row and gate["reason"] in row for row in rows)
+
+
+def member_row(member: dict[str, Any], rows: list[list[str]]) -> bool:
+    weight = f"{member['weight'] * 100:.1f} %"
+    name = f"{member['strategy']}#{member['trial']}"
+    return any(weight in row and any(cell.endswith(name) for cell in row) for row in rows)
+
+
 def test_is_it_luck_tab_and_portfolio_page(
     ui_server: UIServer, browser_page: Page, ui_artifacts: Path, finished_runs: tuple[Path, list[str]]
 ) -> None:
@@ -371,10 +395,13 @@ def test_is_it_luck_tab_and_portfolio_page(
     assert luck["summary"] in panel.inner_text(), "the verdict's summary line is not on the tab"
     assert "selection figure" in panel.inner_text()
     wait_for_charts(page, LUCK_CHARTS)
-    rows = table_rows(page)
-    for gate in luck["gates"]:
-        result = "skipped" if gate["passed"] is None else "passed" if gate["passed"] else "failed"
-        assert any(gate["label"] in row and result in row and gate["reason"] in row for row in rows), (gate, rows)
+    shown = [
+        (gate, "skipped" if gate["passed"] is None else "passed" if gate["passed"] else "failed")
+        for gate in luck["gates"]
+    ]
+    rows = rows_once(page, lambda rows: all(gate_row(gate, result, rows) for gate, result in shown))
+    for gate, result in shown:
+        assert gate_row(gate, result, rows), (gate, rows)
     assert_no_exception(page, "Is it luck? tab")
     shoot(page, ui_artifacts, LUCK_SCREENSHOTS[0])
 
@@ -382,11 +409,9 @@ def test_is_it_luck_tab_and_portfolio_page(
     heading(page, "Portfolio").wait_for()
     wait_idle(page)
     page.get_by_text("Selection figures, not out-of-sample").wait_for()
-    rows = table_rows(page)
+    rows = rows_once(page, lambda rows: all(member_row(member, rows) for member in portfolio["members"]))
     for member in portfolio["members"]:
-        weight = f"{member['weight'] * 100:.1f} %"
-        name = f"{member['strategy']}#{member['trial']}"
-        assert any(weight in row and any(cell.endswith(name) for cell in row) for row in rows), (member, rows)
+        assert member_row(member, rows), (member, rows)
     wait_for_charts(page, 2 if len(portfolio["members"]) > 1 else 1)
     assert_no_exception(page, "Portfolio page")
     assert_navigation(page, "Portfolio page")
