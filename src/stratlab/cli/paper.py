@@ -200,6 +200,10 @@ def _print_start(runner: Runner, folder: Path) -> None:
             f"on {book.series}, capital {book.capital:,.2f}",
             markup=False,
         )
+        verdict = book.manifest.verdict
+        how = book.manifest.selection.reason
+        luck = verdict.summary if verdict is not None else "not judged (an older manifest)"
+        out.print(f"  chosen: {how}; is it luck? {luck}", markup=False)
     window = f"from {format_ms(spec.from_ms)}" if spec.from_ms is not None else ""
     if spec.to_ms is not None:
         window += f" to {format_ms(spec.to_ms)}"
