@@ -99,6 +99,11 @@ def test_a_finished_runner_shows_its_books_trades_parity_and_log(
     assert [e["kind"] for e in events] == kinds and kinds[0] == "stop" and kinds[-1] == "start"  # newest first
     assert status_reason in str(events[0]["text"])
     assert "paper broker: no venue orders" in [c.value for c in at.caption]
+    # How the manifest was chosen is shown with its paper run (the test manifest was not judged: it says so).
+    assert (
+        "ma_cross, trial 0 of run 20250101T000000000Z; chosen: chosen by the test; is it luck? not judged"
+        in " ".join(c.value for c in at.caption)
+    )
     assert not [b for b in at.button if b.label == "Stop this runner"]  # nothing to stop
 
 

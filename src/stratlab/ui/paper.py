@@ -253,6 +253,18 @@ def parity_identical(book: BookReport) -> bool:
     return book.same_trades and book.max_equity_gap == 0.0
 
 
+def manifest_line(book: BookReport) -> str:
+    """Where the book's manifest comes from, how it was chosen and whether it is likely luck: a paper run of a
+    champion is never shown without them."""
+    manifest = book.spec.manifest
+    verdict = manifest.verdict
+    luck = verdict.summary if verdict is not None else "not judged (a manifest written before runs were judged)"
+    return (
+        f"{manifest.strategy}, trial {manifest.trial} of run {manifest.run_id}; chosen: {manifest.selection.reason}; "
+        f"is it luck? {luck}"
+    )
+
+
 def parity_line(book: BookReport) -> str:
     """Whether paper equals the backtest of the same bars, in one line: "same 20 trades, equity identical on 346
     bars", or the differences."""

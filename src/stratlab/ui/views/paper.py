@@ -17,6 +17,7 @@ from stratlab.ui.paper import (
     list_runners,
     live_parity_figure,
     load_paper_view,
+    manifest_line,
     no_orders_text,
     paper_root,
     parity_identical,
@@ -78,6 +79,7 @@ def books_section(view: PaperView) -> None:
         st.caption(line)
     for book in view.reports:
         st.markdown(f"##### {book.book_id}")
+        st.caption(manifest_line(book))
         (st.success if parity_identical(book) else st.error)(parity_line(book))
         st.caption(
             f"{book.bars:,} bars traded; return {book.return_pct:+,.2f} % (backtest {book.expected_return_pct:+,.2f} "
