@@ -80,7 +80,7 @@ def test_start_stop_resume_status_and_report(manifest: Path, demo_root: Path, tm
 
     # The report compares the paper run with the backtest of the same bars; check its figures against the
     # manifest's own backtest of its test part, computed here.
-    report = run_cli("paper", "report", "--state-dir", str(state))
+    report = run_cli("paper", "report", "--state-dir", str(state), env={"COLUMNS": "200"})
     assert report.returncode == 0, report.stderr
     champion = read_manifest(manifest)
     candles = load_ohlcv("demo", "BTC", "5m", "2025-03-01", "2025-03-06", data_root=demo_root)

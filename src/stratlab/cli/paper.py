@@ -243,7 +243,10 @@ def paper_status(state_dir: RequiredStateDir) -> None:
     out.print(status.headline, markup=False)
     table = Table(title="books", title_justify="left")
     for column in ("book", "position", "equity", "today", "last bar (UTC)", "trades"):
-        table.add_column(column, justify="left" if column in ("book", "position", "last bar (UTC)") else "right")
+        table.add_column(
+            column, justify="left" if column in ("book", "position", "last bar (UTC)") else "right",
+            no_wrap=column == "book",
+        )  # fmt: skip
     for row in status.books:
         table.add_row(*row)
     out.print(table)
@@ -306,7 +309,7 @@ def _print_report(report: PaperReport) -> None:
         "same trades",
         "max |Δ equity|",
     ):
-        table.add_column(column, justify="left" if column == "book" else "right")
+        table.add_column(column, justify="left" if column == "book" else "right", no_wrap=column == "book")
     for book in report.books:
         table.add_row(
             book.book_id, f"{book.bars:,}", f"{len(book.trades):,}", f"{book.return_pct:+,.2f}",
