@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from stratlab.data.loader import load_ohlcv
 from stratlab.engine import EXIT_REASONS, run_backtest
+from stratlab.errors import DataError
 from stratlab.live.alerts import NotifyMode
 from stratlab.live.report import build_report
 from stratlab.live.start import StartOptions, new_spec
@@ -90,6 +92,8 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(demo_root: Path, tm
     last = forked_life(state_dir, None, demo_root)
     last.join(timeout=120)
     assert last.exitcode == 0
+    with pytest.raises(DataError, match="already traded its whole replay"):
+        run_quietly(state_dir, None, demo_root)  # started again after the end: says so, changes nothing
 
     # The reference: the manifest's backtest of its test part, on the store's candles.
     manifest = spec.books[0].manifest

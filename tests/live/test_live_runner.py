@@ -172,7 +172,7 @@ def test_killed_while_trading_live_no_order_is_ever_doubled(
     rng = random.Random(11)
     kills = 0
     first = True
-    while kills < 10:
+    while kills < 6:
         process = _life(state, spec if first else None, demo_root)
         time.sleep(rng.uniform(0.05, 0.6))
         if not process.is_alive():
@@ -184,7 +184,7 @@ def test_killed_while_trading_live_no_order_is_ever_doubled(
     last = _life(state, None, demo_root)
     last.join(timeout=120)
     assert last.exitcode == 0
-    assert kills >= 5
+    assert kills >= 4
     sent = server.orders_sent()[warm_orders:]
     cloids = [o["c"] for o in sent]
     assert len(cloids) == len(set(cloids)), "an order was sent twice"

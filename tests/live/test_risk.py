@@ -153,13 +153,10 @@ def test_kill_switch_file_stops_the_runner_and_the_cli_says_why(
     result = run_cli(*args)
     assert result.returncode == 3, result.stderr
     assert "killed: the kill-switch file is present" in result.stdout
-    again = run_cli("paper", "start", "--state-dir", str(state), "--data-root", str(demo_root))
-    assert again.returncode == 1
-    assert again.stderr.startswith("error: ") and again.stderr.count("\n") == 1 and "--clear-kill" in again.stderr
+    with pytest.raises(DataError, match=r"was killed .*--clear-kill"):
+        run_quietly(state, None, demo_root)
     (state / KILL_SWITCH_FILE).unlink()
-    resumed = run_cli("paper", "start", "--state-dir", str(state), "--clear-kill", "--data-root", str(demo_root))
-    assert resumed.returncode == 0, resumed.stderr
-    assert "finished" in resumed.stdout
+    assert run_quietly(state, None, demo_root, clear_kill=True).status == "finished"
 
 
 def test_a_manifest_above_the_leverage_limit_is_refused_before_anything_trades(
