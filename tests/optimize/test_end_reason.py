@@ -124,12 +124,6 @@ def make_ended_runs(demo_root: Path, base: Path) -> dict[str, EndedRun]:
     return ended
 
 
-# The runs are made once per test process: with `-n 2 --dist loadgroup` (make test) every test that reads them
-# runs in the same process, so they are made once in all.
-ENDED_RUNS_GROUP = pytest.mark.xdist_group("ended-runs")
-pytestmark = ENDED_RUNS_GROUP
-
-
 def ended_runs_of(
     config: pytest.Config, demo_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, EndedRun]:

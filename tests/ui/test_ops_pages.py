@@ -22,7 +22,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import run_cli
-from tests.optimize.test_end_reason import ENDED_RUNS_GROUP, ended_runs_of
+from tests.optimize.test_end_reason import ended_runs_of
 from tests.ui.browser import pids_marked_with
 from tests.ui.test_pages import app, texts
 
@@ -273,7 +273,6 @@ def status_of(run: Path) -> dict[str, Any]:
         ),
     ],
 )
-@ENDED_RUNS_GROUP
 def test_monitor_says_why_a_cli_run_ended_and_charts_it(
     monkeypatch: pytest.MonkeyPatch, demo_root: Path, ended_runs: dict[str, Path], label: str, sentence: str
 ) -> None:
@@ -309,7 +308,6 @@ def test_monitor_says_why_a_cli_run_ended_and_charts_it(
     assert any(" · run started · 1 worker" in line for line in log)
 
 
-@ENDED_RUNS_GROUP
 def test_monitor_reads_a_status_written_before_end_reasons_and_history(
     monkeypatch: pytest.MonkeyPatch, demo_root: Path, ended_runs: dict[str, Path], tmp_path: Path
 ) -> None:
