@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +76,33 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
 from tests.pg_server import fresh_postgres_url, postgres_server, postgres_url  # noqa: E402, F401
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A directory that ``build`` fills once per test run, however many test processes ask for it.
+
+    Under xdist every worker's base temp directory sits in one folder per run: the first worker to ask builds the
+    directory there while it holds a lock, the others wait for it and then read it. A build that failed half way
+    is started again by the next one to ask. Without xdist it is this process's own temp directory. What is built
+    here is only read by tests (a test that changes it copies it first)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    target = shared / name
+    done = target / ".built"
+    with (shared / f"{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            done.touch()
+    return target
+
+
+def _write_demo_market(folder: Path) -> None:
+    result = run_cli("data", "demo", "--data-root", str(folder / "market_data"))
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo market, built once per test process by the CLI a user would run; tests only read it."""
-    root = tmp_path_factory.mktemp("store") / "market_data"
-    result = run_cli("data", "demo", "--data-root", str(root))
-    assert result.returncode == 0, result.stderr
-    return root
+    """The demo market, built once per test run by the CLI a user would run; tests only read it."""
+    return built_once(tmp_path_factory, "demo-store", _write_demo_market) / "market_data"

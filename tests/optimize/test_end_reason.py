@@ -19,7 +19,7 @@ import pytest
 
 from stratlab.optimize.rundir import EndReason, RunDir, RunState
 from stratlab.optimize.runner import ThroughputHistory
-from tests.conftest import run_cli
+from tests.conftest import built_once, run_cli
 
 PERIOD = ["--start", "2025-01-01", "--end", "2025-01-31"]
 
@@ -124,13 +124,28 @@ def make_ended_runs(demo_root: Path, base: Path) -> dict[str, EndedRun]:
     return ended
 
 
+EXITS_FILE = "exits.json"
+
+
+def _build_ended_runs(demo_root: Path, folder: Path) -> None:
+    """The runs, and how each process exited (the runs directory holds the rest)."""
+    ended = make_ended_runs(demo_root, folder)
+    exits = {label: {"returncode": run.returncode, "stderr": run.stderr} for label, run in ended.items()}
+    (folder / EXITS_FILE).write_text(json.dumps(exits), encoding="utf-8")
+
+
 def ended_runs_of(
     config: pytest.Config, demo_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, EndedRun]:
-    """The ended runs, made the first time a test of this process asks (here or the Monitor page's tests) and only
-    read after that (a test that changes one copies it first)."""
+    """The ended runs, made once per test run (``built_once``: the first test process to ask, here or the Monitor
+    page's tests, makes them) and only read after that (a test that changes one copies it first)."""
     if ENDED_RUNS not in config.stash:
-        config.stash[ENDED_RUNS] = make_ended_runs(demo_root, tmp_path_factory.mktemp("ended-runs"))
+        folder = built_once(tmp_path_factory, "ended-runs", lambda target: _build_ended_runs(demo_root, target))
+        exits = json.loads((folder / EXITS_FILE).read_text(encoding="utf-8"))
+        config.stash[ENDED_RUNS] = {
+            label: EndedRun(RunDir(next((folder / "runs").glob(f"*_{label}"))), int(e["returncode"]), str(e["stderr"]))
+            for label, e in exits.items()
+        }
     return config.stash[ENDED_RUNS]
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import built_once, run_cli
 from tests.system_packages import on_ci
 from tests.ui.browser import (
     CHROMIUM_ARGS,
@@ -145,13 +145,16 @@ def browser_page(browser_context: BrowserContext, request: pytest.FixtureRequest
 @pytest.fixture(scope="session")
 def finished_runs(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """Two small finished runs (so Compare has something), made by the CLI a user would run; made once per test
-    process and only read (a test that changes or damages a run copies it first)."""
-    runs_root = tmp_path_factory.mktemp("runs")
-    for label, strategies in (("first", "ma_cross,stochastic"), ("second", "ma_cross")):
-        result = run_cli(
-            "optimize", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", strategies,
-            "--max-trials", "12", "--workers", "1", "--no-live", "--sampler", "random", "--dd-threshold", "100",
-            "--data-root", str(demo_root), "--label", label, env={"STRATLAB_RUNS_ROOT": str(runs_root)},
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
+    run (``built_once``) and only read (a test that changes or damages a run copies it first)."""
+
+    def make(folder: Path) -> None:
+        for label, strategies in (("first", "ma_cross,stochastic"), ("second", "ma_cross")):
+            result = run_cli(
+                "optimize", "--source", "demo", "--symbol", "BTC", *PERIOD, "--strategies", strategies,
+                "--max-trials", "12", "--workers", "1", "--no-live", "--sampler", "random", "--dd-threshold", "100",
+                "--data-root", str(demo_root), "--label", label, env={"STRATLAB_RUNS_ROOT": str(folder / "runs")},
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+
+    runs_root = built_once(tmp_path_factory, "finished-runs", make) / "runs"
     return runs_root, sorted((p.name for p in runs_root.iterdir() if p.is_dir()), reverse=True)
