@@ -140,3 +140,11 @@ def test_the_section_draws_every_view_for_both_objectives(
         target=lambda t: t.values[1],
     )  # fmt: skip
     assert at.multiselect(key="optuna_contour_ma_cross").value == list(ranked)[:2]
+
+
+def test_a_running_search_redraws_its_views_once_per_window_not_per_trial() -> None:
+    from stratlab.ui.study_views import LIVE_REDRAW_S, live_signature
+
+    start = 1_700_000_000.0  # a window's first second
+    assert live_signature(start) == live_signature(start + LIVE_REDRAW_S - 0.001)  # trials written meanwhile: kept
+    assert live_signature(start) != live_signature(start + LIVE_REDRAW_S)  # the next window draws again

@@ -140,7 +140,7 @@ def show_live_run(runs_root: Path, name: str, key: str = "live") -> None:
     st.fragment(run_every=REFRESH_S if refreshing else None)(_live)(runs_root, name, refreshing, key)
     st.subheader("Optuna views")
     st.caption("Drawn from the trials stored when you choose a view; choose again for the newest.")
-    show_study_views(runs_root, name, key=f"{key}_optuna")
+    show_study_views(runs_root, name, key=f"{key}_optuna", live=True)
 
 
 __all__ = ["REFRESH_S", "best_so_far", "readable_params", "show_live_run", "state_counts"]

@@ -3,13 +3,14 @@ for one objective at a time (train return % or train max drawdown %, with its un
 
 Figures are drawn by ``optuna.visualization`` from the run's storage (``stratlab.ui.study``) and cached per run,
 study, objective, view, parameters and the run's files signature, so a redraw costs nothing until the run writes
-again. Importance is Optuna's mean decrease in impurity with seed 0, as the Importance tab computes it: fANOVA took
+again; while the search still runs, by a window of ``LIVE_REDRAW_S`` seconds instead (``live_signature``). Importance is Optuna's mean decrease in impurity with seed 0, as the Importance tab computes it: fANOVA took
 minutes on a 1,000-trial study.
 """
 
 from __future__ import annotations
 
 import enum
+import time
 import warnings
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from stratlab.ui.study import run_studies
 
 MIN_TRIALS_FOR_VIEWS = 2  # one point says nothing about a parameter; a contour needs two to draw at all
 Signature = tuple[tuple[str, int, int], ...]
+# While a search runs, its Optuna views are drawn again at most this often (seconds).
+LIVE_REDRAW_S = 10
 
 
 class StudyView(enum.StrEnum):
@@ -155,14 +158,22 @@ def _contour_params(
     return tuple(chosen)
 
 
-def show_study_views(runs_root: Path, name: str, key: str = "optuna") -> None:
+def live_signature(now_s: float) -> Signature:
+    """The cache key of a running search's views: the current window of ``LIVE_REDRAW_S`` seconds. Keyed on the
+    run's files instead, every trial written would start an importance evaluation (seconds on a large study) over
+    again, and a busy run would never let one finish."""
+    return (("live", int(now_s // LIVE_REDRAW_S), 0),)
+
+
+def show_study_views(runs_root: Path, name: str, key: str = "optuna", *, live: bool = False) -> None:
     """The Optuna section of a run: pick the study, the objective and the view; draws it or says in one line why
-    not. ``key`` prefixes the widgets' keys (one section per page)."""
+    not. ``key`` prefixes the widgets' keys (one section per page). ``live``: the run is still searching, and the
+    views are drawn again at most every ``LIVE_REDRAW_S`` seconds."""
     opened = opened_run(runs_root, name)
     if opened is None:
         return
     run_dir, context = opened
-    signature = files_signature(runs_root, name)
+    signature = live_signature(time.time()) if live else files_signature(runs_root, name)
     columns = st.columns(3)
     study_name = columns[0].selectbox(
         "Study (strategy@window)" if context.windows else "Strategy", list(context.study_names), key=f"{key}_study"
