@@ -22,7 +22,7 @@ def ui(
         Path | None, typer.Option("--runs-root", help="Run directories (default: STRATLAB_RUNS_ROOT or runs).")
     ] = None,
 ) -> None:
-    """Serve the web UI: Data, Launch, Monitor, Analyze."""
+    """Serve the web UI: Data, Launch, Monitor, Analyze, Portfolio, Paper."""
     app = Path(__file__).resolve().parents[1] / "ui" / "app.py"
     env = dict(os.environ)
     if data_root is not None:
