@@ -286,12 +286,12 @@ def paper_report(
     out: Annotated[
         Path | None, Opt("--out", help="Write the chart as HTML here (default: <state-dir>/report.html).")
     ] = None,
-    data_root: Annotated[Path | None, Opt("--data-root", help="Store root (default: STRATLAB_DATA_ROOT).")] = None,
 ) -> None:
-    """Each book's paper figures next to its backtest on the same bars (the parity check), and a chart."""
+    """Each book's paper figures next to its backtest on the same bars (the parity check; the bars are the ones
+    stored in the state), and a chart."""
     from stratlab.live.report import build_report, write_report_html
 
-    report = build_report(state_dir, data_root or get_settings().data_root)
+    report = build_report(state_dir)
     _print_report(report)
     path = write_report_html(report, out or state_dir / "report.html")
     console.stdout.print(f"written: {path}", markup=False)

@@ -199,10 +199,8 @@ def _book_report(store: StateStore, spec: BookSpec, finished: bool) -> BookRepor
     )
 
 
-def build_report(state_dir: Path, data_root: Path | None = None) -> PaperReport:
-    """Every book's parity with its backtest (see the module). ``data_root`` is not needed: the bars are in the
-    state database; it is accepted so callers can pass their store."""
-    del data_root
+def build_report(state_dir: Path) -> PaperReport:
+    """Every book's parity with its backtest (see the module), from the state database alone (it holds the bars)."""
     store = StateStore.open(state_dir)
     try:
         spec = store.spec()

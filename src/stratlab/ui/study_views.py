@@ -3,8 +3,9 @@ for one objective at a time (train return % or train max drawdown %, with its un
 
 Figures are drawn by ``optuna.visualization`` from the run's storage (``stratlab.ui.study``) and cached per run,
 study, objective, view, parameters and the run's files signature, so a redraw costs nothing until the run writes
-again; while the search still runs, by a window of ``LIVE_REDRAW_S`` seconds instead (``live_signature``). Importance is Optuna's mean decrease in impurity with seed 0, as the Importance tab computes it: fANOVA took
-minutes on a 1,000-trial study.
+again; while the search still runs, by a window of ``LIVE_REDRAW_S`` seconds instead (``live_signature``).
+Importance is Optuna's mean decrease in impurity with seed 0, as the Importance tab computes it: fANOVA took minutes
+on a 1,000-trial study.
 """
 
 from __future__ import annotations
