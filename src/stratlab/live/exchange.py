@@ -138,31 +138,20 @@ class ExchangeBroker:
         timeout = timeout_s if timeout_s is not None else settings.download_timeout_s
         config: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": round(timeout * 1000)}
         if self.is_hyperliquid:
-            wallet = wallet_address or getattr(settings, "hyperliquid_wallet_address", None)
-            key = private_key or _secret(getattr(settings, "hyperliquid_private_key", None))
-            if not dry_run and not (wallet and key):
-                raise ConfigError(
-                    f"{venue}: placing orders needs the account's wallet address and a private key: set "
-                    "STRATLAB_HYPERLIQUID_WALLET_ADDRESS and STRATLAB_HYPERLIQUID_PRIVATE_KEY (or trade with a dry run)"
-                )
-            if wallet:
-                config["walletAddress"] = wallet
-            if key:
-                config["privateKey"] = key
+            account = {
+                "walletAddress": wallet_address or settings.hyperliquid_wallet_address,
+                "privateKey": private_key or _secret(settings.hyperliquid_private_key),
+            }
+            needs = "the account's wallet address and a private key: set STRATLAB_HYPERLIQUID_WALLET_ADDRESS and "
+            needs += "STRATLAB_HYPERLIQUID_PRIVATE_KEY"
             url: str | None = base_url or settings.hyperliquid_base_url
         else:
-            api_key = _secret(settings.ccxt_api_key)
-            secret = _secret(settings.ccxt_api_secret)
-            if not dry_run and not (api_key and secret):
-                raise ConfigError(
-                    f"{venue}: placing orders needs an API key and secret: set STRATLAB_CCXT_API_KEY and "
-                    "STRATLAB_CCXT_API_SECRET (or trade with a dry run)"
-                )
-            if api_key:
-                config["apiKey"] = api_key
-            if secret:
-                config["secret"] = secret
+            account = {"apiKey": _secret(settings.ccxt_api_key), "secret": _secret(settings.ccxt_api_secret)}
+            needs = "an API key and secret: set STRATLAB_CCXT_API_KEY and STRATLAB_CCXT_API_SECRET"
             url = base_url or settings.ccxt_base_url
+        if not dry_run and not all(account.values()):
+            raise ConfigError(f"{venue}: placing orders needs {needs} (or trade with a dry run)")
+        config.update({key: value for key, value in account.items() if value})
         self._exchange = _build_exchange(self.exchange_id, config)
         if url:
             self._exchange.urls["api"] = rebase_api_urls(self._exchange.urls["api"], url)
