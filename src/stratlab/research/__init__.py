@@ -1,0 +1,1 @@
+"""The research loop: a results database of every backtest, thresholds and pools."""
