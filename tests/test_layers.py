@@ -19,7 +19,7 @@ LAYERS: dict[str, int] = {
     "strategies": 3, "engine": 3,
     "report": 4,
     "optimize": 5, "portfolio": 5,
-    "live": 6,
+    "live": 6, "research": 6,
     "cli": 7, "ui": 7, "__main__": 8,
 }  # fmt: skip
 
