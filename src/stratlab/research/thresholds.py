@@ -60,7 +60,10 @@ def check_numeric_kpi(name: str) -> str:
 
 
 class OneLineModel(BaseModel):
-    """A pydantic model whose invalid input is one ``ConfigError`` line naming the model, field and value."""
+    """A pydantic model whose invalid input is one ``ConfigError`` line naming the model, field and value.
+
+    Validators of a whole model (``mode="after"``) run outside this wrapper: they raise ``ConfigError`` themselves.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -119,7 +122,7 @@ class KpiBound(OneLineModel):
     @model_validator(mode="after")
     def _flags_are_zero_or_one(self) -> Self:
         if self.kpi in FLAG_KPIS and self.value not in (0.0, 1.0):
-            raise ValueError(f"{self.kpi} is a flag: its bound is 1 (true) or 0 (false), not {self.value!r}")
+            raise ConfigError(f"KpiBound: {self.kpi} is a flag: its bound is 1 (true) or 0 (false), not {self.value!r}")
         return self
 
     def holds(self, values: FloatArray | float) -> BoolArray:
@@ -247,9 +250,10 @@ class AdaptiveRule(OneLineModel):
     @model_validator(mode="after")
     def _floor_below_ceiling(self) -> Self:
         if self.floor > self.ceiling:
-            raise ValueError(f"{self.kpi}: floor {self.floor} is above ceiling {self.ceiling}")
+            raise ConfigError(f"AdaptiveRule: {self.kpi}: floor {self.floor} is above ceiling {self.ceiling}")
         if self.initial is not None and not self.floor <= self.initial <= self.ceiling:
-            raise ValueError(f"{self.kpi}: initial {self.initial} is outside {self.floor}..{self.ceiling}")
+            where = f"{self.floor}..{self.ceiling}"
+            raise ConfigError(f"AdaptiveRule: {self.kpi}: initial {self.initial} is outside {where}")
         return self
 
     @property
