@@ -244,3 +244,9 @@ def test_rules_must_be_one_per_kpi_and_not_also_fixed() -> None:
         AdaptiveThresholds([rule()], ThresholdSet(bounds=(KpiBound(kpi="sharpe", direction="min", value=1),)))
     with pytest.raises(ConfigError, match=r"^AdaptiveRule: sharpe: floor 3.0 is above ceiling 2.0$"):
         rule(floor=3.0, ceiling=2.0, initial=None)
+
+
+def test_a_flag_column_with_missing_values_fails_where_the_flag_is_unknown() -> None:
+    frame = pd.DataFrame({"is_valid": [True, None, False, "yes"]}, dtype=object)  # as read back with NULLs
+    validity = ThresholdSet(bounds=(KpiBound(kpi="is_valid", direction="min", value=1),))
+    assert validity.passing_mask(frame).tolist() == [True, False, False, False]

@@ -155,10 +155,14 @@ def outlier_flags(frame: pd.DataFrame, concentrated_share_pct: float = 50.0) -> 
     the table lacks is not judged.
     """
     found: list[list[str]] = [[] for _ in range(len(frame))]
-    for flag in (_sharpe_flag, _validity_flag, _capacity_flag, _stopped_flag):
-        for row, message in flag(frame):
-            found[row].append(message)
-    for row, message in _concentration_flag(frame, concentrated_share_pct):
+    flags = (
+        _sharpe_flag(frame),
+        _validity_flag(frame),
+        _concentration_flag(frame, concentrated_share_pct),
+        _capacity_flag(frame),
+        _stopped_flag(frame),
+    )
+    for row, message in (flagged for flag in flags for flagged in flag):
         found[row].append(message)
     return pd.Series(["; ".join(messages) for messages in found], index=frame.index, name="flags", dtype=object)
 
