@@ -149,3 +149,24 @@ def test_a_bad_filter_is_one_line(tmp_path: Path, where: str, message: str) -> N
     with pytest.raises(ConfigError, match=message) as raised:
         db.query(where)
     assert "\n" not in str(raised.value)
+
+
+def test_research_query_prints_and_writes_csv_as_a_user_runs_it(rows: list[BacktestRow], tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    path = tmp_path / "results.db"
+    db = ResultsDb.open(path)
+    ids = db.write_batch(db.experiment("demo", {}), 0, rows)
+    db.close()
+    where = "n_trades >= 150 or green_days_pct > 40"
+    printed = run_cli("research", "query", "--db", str(path), "--where", where, "--order-by", "return_pct")
+    assert printed.returncode == 0, printed.stderr
+    expected = kpi_frame(rows, "train").assign(backtest_id=ids).query(where).sort_values("return_pct", ascending=False)
+    assert f"{len(expected)} backtests on train, by return_pct" in printed.stdout
+    written = run_cli("research", "query", "--db", str(path), "--where", where, "--csv", str(tmp_path / "best.csv"))
+    assert written.returncode == 0, written.stderr
+    frame = pd.read_csv(tmp_path / "best.csv")
+    assert sorted(frame["backtest_id"]) == sorted(expected["backtest_id"])
+    assert set(schema.KPI_NAMES) - {"notes"} <= set(frame.columns)
+    bad = run_cli("research", "query", "--db", str(path), "--where", "sharp > 1")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: --where: unknown KPI 'sharp'; did you mean sharpe")

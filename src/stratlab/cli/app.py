@@ -21,6 +21,7 @@ from stratlab.cli.backtest import backtest
 from stratlab.cli.data import data_app
 from stratlab.cli.paper import paper_app
 from stratlab.cli.portfolio import portfolio_app
+from stratlab.cli.research import research_app
 from stratlab.cli.run import optimize, run_app
 from stratlab.cli.ui import ui
 from stratlab.errors import StratlabError
@@ -41,6 +42,7 @@ app.command("backtest")(backtest)
 app.add_typer(run_app, name="run")
 app.add_typer(portfolio_app, name="portfolio")
 app.add_typer(paper_app, name="paper")
+app.add_typer(research_app, name="research")
 app.command("optimize")(optimize)
 app.command("ui")(ui)
 

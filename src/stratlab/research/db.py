@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from stratlab import __version__
 from stratlab.engine import BacktestConfig
@@ -35,6 +32,14 @@ from stratlab.errors import ConfigError, DataError
 from stratlab.metrics import Kpis
 from stratlab.research import schema as s
 from stratlab.research.where import parse_where
+
+# Alembic announces its plugins (when imported) and every migration step at INFO: noise on a user's console.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "head"
