@@ -194,7 +194,8 @@ def events_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "time (UTC)": utc_times(frame["wall_ms"]),
-            "bar (UTC)": utc_times(frame["bar_ms"]),
+            # Start, stop and errors belong to no bar: an empty cell, not "None".
+            "bar (UTC)": utc_times(pd.to_numeric(frame["bar_ms"], errors="coerce")),
             "level": frame["level"],
             "kind": frame["kind"],
             "text": frame["text"],
