@@ -97,7 +97,16 @@ def test_the_venue_follows_the_books_with_one_order_per_decision(
     assert sorted(o["c"] for o in sent) == sorted(orders["client_id"])  # each id once, the ones the runner chose
     # Exits are reduce-only; an order that reverses is split into a reduce-only close and an open.
     assert {bool(o["r"]) for o in sent} == {True, False}
-    assert orders.loc[orders["reduce_only"] == 1, "side"].isin(["buy", "sell"]).all()
+    # Walking the orders as the venue filled them: each reduce-only one shrinks the position, never opens the other
+    # side; each other one opens or grows it.
+    held = Decimal(0)
+    for order in sent:
+        after = held + Decimal(order["s"]) * (1 if order["b"] else -1)
+        if order["r"]:
+            assert abs(after) < abs(held) and after * held >= 0, order
+        else:
+            assert abs(after) > abs(held), order
+        held = after
     # The venue's position follows the books: after the last bar (the end of the data closes the book) it is flat,
     # and the signed sum of the filled orders equals it.
     signed = sum(Decimal(o["s"]) * (1 if o["b"] else -1) for o in sent)

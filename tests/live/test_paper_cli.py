@@ -102,6 +102,8 @@ def test_bad_input_is_one_error_line(manifest: Path, tmp_path: Path, demo_root: 
         "unknown feed": ["paper", "start", "--manifest", str(manifest), "--feed", "nasdaq"],
         "bad limit": ["paper", "start", "--manifest", str(manifest), "--daily-loss-pct", "-3"],
         "no state": ["paper", "status", "--state-dir", str(tmp_path / "nothing")],
+        "no capital": ["paper", "start", "--manifest", str(manifest), "--capital", "0"],
+        "after the data": ["paper", "start", "--manifest", str(manifest), "--from", "2026-03-01"],
         "telegram without token": ["paper", "start", "--manifest", str(manifest), "--notify", "telegram",
                                    "--state-dir", str(tmp_path / "t"), "--data-root", str(demo_root)],
     }  # fmt: skip
@@ -110,6 +112,8 @@ def test_bad_input_is_one_error_line(manifest: Path, tmp_path: Path, demo_root: 
         "unknown feed": "--feed: unknown 'nasdaq'",
         "bad limit": "--daily-loss-pct",
         "no state": "no runner state here",
+        "no capital": "--capital: must be more than 0",
+        "after the data": "--from: 2026-03-01 is after the manifests' data",
         "telegram without token": "STRATLAB_TELEGRAM_BOT_TOKEN",
     }
     for name, args in cases.items():

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from stratlab.live.runner import Runner
     from stratlab.live.spec import RunnerSpec
     from stratlab.live.state import StateStore
+    from stratlab.report.manifest import Manifest
 
 paper_app = typer.Typer(
     help="Paper and live trading of champion manifests: start, status, stop, report.", no_args_is_help=True
@@ -204,6 +205,7 @@ def _print_start(runner: Runner, folder: Path) -> None:
         how = book.manifest.selection.reason
         luck = verdict.summary if verdict is not None else "not judged (an older manifest)"
         out.print(f"  chosen: {how}; is it luck? {luck}", markup=False)
+        out.print(f"  {_window_worth(book.manifest, spec)}", markup=False)
     window = f"from {format_ms(spec.from_ms)}" if spec.from_ms is not None else ""
     if spec.to_ms is not None:
         window += f" to {format_ms(spec.to_ms)}"
@@ -216,6 +218,21 @@ def _print_start(runner: Runner, folder: Path) -> None:
     if venue is not None:
         out.print(f"venue: {venue.venue}; fees: {venue.fee_note}", markup=False)
     out.print(f"stop it with: stratlab paper stop --state-dir {folder}", markup=False)
+
+
+def _window_worth(manifest: Manifest, spec: RunnerSpec) -> str:
+    """What the traded window's figures are worth: a part of the manifest's split keeps that part's role (a selection
+    part chose the champion, so its paper figures are not out-of-sample either); bars after the data are new."""
+    dataset = manifest.dataset
+    if spec.from_ms is None or spec.from_ms > dataset.last_bar_ms:
+        return "traded bars: after the manifest's data (out-of-sample)"
+    inside = [part for part in dataset.parts if part.last_bar_ms >= spec.from_ms]
+    roles = ", ".join(
+        f"{part.name}: {manifest.selection.part_roles[part.name].value}"
+        for part in inside
+        if part.name in manifest.selection.part_roles
+    )
+    return f"traded bars: inside the manifest's data ({roles or 'roles not recorded'})"
 
 
 def _run(runner: Runner) -> None:

@@ -153,10 +153,6 @@ class Book:
         self.traded_bars = traded_bars
 
     @property
-    def bars_seen(self) -> int:
-        return self.history.n
-
-    @property
     def last_time_ms(self) -> int | None:
         return int(self.history.timestamp_ms[self.history.n - 1]) if self.history.n else None
 
@@ -172,13 +168,6 @@ class Book:
         # (run_backtest ignores signals before its start bar the same way).
         return PendingOrder() if self.traded_bars == 0 else self.pending
 
-    def preview(self, bar: ClosedBar) -> StepResult:
-        """What ``advance`` would do with ``bar`` if the risk manager let everything through."""
-        pending = self._order()
-        return self.stepper.preview(
-            self._ohlc(bar), pending.order, pending.tp_distance, pending.sl_distance, last=bar.last
-        )
-
     def warm(self, bar: ClosedBar) -> None:
         """A bar before the first traded one: history for the indicators, nothing traded."""
         self.history.append(bar)
@@ -188,14 +177,10 @@ class Book:
         brought to at this close (the kernel fills the same order at the next bar's open)."""
         close = self.last_close
         flat_bar = ClosedBar(self.last_time_ms or 0, close, close, close, close, 0.0)
-        return self.preview_next(flat_bar).position_after
-
-    def preview_next(self, bar: ClosedBar) -> StepResult:
-        """``preview`` of ``bar`` as the next bar (its index is the next one's)."""
-        pending = self.pending if self.traded_bars else PendingOrder()
+        pending = self._order()
         return self.stepper.preview(
-            self._ohlc(bar), pending.order, pending.tp_distance, pending.sl_distance, last=False
-        )
+            self._ohlc(flat_bar), pending.order, pending.tp_distance, pending.sl_distance
+        ).position_after
 
     def advance(self, bar: ClosedBar, *, entry_check: EntryCheck | None = None, flatten: str | None = None) -> BookBar:
         """Trade ``bar``. ``entry_check`` sees the preview of a bar that opens a position and returns why it is

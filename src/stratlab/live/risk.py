@@ -18,7 +18,6 @@ one the kernel would fill, not an estimate. A refused entry is traded with ``ref
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -215,10 +214,6 @@ class RiskManager:
         return None
 
 
-def day_label(time_ms: int) -> str:
-    return dt.datetime.fromtimestamp(utc_day_ms(time_ms) / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
-
-
 __all__ = [
     "DAY_MS",
     "OpenPosition",
@@ -226,6 +221,5 @@ __all__ = [
     "RiskLimits",
     "RiskManager",
     "RiskState",
-    "day_label",
     "utc_day_ms",
 ]

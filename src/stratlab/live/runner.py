@@ -152,7 +152,7 @@ class Runner:
                 after = stored_last if stored_last is not None else first - 1
                 last_by_series[key] = after
                 feed = open_feed(
-                    self.spec.feed if self.spec.feed != REPLAY_FEED else REPLAY_FEED,
+                    self.spec.feed,
                     source=book_spec.source,
                     symbol=book_spec.symbol,
                     timeframe=book_spec.timeframe,

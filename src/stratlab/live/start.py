@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stratlab.data.dates import day_end_exclusive_ms, day_start_ms, now_ms
+from stratlab.data.dates import day_end_exclusive_ms, day_start_ms, format_ms, now_ms
 from stratlab.data.timeframes import parse_timeframe
 from stratlab.errors import ConfigError
 from stratlab.live.alerts import NotifyMode
@@ -107,6 +107,8 @@ def new_spec(options: StartOptions) -> RunnerSpec:
     members = _manifests_and_weights(options)
     taken: set[str] = set()
     books = []
+    if options.capital is not None and not options.capital > 0:
+        raise ConfigError(f"--capital: must be more than 0, got {options.capital:g}")
     for manifest, weight in members:
         capital = manifest.backtest.initial_equity if options.capital is None else options.capital * weight
         book = _book(manifest, capital, feed, taken)
@@ -123,6 +125,11 @@ def new_spec(options: StartOptions) -> RunnerSpec:
             from_ms = traded_part_start_ms(first)
         if to_ms is None:  # to the end of the latest manifest's data
             to_ms = max(parse_timeframe(b.timeframe).next_open_ms(b.manifest.dataset.last_bar_ms) for b in books)
+            if from_ms >= to_ms:
+                raise ConfigError(
+                    f"--from: {options.start} is after the manifests' data (to {format_ms(to_ms)}); give --to as well "
+                    "to replay later stored bars"
+                )
     else:
         if options.start or options.end:
             raise ConfigError("--from/--to: only for the replay feed (a venue feed trades from now on)")

@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 from stratlab.data.candles import Candles
 from stratlab.data.timeframes import parse_timeframe
 from stratlab.engine import EXIT_REASONS
-from stratlab.engine.schema import TRADE_COLUMNS, RecordArray
+from stratlab.engine.schema import TRADE_COLUMNS, TRADE_DTYPE, RecordArray
 from stratlab.errors import DataError
 from stratlab.live.book import PendingOrder
 from stratlab.live.feeds import ClosedBar
@@ -111,7 +111,8 @@ equity_table = sa.Table(
     sa.Column("close", sa.Float, nullable=False),
 )
 
-_TRADE_TYPES: dict[str, Any] = {"side": sa.Integer, "exit_reason": sa.String(32)}
+# Trade fields as the kernel types them, but the exit reason by its name (people read this table).
+_TRADE_TYPES: dict[str, Any] = {"exit_reason": sa.String(32)}
 trades_table = sa.Table(
     "trades",
     metadata,
@@ -120,7 +121,7 @@ trades_table = sa.Table(
     *[
         sa.Column(
             name,
-            _TRADE_TYPES.get(name, sa.BigInteger if name.endswith(("_ms", "_bar", "adds", "held")) else sa.Float),
+            _TRADE_TYPES.get(name, sa.BigInteger if TRADE_DTYPE[name].kind == "i" else sa.Float),
             nullable=False,
         )
         for name in TRADE_COLUMNS
@@ -561,8 +562,6 @@ class StateStore:
 
 def trades_as_records(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
     """The trades table's rows back as the kernel's trade records (exit reasons as codes), for comparisons."""
-    from stratlab.engine.schema import TRADE_DTYPE
-
     records = np.zeros(len(frame), dtype=TRADE_DTYPE)
     for name in TRADE_COLUMNS:
         values = frame[name].to_numpy()

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from stratlab.engine.schema import TRADE_COLUMNS
+from stratlab.engine.schema import TRADE_COLUMNS, TRADE_DTYPE
 from stratlab.metrics import Kpis
 
 metadata = sa.MetaData()
@@ -90,7 +90,8 @@ kpis = sa.Table(
     *kpi_columns(),
 )
 
-_TRADE_TYPES: dict[str, Any] = {"side": sa.Integer, "exit_reason": sa.Integer}
+# Trade fields as the kernel types them: its integers as integers, its floats as floats.
+_TRADE_TYPES: dict[str, Any] = {}
 trades = sa.Table(
     "trades",
     metadata,
@@ -98,9 +99,7 @@ trades = sa.Table(
     sa.Column("part", sa.String(20), primary_key=True),
     sa.Column("n", sa.Integer, primary_key=True),
     *[
-        sa.Column(
-            name, _TRADE_TYPES.get(name, sa.BigInteger if name.endswith(("_ms", "_bar", "adds", "held")) else sa.Float)
-        )
+        sa.Column(name, _TRADE_TYPES.get(name, sa.BigInteger if TRADE_DTYPE[name].kind == "i" else sa.Float))
         for name in TRADE_COLUMNS
     ],
 )
