@@ -100,6 +100,8 @@ def test_a_paced_runner_grows_on_the_paper_page_and_its_stop_button_stops_it(
         assert status == "stopped" and int(bars) < TRADED_BARS  # stopped before its end
         # Once stopped the page is drawn a last time: every committed bar is on the chart, and no Stop button.
         page.wait_for_function(f"() => ({PAPER_POINTS_JS})() === {bars}")
+        # The button goes with the page's last full redraw, a moment after the status line changed.
+        page.get_by_role("button", name="Stop this runner").wait_for(state="detached", timeout=10_000)
         assert page.get_by_role("button", name="Stop this runner").count() == 0
         assert picker.input_value() == f"{RUNNER} · ma_cross-BTC-5m · stopped"  # redrawn with the new status
         assert_no_exception(page, "Paper page, stopped")
