@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     log_dir: Path = Field(default=Path("logs"), description="Where the rotating log file is written.")
     runs_root: Path = Field(default=Path("runs"), description="Where optimisation run directories live.")
     paper_root: Path = Field(default=Path("paper"), description="Where paper and live runners keep their state.")
+    research_root: Path = Field(
+        default=Path("research"), description="Where research loops keep their results database, locks and reports."
+    )
     log_level: str = Field(default="DEBUG", description="Level of the log file (console follows --verbose/--quiet).")
 
     hyperliquid_base_url: str = Field(default="https://api.hyperliquid.xyz", description="Hyperliquid API root.")

@@ -64,10 +64,13 @@ def _active() -> _Store | None:
 
 
 @contextlib.contextmanager
-def indicator_cache(budget_bytes: int = DEFAULT_BUDGET_BYTES) -> Iterator[_Store]:
-    """Cache decorated indicators in this thread until the block ends; yields the store (hits, misses, used)."""
+def indicator_cache(budget_bytes: int = DEFAULT_BUDGET_BYTES, store: _Store | None = None) -> Iterator[_Store]:
+    """Cache decorated indicators in this thread until the block ends; yields the store (hits, misses, used).
+
+    ``store``: one a previous block yielded, to go on with its results (a worker kept warm between batches, which
+    its engine may run on another thread each time)."""
     previous = _active()
-    store = _Store(budget_bytes)
+    store = store if store is not None else _Store(budget_bytes)
     _local.store = store
     try:
         yield store

@@ -21,10 +21,8 @@ log), and a reader (status, the UI) never blocks the runner.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,6 +45,7 @@ from stratlab.live.book import PendingOrder
 from stratlab.live.feeds import ClosedBar
 from stratlab.live.risk import RiskDecision, RiskState
 from stratlab.live.spec import RunnerSpec
+from stratlab.processes import hold_process_lock
 
 STATE_FILE = "state.db"
 KILL_SWITCH_FILE = "KILL"
@@ -171,26 +170,13 @@ events_table = sa.Table(
 
 
 def hold_runner_lock(state_dir: Path) -> TextIO:
-    """The lock of the one runner of ``state_dir`` (``flock`` on ``runner.lock``, released when the process ends or
-    the returned file is closed); a second runner on the same state gets a one-line error naming the first."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / LOCK_FILE
-    handle = path.open("a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise DataError(
-            f"{state_dir}: a runner is already trading this state (pid {holder}); "
-            f"stratlab paper stop --state-dir {state_dir} stops it"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
+    """The lock of the one runner of ``state_dir``; a second runner on the same state gets a one-line error naming
+    the first."""
+    busy = (
+        f"{state_dir}: a runner is already trading this state (pid {{pid}}); "
+        f"stratlab paper stop --state-dir {state_dir} stops it"
+    )
+    return hold_process_lock(state_dir, LOCK_FILE, busy)
 
 
 def wall_ms() -> int:

@@ -8,6 +8,7 @@ and read by every worker and report.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,26 @@ class Search:
         return self.parts[0]
 
 
+def max_warmup_bars(strategies: Iterable[str]) -> int:
+    """The longest warm-up any sampled parameter set of ``strategies`` can need (their spaces' maxima)."""
+    longest = 0
+    for name in strategies:
+        strategy = get_strategy(name)
+        widest = {}
+        for spec in strategy.space.params:
+            high = getattr(spec, "high", None)
+            widest[spec.name] = high if high is not None else spec.default
+        try:
+            longest = max(longest, strategy.warmup_bars({**strategy.space.defaults(), **_numeric(widest)}))
+        except Exception:
+            longest = max(longest, strategy.warmup_bars(strategy.space.defaults()))
+    return longest
+
+
+def _numeric(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
 def split_parts(candles: Candles, fractions: tuple[float, ...], warmup_bars: int) -> tuple[SplitPart, ...]:
     """Chronological parts by fraction of bars; every part must have more bars than the warm-up needs."""
     names = SplitKind.of(len(fractions)).parts
@@ -311,6 +332,7 @@ __all__ = [
     "SplitKind",
     "SplitPart",
     "WalkForward",
+    "max_warmup_bars",
     "resolve_path_inside",
     "run_dir_name",
     "split_parts",

@@ -12,7 +12,7 @@ from typing import Any
 
 from stratlab.data.candles import Candles
 from stratlab.data.loader import load_ohlcv
-from stratlab.engine import BacktestResult, run_backtest
+from stratlab.engine import BacktestConfig, BacktestResult, run_backtest
 from stratlab.errors import DataError
 from stratlab.optimize.context import RunContext
 from stratlab.optimize.space import config_for
@@ -44,16 +44,35 @@ def missing_constraint(strategy: Strategy, params: Mapping[str, Any]) -> str | N
     return None
 
 
-class Evaluator:
-    """Runs one run's trials on its candles (loaded once per process)."""
+class PartBacktester:
+    """Backtests parameter sets on bar ranges of one series of candles (loaded once per process)."""
 
-    def __init__(self, context: RunContext, candles: Candles) -> None:
-        self.context = context
+    def __init__(self, candles: Candles) -> None:
         self.candles = candles
-        self.fixed = dict(context.request.backtest)
         # Strategies are causal, so a part's signals need only the bars up to its end: cut once per part end (views,
         # made once so the indicator cache sees the same arrays every trial) and skip computing the future.
         self._up_to_end: dict[int, Candles] = {}
+
+    def backtest(
+        self, strategy: Strategy | str, params: Mapping[str, Any], config: BacktestConfig, window: SplitPart
+    ) -> BacktestResult:
+        """The backtest of one parameter set on the bars of ``window`` (signals warmed up on the bars before it)."""
+        chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
+        candles = self._up_to_end.get(window.end)
+        if candles is None:
+            candles = self._up_to_end[window.end] = self.candles.slice(0, window.end)
+        signals = chosen.signals(candles, params)
+        stops = chosen.stops(candles, params)
+        return run_backtest(candles, signals, config, stops=stops, start=window.start, end=window.end)
+
+
+class Evaluator(PartBacktester):
+    """Runs one run's trials on its candles (loaded once per process)."""
+
+    def __init__(self, context: RunContext, candles: Candles) -> None:
+        super().__init__(candles)
+        self.context = context
+        self.fixed = dict(context.request.backtest)
 
     def evaluate(
         self,
@@ -64,15 +83,8 @@ class Evaluator:
     ) -> BacktestResult:
         """The backtest of one parameter set on ``part``: a part of the run's split by name, or any bar range (a
         walk-forward window's part)."""
-        chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
         window = part if isinstance(part, SplitPart) else self.context.part(part)
-        candles = self._up_to_end.get(window.end)
-        if candles is None:
-            candles = self._up_to_end[window.end] = self.candles.slice(0, window.end)
-        signals = chosen.signals(candles, params)
-        stops = chosen.stops(candles, params)
-        config = config_for(self.fixed, searched)
-        return run_backtest(candles, signals, config, stops=stops, start=window.start, end=window.end)
+        return self.backtest(strategy, params, config_for(self.fixed, searched), window)
 
 
-__all__ = ["Evaluator", "load_run_candles", "missing_constraint"]
+__all__ = ["Evaluator", "PartBacktester", "load_run_candles", "missing_constraint"]

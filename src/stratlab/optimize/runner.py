@@ -33,12 +33,18 @@ from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
 from stratlab.data.timeframes import parse_timeframe
 from stratlab.errors import ConfigError, DataError, StratlabError
-from stratlab.optimize.context import RunContext, RunRequest, run_dir_name, split_parts, walk_forward_windows
+from stratlab.optimize.context import (
+    RunContext,
+    RunRequest,
+    max_warmup_bars,
+    run_dir_name,
+    split_parts,
+    walk_forward_windows,
+)
 from stratlab.optimize.rundir import EndReason, RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
 from stratlab.optimize.worker import budget_met, open_studies, read_studies, worker_command
 from stratlab.selection import pareto_front
-from stratlab.strategies import get_strategy
 
 log = logging.getLogger(__name__)
 
@@ -61,32 +67,12 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _max_warmup(request: RunRequest) -> int:
-    """The longest warm-up any sampled parameter set of the run's strategies can need (their space's maxima)."""
-    longest = 0
-    for name in request.strategies:
-        strategy = get_strategy(name)
-        widest = {}
-        for spec in strategy.space.params:
-            high = getattr(spec, "high", None)
-            widest[spec.name] = high if high is not None else spec.default
-        try:
-            longest = max(longest, strategy.warmup_bars({**strategy.space.defaults(), **_numeric(widest)}))
-        except Exception:
-            longest = max(longest, strategy.warmup_bars(strategy.space.defaults()))
-    return longest
-
-
-def _numeric(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-
-
 def create_run(request: RunRequest, *, data_root: Path | str, runs_root: Path | str) -> RunDir:
     """Validate ``request`` against the data and the storage, then write the run directory."""
     candles = load_ohlcv(
         request.source, request.symbol, request.timeframe, request.start, request.end, data_root=data_root
     )
-    warmup = _max_warmup(request)
+    warmup = max_warmup_bars(request.strategies)
     windows = (
         ()
         if request.walk_forward is None

@@ -101,6 +101,29 @@ class BacktestRow:
     split: str
     kpis: Mapping[str, Kpis]
     trades: Mapping[str, RecordArray] = field(default_factory=dict)
+    steps: Sequence[Mapping[str, Any]] = ()  # rows of step_logs without their backtest id (``steps.StepRow``)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A backtest of the batch (by its index in the batch) admitted to a pool, with what admitted it."""
+
+    row: int
+    pool: str
+    thresholds: Mapping[str, Any]
+    score: float | None
+    luck: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One line of ``adaptive_decisions``: a threshold that moved, or a figure of the loop's model, and why."""
+
+    kind: str
+    name: str
+    old_value: float | None
+    new_value: float | None
+    reason: str
 
 
 def _now() -> str:
@@ -166,12 +189,21 @@ class ResultsDb:
             assert key is not None
             return int(key[0])
 
-    def write_batch(self, experiment_id: int, iteration: int, rows: Sequence[BacktestRow]) -> list[int]:
-        """Store ``rows`` in one transaction; returns their backtest ids in order."""
+    def write_batch(
+        self,
+        experiment_id: int,
+        iteration: int,
+        rows: Sequence[BacktestRow],
+        admissions: Sequence[Admission] = (),
+        decisions: Sequence[Decision] = (),
+    ) -> list[int]:
+        """Store ``rows`` with their pool admissions and the threshold decisions of the same iteration in one
+        transaction (a loop killed before it commits loses this batch and nothing else); returns the backtest ids."""
         now = _now()
         ids: list[int] = []
         kpi_rows: list[dict[str, Any]] = []
         trade_rows: list[dict[str, Any]] = []
+        step_rows: list[dict[str, Any]] = []
         with self.engine.begin() as connection:
             for row in rows:
                 inserted = connection.execute(
@@ -193,10 +225,29 @@ class ResultsDb:
                 ]
                 for part, table in row.trades.items():
                     trade_rows += _trade_rows(backtest_id, part, table)
-            for chunk in _chunks(kpi_rows):
-                connection.execute(s.kpis.insert(), chunk)
-            for chunk in _chunks(trade_rows):
-                connection.execute(s.trades.insert(), chunk)
+                step_rows += [{"backtest_id": backtest_id, **step} for step in row.steps]
+            for target, values in ((s.kpis, kpi_rows), (s.trades, trade_rows), (s.step_logs, step_rows)):
+                for chunk in _chunks(values):
+                    connection.execute(target.insert(), chunk)
+            if admissions:
+                connection.execute(
+                    s.pools.insert(),
+                    [
+                        {"experiment_id": experiment_id, "pool": a.pool, "backtest_id": ids[a.row],
+                         "admitted_iteration": iteration, "thresholds_json": json.loads(json.dumps(a.thresholds)),
+                         "score": a.score, "luck_json": None if a.luck is None else json.loads(json.dumps(a.luck))}
+                        for a in admissions
+                    ],
+                )  # fmt: skip
+            if decisions:
+                connection.execute(
+                    s.adaptive_decisions.insert(),
+                    [
+                        {"experiment_id": experiment_id, "iteration": iteration, "kind": d.kind, "name": d.name,
+                         "old_value": d.old_value, "new_value": d.new_value, "reason": d.reason, "created_at": now}
+                        for d in decisions
+                    ],
+                )  # fmt: skip
         return ids
 
     # reading ------------------------------------------------------------------------------------------------------
@@ -246,14 +297,99 @@ class ResultsDb:
             records[name] = frame[name].to_numpy()
         return records
 
+    def experiment_config(self, name: str) -> tuple[int, dict[str, Any]] | None:
+        """(id, stored config) of experiment ``name``, or None when there is none."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(s.experiments.c.id, s.experiments.c.config_json).where(s.experiments.c.name == name)
+            ).first()
+        return None if row is None else (int(row[0]), dict(row[1]))
+
+    def experiments(self) -> pd.DataFrame:
+        """Every experiment: id, name, creation time, backtests and pool sizes."""
+        counts = (
+            sa.select(s.backtests.c.experiment_id, sa.func.count().label("backtests"),
+                      sa.func.max(s.backtests.c.iteration).label("last_iteration"))
+            .group_by(s.backtests.c.experiment_id).subquery()
+        )  # fmt: skip
+        query = (
+            sa.select(s.experiments.c.id, s.experiments.c.name, s.experiments.c.created_at,
+                      sa.func.coalesce(counts.c.backtests, 0).label("backtests"), counts.c.last_iteration)
+            .outerjoin(counts, counts.c.experiment_id == s.experiments.c.id).order_by(s.experiments.c.id)
+        )  # fmt: skip
+        with self.engine.connect() as connection:
+            frame = pd.read_sql(query, connection)
+            pools = pd.read_sql(
+                sa.select(s.pools.c.experiment_id, s.pools.c.pool, sa.func.count().label("n"))
+                .group_by(s.pools.c.experiment_id, s.pools.c.pool), connection,
+            )  # fmt: skip
+        for pool in ("GOOD", "BEST"):
+            sizes = pools[pools["pool"] == pool].set_index("experiment_id")["n"]
+            frame[pool.lower()] = frame["id"].map(sizes).fillna(0).astype(int)
+        return frame
+
+    def backtests_frame(self, experiment_id: int, part: str = "train") -> pd.DataFrame:
+        """Every backtest of an experiment with its KPI record of ``part`` (none for a part it did not run), in id
+        order: what the loop resumes from and what the Research page plots."""
+        query = (
+            sa.select(
+                s.backtests.c.id.label("backtest_id"), s.backtests.c.iteration, s.backtests.c.strategy,
+                s.backtests.c.source, s.backtests.c.symbol, s.backtests.c.timeframe, s.backtests.c.params_json,
+                s.backtests.c.config_json, *[s.kpis.c[name] for name in s.KPI_NAMES if name != "notes"],
+            )
+            .join(s.kpis, sa.and_(s.kpis.c.backtest_id == s.backtests.c.id, s.kpis.c.part == part))
+            .where(s.backtests.c.experiment_id == experiment_id)
+            .order_by(s.backtests.c.id)
+        )  # fmt: skip
+        with self.engine.connect() as connection:
+            return pd.read_sql(query, connection)
+
+    def pool_members(self, experiment_id: int) -> pd.DataFrame:
+        """Every admission of an experiment: pool, backtest, iteration, thresholds in force, score and luck."""
+        query = (
+            sa.select(s.pools)
+            .where(s.pools.c.experiment_id == experiment_id)
+            .order_by(s.pools.c.admitted_iteration, s.pools.c.backtest_id)
+        )
+        with self.engine.connect() as connection:
+            return pd.read_sql(query, connection)
+
+    def decisions(self, experiment_id: int) -> pd.DataFrame:
+        """The experiment's adaptive decisions in the order they were taken."""
+        query = sa.select(s.adaptive_decisions).where(s.adaptive_decisions.c.experiment_id == experiment_id)
+        with self.engine.connect() as connection:
+            return pd.read_sql(query.order_by(s.adaptive_decisions.c.id), connection)
+
+    def kpis_of(self, backtest_id: int) -> dict[str, dict[str, Any]]:
+        """A backtest's KPI record per part, as stored."""
+        query = sa.select(s.kpis).where(s.kpis.c.backtest_id == backtest_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return {str(row["part"]): {k: v for k, v in row.items() if k not in ("backtest_id", "part")} for row in rows}
+
+    def backtest(self, backtest_id: int) -> dict[str, Any]:
+        """A stored backtest's row (strategy, parameters, config, market, split); a missing id is a DataError."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(s.backtests).where(s.backtests.c.id == backtest_id)).mappings().first()
+        if row is None:
+            raise DataError(f"the results database has no backtest {backtest_id}")
+        return dict(row)
+
+    def step_logs(self, backtest_id: int) -> pd.DataFrame:
+        query = sa.select(s.step_logs).where(s.step_logs.c.backtest_id == backtest_id).order_by(s.step_logs.c.bar)
+        with self.engine.connect() as connection:
+            return pd.read_sql(query, connection)
+
     def count(self, table: sa.Table) -> int:
         with self.engine.connect() as connection:
             return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
 __all__ = [
+    "Admission",
     "BacktestRow",
     "Dataset",
+    "Decision",
     "ResultsDb",
     "alembic_config",
     "current_revision",

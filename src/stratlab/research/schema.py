@@ -139,6 +139,7 @@ pools = sa.Table(
     sa.Column("admitted_iteration", sa.Integer, nullable=False),
     sa.Column("thresholds_json", sa.JSON, nullable=False),
     sa.Column("score", sa.Float),
+    sa.Column("luck_json", sa.JSON),  # BEST members: PSR, DSR and what they were computed on (revision 0003)
 )
 
 # The indexes the common questions need ("the 50 best by Sharpe with max DD <= 20 % and >= 60 % green days").
