@@ -27,6 +27,7 @@ navigation = st.navigation(
         st.Page(VIEWS / "analyze.py", title="Analyze", url_path="analyze"),
         st.Page(VIEWS / "portfolio.py", title="Portfolio", url_path="portfolio"),
         st.Page(VIEWS / "paper.py", title="Paper", url_path="paper"),
+        st.Page(VIEWS / "research.py", title="Research", url_path="research"),
     ]
 )
 navigation.run()

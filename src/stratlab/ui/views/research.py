@@ -1,0 +1,5 @@
+"""The Research page (being built)."""
+
+import streamlit as st
+
+st.title("Research")
