@@ -1,18 +1,250 @@
-"""``stratlab research query``: ask the results database for backtests by their KPIs."""
+"""``stratlab research start|status|stop|report|query``: the research loop and its results database."""
 
 from __future__ import annotations
 
 import math
+import os
+import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from stratlab.cli import console
+from stratlab.errors import DataError
+from stratlab.settings import get_settings
 
-research_app = typer.Typer(help="The research loop's results database.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from stratlab.research.config import ResearchConfig
+    from stratlab.research.db import ResultsDb
+    from stratlab.research.loop import LoopStatus
+
+research_app = typer.Typer(
+    help="The research loop: start, status, stop, report; query its results database.", no_args_is_help=True
+)
 Opt = typer.Option
+ConfigOption = Annotated[Path, Opt("--config", help="The research config (TOML), e.g. examples/research.toml.")]
+DbOption = Annotated[
+    str | None, Opt("--db", help="Results database: a SQLite file or a SQLAlchemy URL (default: the config's).")
+]
+DEFAULT_DB_NAME = "results.sqlite"
+
+
+def work_dir_of(name: str) -> Path:
+    """Where a loop keeps its lock, status and stop request: ``research_root/<experiment>``."""
+    return get_settings().research_root / name
+
+
+def database_of(config: ResearchConfig, db: str | None) -> str:
+    """--db, else the config's ``db``, else ``research_root/results.sqlite`` (one database for every experiment)."""
+    return db or config.db or str(get_settings().research_root / DEFAULT_DB_NAME)
+
+
+def _open_existing(target: str) -> ResultsDb:
+    from stratlab.research.db import ResultsDb, database_url
+
+    if "://" not in target and not Path(target).is_file():
+        raise DataError(f"--db: {target}: no results database there")
+    return ResultsDb.open(database_url(target))
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@research_app.command("start")
+def research_start(
+    config_path: ConfigOption,
+    db: DbOption = None,
+    workers: Annotated[
+        int | None, Opt("--workers", min=1, max=64, help="Local worker processes (default: the cores, 1 = inline).")
+    ] = None,
+    cluster: Annotated[
+        str | None, Opt("--cluster", help="A Dask scheduler, tcp://HOST:PORT: its workers run the backtests.")
+    ] = None,
+    data_root: Annotated[Path | None, Opt("--data-root", help="Store root (default: STRATLAB_DATA_ROOT).")] = None,
+) -> None:
+    """Run the loop of --config until its stop rule holds; a second start of the same experiment resumes it."""
+    from stratlab.processes import hold_process_lock
+    from stratlab.research.config import load_config
+    from stratlab.research.db import ResultsDb, database_url
+    from stratlab.research.execute import make_executor
+    from stratlab.research.loop import LOCK_FILE, ResearchLoop
+
+    config = load_config(config_path)
+    settings = get_settings()
+    root = data_root or settings.data_root
+    target = database_of(config, db)
+    work_dir = work_dir_of(config.name)
+    busy = (
+        f"{work_dir}: experiment {config.name!r} is already running (pid {{pid}}); "
+        f"stratlab research stop --config {config_path} stops it"
+    )
+    lock = hold_process_lock(work_dir, LOCK_FILE, busy)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    results = ResultsDb.open(database_url(target))
+    executor = make_executor(root, workers if workers is not None else (os.cpu_count() or 1), cluster)
+    try:
+        with _LoopDisplay() as display:
+            loop = ResearchLoop(config, results, data_root=root, work_dir=work_dir, executor=executor,
+                                on_progress=display.update)  # fmt: skip
+            _print_start(config, target, loop.status, executor.where)
+            status = loop.run()
+    except KeyboardInterrupt:
+        console.stderr.print(
+            f"interrupted: the unfinished batch is lost; stratlab research start --config {config_path} resumes",
+            markup=False,
+        )
+        raise typer.Exit(130) from None
+    finally:
+        executor.close()
+        results.close()
+        lock.close()
+    _print_end(status, results_target=target, config=config)
+
+
+class _LoopDisplay:
+    """The loop's progress in the terminal: backtests towards the maximum, BEST towards its target, the bounds."""
+
+    def __enter__(self) -> _LoopDisplay:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[extra]}"), console=console.stdout, transient=False,
+            disable=not console.stdout.is_terminal and os.environ.get("STRATLAB_PROGRESS") != "1",
+        )  # fmt: skip
+        self.backtests = self.progress.add_task("backtests", total=None, extra="")
+        self.best = self.progress.add_task("BEST", total=None, extra="")
+        self.progress.start()
+        self.last_line = ""
+        return self
+
+    def update(self, status: LoopStatus) -> None:
+        bounds = ", ".join(f"{name} ≥ {value:.2f}" for name, value in status.thresholds.items())
+        self.progress.update(self.backtests, total=status.max_backtests, completed=status.backtests,
+                             extra=f"{status.backtests_per_s:,.1f}/s, iteration {status.iteration}")  # fmt: skip
+        self.progress.update(self.best, total=status.best_target, completed=min(status.best, status.best_target),
+                             extra=f"GOOD {status.good:,}; {bounds}")  # fmt: skip
+        if self.progress.disable and status.line() != self.last_line:
+            self.last_line = status.line()
+            console.stdout.print(status.line(), markup=False)
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def _print_start(config: ResearchConfig, target: str, status: LoopStatus, where: str) -> None:
+    resumed = (
+        f", resuming at iteration {status.iteration} with {status.backtests:,} backtests" if status.backtests else ""
+    )
+    markets = "; ".join(m.label for m in config.markets)
+    console.stdout.print(
+        f"experiment {config.name} in {target}{resumed}\n"
+        f"  {len(config.strategies)} strategies × {len(config.markets)} markets ({markets}), "
+        f"batches of {config.batch_size} per strategy and market, on {where}\n"
+        f"  stops at {config.stop.best:,} in BEST, {config.stop.max_backtests:,} backtests"
+        + (f" or {config.stop.max_minutes:g} minutes" if config.stop.max_minutes else ""),
+        markup=False,
+    )
+
+
+def _print_end(status: LoopStatus, *, results_target: str, config: ResearchConfig) -> None:
+    console.stdout.print(
+        f"stopped: {status.stopped_by}. {status.backtests:,} backtests, GOOD {status.good:,}, BEST {status.best:,} "
+        f"({status.backtests_per_s:,.1f} backtests/s this start)",
+        markup=False,
+    )
+    console.stdout.print(
+        "How pool members were chosen: searched on train; admitted when train passed SOFT (GOOD) or HARD (BEST) and "
+        "validation passed the validation bounds, so train and validation are selection figures. Holdout was never "
+        "looked at: it is the out-of-sample check for whichever member you pick (once).",
+        markup=False,
+    )
+    console.stdout.print(
+        f"next: stratlab research report --config <file>; stratlab research query --db {results_target} "
+        f'--where "sharpe > 1.5"',
+        markup=False,
+    )
+    _ = config
+
+
+@research_app.command("stop")
+def research_stop(config_path: ConfigOption) -> None:
+    """Ask the running loop of --config to stop after its current iteration."""
+    from stratlab.processes import lock_holder
+    from stratlab.research.config import load_config
+    from stratlab.research.loop import LOCK_FILE, request_stop
+
+    config = load_config(config_path)
+    work_dir = work_dir_of(config.name)
+    holder = lock_holder(work_dir, LOCK_FILE)
+    if holder is None:
+        raise DataError(f"experiment {config.name!r} is not running (no loop holds {work_dir / LOCK_FILE})")
+    request_stop(work_dir)
+    console.stdout.print(
+        f"stop requested: experiment {config.name} (pid {holder}) stops after its iteration", markup=False
+    )
+
+
+@research_app.command("status")
+def research_status(config_path: ConfigOption, db: DbOption = None) -> None:
+    """Where the experiment of --config stands: running or not, backtests, pools, bounds, best members."""
+    from stratlab.processes import lock_holder
+    from stratlab.research.config import load_config
+    from stratlab.research.loop import LOCK_FILE, read_status
+
+    config = load_config(config_path)
+    work_dir = work_dir_of(config.name)
+    results = _open_existing(database_of(config, db))
+    try:
+        found = results.experiment_config(config.name)
+        if found is None:
+            raise DataError(f"experiment {config.name!r} is not in {database_of(config, db)}: start it first")
+        experiments = results.experiments()
+        row = experiments[experiments["id"] == found[0]].iloc[0]
+        members = results.pool_members(found[0])
+        best = results.query(None, part="train", order_by="sharpe", limit=None, experiment_id=found[0])
+    finally:
+        results.close()
+    holder = lock_holder(work_dir, LOCK_FILE)
+    saved = read_status(work_dir) or {}
+    state = (
+        f"running (pid {holder})"
+        if holder is not None
+        else f"not running ({saved.get('stopped_by') or 'never started here'})"
+    )
+    console.stdout.print(
+        f"experiment {config.name}: {state}\n  {int(row['backtests']):,} backtests over "
+        f"{int(row['last_iteration'] or 0) + (1 if row['backtests'] else 0)} iterations; GOOD {int(row['good']):,}, "
+        f"BEST {int(row['best']):,} (target {config.stop.best:,})",
+        markup=False,
+    )
+    if saved.get("thresholds"):
+        bounds = ", ".join(f"{k} ≥ {v:.2f}" for k, v in saved["thresholds"].items())
+        console.stdout.print(f"  adaptive bounds now: {bounds}", markup=False)
+    _print_pool_table(members, best)
+
+
+def _print_pool_table(members: Any, kpis: Any) -> None:
+    if members.empty:
+        console.stdout.print("  no pool member yet", markup=False)
+        return
+    joined = members.merge(kpis, on="backtest_id", how="left").sort_values(["pool", "score"], ascending=[True, False])
+    table = Table(
+        title="pool members (train figures; validation confirmed them; holdout untouched)", title_justify="left"
+    )
+    for column in ("pool", "backtest", "strategy", "symbol", "score", "sharpe", "return %", "max DD %", "trades"):
+        table.add_column(column, justify="left" if column in ("pool", "strategy", "symbol") else "right")
+    for row in joined.head(20).to_dict("records"):
+        table.add_row(
+            str(row["pool"]), f"{int(row['backtest_id']):,}", str(row["strategy"]), str(row["symbol"]),
+            _cell(row["score"]), _cell(row["sharpe"]), _cell(row["return_pct"]), _cell(row["max_drawdown_pct"]),
+            _cell(row["n_trades"]),
+        )  # fmt: skip
+    console.stdout.print(table)
+
 
 SHOWN = ("backtest_id", "strategy", "symbol", "timeframe", "part", "sharpe", "return_pct", "max_drawdown_pct",
          "green_days_pct", "n_trades")  # fmt: skip

@@ -32,6 +32,10 @@ HAND_PICKED = (
     "picked by hand from the results database, not admitted by the loop's thresholds: every part's figures were "
     "in view when it was chosen, so none of them is out-of-sample for this choice"
 )
+HOLDOUT_SEEN = (
+    "holdout was never looked at by the loop, but its figures were in view when this member was exported, so it is "
+    "not out-of-sample for this choice"
+)
 # The drawdown bound a manifest names when neither the admitting thresholds nor the config bound one.
 NO_DRAWDOWN_BOUND_PCT = 100.0
 
@@ -63,6 +67,7 @@ class BacktestDetail:
     backtest_config: BacktestConfig
     market: ManifestDataset
     whole: BacktestResult
+    before_holdout: BacktestResult  # train and validation in one backtest: the view that leaves holdout unseen
     by_part: dict[PartName, BacktestResult]
     stored_kpis: dict[str, dict[str, Any]]
     admissions: tuple[PoolAdmission, ...]
@@ -73,11 +78,11 @@ class BacktestDetail:
         by_pool = {admission.pool: admission for admission in self.admissions}
         return by_pool.get(BEST) or by_pool.get(GOOD)
 
-    @property
-    def roles(self) -> dict[PartName, PartRole]:
-        """A pool member was chosen by train and validation only: its holdout is out-of-sample. A hand pick was made
-        with every part in view: beyond train each part is a selection figure."""
-        if self.chosen_by is not None:
+    def roles(self, holdout_seen: bool = False) -> dict[PartName, PartRole]:
+        """A pool member was chosen on train and validation only: its holdout is out-of-sample, unless whoever
+        exports it looked at holdout first. A hand pick was made with every part in view: beyond train each part is
+        a selection figure."""
+        if self.chosen_by is not None and not holdout_seen:
             return SplitKind.THREE_WAY.roles
         parts = self.market.parts
         return {p.name: PartRole.SEARCHED if p.name == PartName.TRAIN else PartRole.SELECTION for p in parts}
@@ -149,10 +154,12 @@ def backtest_detail(db: ResultsDb, backtest_id: int, data_root: Path | str) -> B
     backtest_config = BacktestConfig.from_mapping(_json(row["config_json"]))
     backtester = PartBacktester(load_market(market, data_root))
     whole = backtester.backtest(strategy, params, backtest_config, whole_period(market.parts))
+    before_holdout = backtester.backtest(strategy, params, backtest_config, whole_period(market.parts[:-1]))
     by_part = {p.name: backtester.backtest(strategy, params, backtest_config, p) for p in market.parts}
     return BacktestDetail(
         backtest_id=backtest_id, experiment=name, experiment_id=experiment_id, config=config, strategy=strategy,
-        params=params, backtest_config=backtest_config, market=market, whole=whole, by_part=by_part,
+        params=params, backtest_config=backtest_config, market=market, whole=whole, before_holdout=before_holdout,
+        by_part=by_part,
         stored_kpis=db.kpis_of(backtest_id), admissions=_admissions(db, experiment_id, backtest_id),
     )  # fmt: skip
 
@@ -180,18 +187,18 @@ def _luck_text(luck: Mapping[str, Any] | None) -> str:
     return f"; deflated Sharpe ratio {float(luck['dsr']):.3f} on validation{among}"
 
 
-def selection_reason(detail: BacktestDetail) -> str:
+def selection_reason(detail: BacktestDetail, holdout_seen: bool = False) -> str:
     """How the backtest was chosen, in the manifest's words."""
     admission = detail.chosen_by
     head = f"backtest {detail.backtest_id} of experiment {detail.experiment}"
     if admission is None:
         return f"{head} {HAND_PICKED}"
+    seen = HOLDOUT_SEEN if holdout_seen else "holdout never looked at by the loop"
     tier = TIER_OF_POOL[BEST if admission.pool == BEST else GOOD].upper()
     return (
         f"{head}: admitted to {admission.pool} at iteration {admission.iteration} among "
         f"{admission.backtests_seen:,} backtests: train passed {tier} ({bounds_text(admission.train)}), validation "
-        f"passed ({bounds_text(admission.validation)}){_luck_text(admission.luck)}; holdout never looked at by the "
-        "loop"
+        f"passed ({bounds_text(admission.validation)}){_luck_text(admission.luck)}; {seen}"
     )
 
 
@@ -205,16 +212,17 @@ def _drawdown_bound(detail: BacktestDetail) -> float:
     return NO_DRAWDOWN_BOUND_PCT
 
 
-def detail_manifest(detail: BacktestDetail) -> Manifest:
+def detail_manifest(detail: BacktestDetail, holdout_seen: bool = False) -> Manifest:
     """The paper manifest of a stored backtest: its market as the experiment resolved it, its KPIs per part as run
-    again, how it was chosen and what each part's figures are worth. No verdict: the loop judges no gates."""
+    again, how it was chosen and what each part's figures are worth (``holdout_seen``: whoever exports it looked at
+    holdout first). No verdict: the loop judges no gates."""
     return Manifest.now(
         run_id=f"research:{detail.experiment}", dataset=detail.market, strategy=detail.strategy,
         trial=detail.backtest_id, params=detail.params, backtest=detail.backtest_config,
         kpis={part: result.kpis for part, result in detail.by_part.items()},
         selection=ManifestSelection(
-            dd_threshold_pct=_drawdown_bound(detail), reason=selection_reason(detail),
-            selection_part=SplitKind.THREE_WAY.selection_part, part_roles=detail.roles,
+            dd_threshold_pct=_drawdown_bound(detail), reason=selection_reason(detail, holdout_seen),
+            selection_part=SplitKind.THREE_WAY.selection_part, part_roles=detail.roles(holdout_seen),
         ),
         verdict=None,
     )  # fmt: skip
@@ -222,6 +230,7 @@ def detail_manifest(detail: BacktestDetail) -> Manifest:
 
 __all__ = [
     "HAND_PICKED",
+    "HOLDOUT_SEEN",
     "BacktestDetail",
     "PoolAdmission",
     "backtest_detail",

@@ -281,9 +281,13 @@ class ResearchLoop:
         room = self.config.stop.max_backtests - len(self.seen)
         per_cell = self._per_cell()
         for cell in self.cells:
-            for _ in range(per_cell):
-                if len(proposals) >= room:
-                    return proposals
+            wanted = min(per_cell, room - len(proposals))
+            # A proposal outside the strategy's constraints is pruned and replaced, so batches stay full; a space
+            # that is mostly outside them gives up after ten tries per wanted set.
+            made = 0
+            for _ in range(10 * wanted):
+                if made >= wanted:
+                    break
                 trial = cell.study.ask()
                 params, searched = suggest(trial, cell.strategy, self.config.common)
                 broken = missing_constraint(cell.strategy, params)
@@ -292,6 +296,7 @@ class ResearchLoop:
                     tell_without_copy(cell.study, trial, None, TrialState.PRUNED)
                     continue
                 proposals.append(Proposal(cell, trial, params, searched))
+                made += 1
         return proposals
 
     def _job(self, proposal: Proposal) -> Job:

@@ -42,11 +42,18 @@ def _number(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def signal_decision(signal: int, before: float, after: float, stopped: str | None, policy: str) -> tuple[str, str]:
-    """What a signal on a bar did at the next open, given the position before and after that open."""
+def signal_decision(
+    signal: int, before: float, after: float, stopped: str | None, policy: str, closed_at_entry: str | None = None
+) -> tuple[str, str]:
+    """What a signal on a bar did at the next open, given the position before and after that open;
+    ``closed_at_entry``: the exit reason of a trade that opened at that open and closed on the same bar (the
+    position after the bar is flat, yet an entry was made)."""
     wanted = "long" if signal > 0 else "short"
     if stopped:
         return "skipped", f"trading stopped: {stopped}"
+    if closed_at_entry is not None:
+        how = f"reversed to {wanted}" if before != 0 else f"entered {wanted}"
+        return how, f"{wanted} signal; {closed_at_entry.replace('_', ' ')} closed it on its entry bar"
     if before == 0 and after != 0:
         return f"entered {_side(after)}", f"{wanted} signal while flat"
     if before != 0 and np.sign(before) == signal:
@@ -74,6 +81,11 @@ def step_rows(
     stopped_at = result.stopped_at_bar
     policy = OppositePolicy(result.config.on_opposite).value
     rows: list[StepRow] = []
+    entered_and_closed = {
+        int(trade["entry_bar"]): EXIT_REASONS[int(trade["exit_reason"])]
+        for trade in result.trade_rows
+        if trade["entry_bar"] == trade["exit_bar"]
+    }
 
     def held_after(bar: int) -> float:
         index = bar - part.start
@@ -91,7 +103,8 @@ def step_rows(
         signal = int(signals[bar])
         before, after = held_after(int(bar)), held_after(int(bar) + 1)
         halted = result.stopped_early if stopped_at is not None and bar >= stopped_at else None
-        decision, reason = signal_decision(signal, before, after, halted, policy)
+        same_bar = entered_and_closed.get(bar + 1) if after == 0 else None
+        decision, reason = signal_decision(signal, before, after, halted, policy, same_bar)
         indicators = {**values(int(bar)), "position_before": before, "position_after": after}
         rows.append(StepRow(bar=int(bar), time_ms=int(candles.timestamp_ms[bar]), signal=signal,
                             indicators_json=indicators, decision=decision, reason=reason))  # fmt: skip
