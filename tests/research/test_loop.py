@@ -176,7 +176,7 @@ def test_a_second_start_resumes_with_the_studies_replayed(demo_root: Path, tmp_p
     connection.close()
     assert iterations == [(0, 48), (1, 48)]
     # Each study was handed every stored backtest of its cell before it proposed again.
-    assert [len(cell.study.trials) for cell in second.cells] == [48, 48]
+    assert [len(cell.trials) for cell in second.cells] == [48, 48]
     assert second.status.started_backtests == 48 and second.status.backtests == 96
 
 

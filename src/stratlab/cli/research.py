@@ -28,17 +28,6 @@ ConfigOption = Annotated[Path, Opt("--config", help="The research config (TOML),
 DbOption = Annotated[
     str | None, Opt("--db", help="Results database: a SQLite file or a SQLAlchemy URL (default: the config's).")
 ]
-DEFAULT_DB_NAME = "results.sqlite"
-
-
-def work_dir_of(name: str) -> Path:
-    """Where a loop keeps its lock, status and stop request: ``research_root/<experiment>``."""
-    return get_settings().research_root / name
-
-
-def database_of(config: ResearchConfig, db: str | None) -> str:
-    """--db, else the config's ``db``, else ``research_root/results.sqlite`` (one database for every experiment)."""
-    return db or config.db or str(get_settings().research_root / DEFAULT_DB_NAME)
 
 
 def _open_existing(target: str) -> ResultsDb:
@@ -67,7 +56,7 @@ def research_start(
 ) -> None:
     """Run the loop of --config until its stop rule holds; a second start of the same experiment resumes it."""
     from stratlab.processes import hold_process_lock
-    from stratlab.research.config import load_config
+    from stratlab.research.config import database_for, load_config, research_dir
     from stratlab.research.db import ResultsDb, database_url
     from stratlab.research.execute import make_executor
     from stratlab.research.loop import LOCK_FILE, ResearchLoop
@@ -75,8 +64,8 @@ def research_start(
     config = load_config(config_path)
     settings = get_settings()
     root = data_root or settings.data_root
-    target = database_of(config, db)
-    work_dir = work_dir_of(config.name)
+    target = database_for(config, db)
+    work_dir = research_dir(config.name)
     busy = (
         f"{work_dir}: experiment {config.name!r} is already running (pid {{pid}}); "
         f"stratlab research stop --config {config_path} stops it"
@@ -174,11 +163,11 @@ def _print_end(status: LoopStatus, *, results_target: str, config: ResearchConfi
 def research_stop(config_path: ConfigOption) -> None:
     """Ask the running loop of --config to stop after its current iteration."""
     from stratlab.processes import lock_holder
-    from stratlab.research.config import load_config
+    from stratlab.research.config import load_config, research_dir
     from stratlab.research.loop import LOCK_FILE, request_stop
 
     config = load_config(config_path)
-    work_dir = work_dir_of(config.name)
+    work_dir = research_dir(config.name)
     holder = lock_holder(work_dir, LOCK_FILE)
     if holder is None:
         raise DataError(f"experiment {config.name!r} is not running (no loop holds {work_dir / LOCK_FILE})")
@@ -192,16 +181,16 @@ def research_stop(config_path: ConfigOption) -> None:
 def research_status(config_path: ConfigOption, db: DbOption = None) -> None:
     """Where the experiment of --config stands: running or not, backtests, pools, bounds, best members."""
     from stratlab.processes import lock_holder
-    from stratlab.research.config import load_config
+    from stratlab.research.config import database_for, load_config, research_dir
     from stratlab.research.loop import LOCK_FILE, read_status
 
     config = load_config(config_path)
-    work_dir = work_dir_of(config.name)
-    results = _open_existing(database_of(config, db))
+    work_dir = research_dir(config.name)
+    results = _open_existing(database_for(config, db))
     try:
         found = results.experiment_config(config.name)
         if found is None:
-            raise DataError(f"experiment {config.name!r} is not in {database_of(config, db)}: start it first")
+            raise DataError(f"experiment {config.name!r} is not in {database_for(config, db)}: start it first")
         experiments = results.experiments()
         row = experiments[experiments["id"] == found[0]].iloc[0]
         members = results.pool_members(found[0])
@@ -225,6 +214,30 @@ def research_status(config_path: ConfigOption, db: DbOption = None) -> None:
         bounds = ", ".join(f"{k} ≥ {v:.2f}" for k, v in saved["thresholds"].items())
         console.stdout.print(f"  adaptive bounds now: {bounds}", markup=False)
     _print_pool_table(members, best)
+
+
+@research_app.command("report")
+def research_report(
+    config_path: ConfigOption,
+    db: DbOption = None,
+    out: Annotated[Path | None, Opt("--out", help="The HTML file (default: research_root/<name>/report.html).")] = None,
+) -> None:
+    """Write the experiment's report: progress, thresholds over time, KPI distribution and the pools, in one HTML."""
+    from stratlab.research.config import database_for, load_config, research_dir
+    from stratlab.research.report import write_report
+
+    config = load_config(config_path)
+    results = _open_existing(database_for(config, db))
+    try:
+        path = write_report(results, config.name, out or research_dir(config.name) / "report.html")
+        experiments = results.experiments()
+    finally:
+        results.close()
+    row = experiments[experiments["name"] == config.name].iloc[0]
+    console.stdout.print(
+        f"written: {path} ({int(row['backtests']):,} backtests, GOOD {int(row['good']):,}, BEST {int(row['best']):,})",
+        markup=False,
+    )
 
 
 def _print_pool_table(members: Any, kpis: Any) -> None:

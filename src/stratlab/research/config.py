@@ -37,6 +37,7 @@ from stratlab.research.thresholds import (
     ThresholdSet,
     check_numeric_kpi,
 )
+from stratlab.settings import get_settings
 from stratlab.strategies import get_strategy, strategy_names
 
 PoolName = Literal["GOOD", "BEST"]
@@ -237,6 +238,25 @@ class ResearchConfig(OneLineModel):
         return "max" if KPI_BETTER[self.objective] == "higher" else "min"
 
 
+DEFAULT_DB_NAME = "results.sqlite"
+
+
+def research_dir(name: str) -> Path:
+    """Where an experiment's loop keeps its lock, status, stop request, report and manifests:
+    ``research_root/<experiment>``."""
+    return get_settings().research_root / name
+
+
+def default_database() -> Path:
+    """``research_root/results.sqlite``: one database for every experiment, so they can be queried together."""
+    return get_settings().research_root / DEFAULT_DB_NAME
+
+
+def database_for(config: ResearchConfig, db: str | None) -> str:
+    """The results database of a start: --db, else the config's ``db``, else the default one."""
+    return db or config.db or str(default_database())
+
+
 def load_config(path: Path | str) -> ResearchConfig:
     """The research config in the TOML file ``path``; a missing file, bad TOML or bad field is one line naming it."""
     source = Path(path)
@@ -257,6 +277,7 @@ def load_config(path: Path | str) -> ResearchConfig:
 __all__ = [
     "BEST",
     "DEFAULT_ADAPTIVE",
+    "DEFAULT_DB_NAME",
     "DEFAULT_VALIDATION",
     "GOOD",
     "TIERS",
@@ -268,5 +289,8 @@ __all__ = [
     "StopRule",
     "Tier",
     "apply_overrides",
+    "database_for",
+    "default_database",
     "load_config",
+    "research_dir",
 ]

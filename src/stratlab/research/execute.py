@@ -16,7 +16,7 @@ import contextlib
 import math
 import multiprocessing
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +66,7 @@ class Outcome:
     steps: list[StepRow] = field(default_factory=list)
 
 
-class _WarmWorker:
+class WarmWorker:
     """What a worker process keeps between chunks: one backtester per market, one indicator cache."""
 
     def __init__(self) -> None:
@@ -82,15 +82,20 @@ class _WarmWorker:
         return found
 
 
-_WARM = _WarmWorker()
+WARM = WarmWorker()
+
+
+def warm_markets() -> list[str]:
+    """The fingerprints of the markets this worker process holds (asked of cluster workers with ``Client.run``)."""
+    return sorted(WARM.backtesters)
 
 
 def _part(market: ManifestDataset, name: PartName) -> SplitPart:
     return next(part for part in market.parts if part.name == name)
 
 
-def _run_job(job: Job, data_root: str) -> Outcome:
-    backtester = _WARM.backtester(job.market, data_root)
+def run_job(job: Job, data_root: str) -> Outcome:
+    backtester = WARM.backtester(job.market, data_root)
     outcome = Outcome(kpis={})
     for name in job.parts:
         part = _part(job.market, name)
@@ -107,9 +112,9 @@ def _run_job(job: Job, data_root: str) -> Outcome:
 
 def run_chunk(jobs: Sequence[Job], data_root: str) -> list[Outcome]:
     """Backtest every job of a chunk, in this process (kept warm for the next chunk)."""
-    with indicator_cache(store=_WARM.cache) as store:
-        _WARM.cache = store
-        return [_run_job(job, data_root) for job in jobs]
+    with indicator_cache(store=WARM.cache) as store:
+        WARM.cache = store
+        return [run_job(job, data_root) for job in jobs]
 
 
 def chunks(jobs: Sequence[Job], workers: int) -> list[list[Job]]:
@@ -119,15 +124,54 @@ def chunks(jobs: Sequence[Job], workers: int) -> list[list[Job]]:
     return [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
 
 
+class Pending(Protocol):
+    """Chunks sent to the workers; ``result`` waits for them and answers their items in the chunks' order."""
+
+    def result(self) -> list[Any]: ...
+
+
+# What a worker runs: a module-level function of (chunk, data root) that answers a list (picklable by reference).
+ChunkFunction = Callable[[Sequence[Any], str], list[Any]]
+
+
 class Executor(Protocol):
-    """Runs a batch of jobs and answers their outcomes in the jobs' order."""
+    """Runs chunks of work: ``submit`` sends them and returns at once, so the loop can prepare the next batch while
+    the workers compute."""
 
     workers: int
     where: str
 
-    def run(self, jobs: Sequence[Job]) -> list[Outcome]: ...
+    def submit(self, function: ChunkFunction, parts: Sequence[Sequence[Any]]) -> Pending: ...
 
     def close(self) -> None: ...
+
+
+def run_jobs(executor: Executor, jobs: Sequence[Job]) -> list[Outcome]:
+    """Backtest ``jobs`` on the executor's workers and wait for their outcomes."""
+    return executor.submit(run_chunk, chunks(jobs, executor.workers)).result() if jobs else []
+
+
+@dataclass
+class _Later:
+    """Chunks run in this process when their result is asked for."""
+
+    function: ChunkFunction
+    parts: Sequence[Sequence[Any]]
+    data_root: str
+
+    def result(self) -> list[Any]:
+        return [item for part in self.parts for item in self.function(part, self.data_root)]
+
+
+@dataclass
+class _Futures:
+    """Chunks on a pool or a cluster: ``gather`` turns their futures into their lists."""
+
+    futures: list[Any]
+    gather: Callable[[list[Any]], list[list[Any]]]
+
+    def result(self) -> list[Any]:
+        return [item for chunk in self.gather(self.futures) for item in chunk]
 
 
 class InlineExecutor:
@@ -139,8 +183,8 @@ class InlineExecutor:
     def __init__(self, data_root: Path | str) -> None:
         self.data_root = str(data_root)
 
-    def run(self, jobs: Sequence[Job]) -> list[Outcome]:
-        return run_chunk(jobs, self.data_root)
+    def submit(self, function: ChunkFunction, parts: Sequence[Sequence[Any]]) -> Pending:
+        return _Later(function, parts, self.data_root)
 
     def close(self) -> None:
         return None
@@ -155,9 +199,9 @@ class ProcessPoolExecutorBackend:
         self.where = f"{workers} local worker processes"
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
-    def run(self, jobs: Sequence[Job]) -> list[Outcome]:
-        futures = [self.pool.submit(run_chunk, chunk, self.data_root) for chunk in chunks(jobs, self.workers)]
-        return [outcome for future in futures for outcome in future.result()]
+    def submit(self, function: ChunkFunction, parts: Sequence[Sequence[Any]]) -> Pending:
+        futures = [self.pool.submit(function, part, self.data_root) for part in parts]
+        return _Futures(futures, lambda done: [future.result() for future in done])
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -171,22 +215,20 @@ class DaskExecutor:
 
         self.data_root = str(data_root)
         try:
-            self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
+            self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"--cluster: no Dask scheduler answers at {address} ({exc})") from None
         self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
         self.where = f"the Dask cluster at {address} ({self.workers} worker threads)"
 
-    def run(self, jobs: Sequence[Job]) -> list[Outcome]:
-        parts = chunks(jobs, self.workers)
-        # Pure=False: the same chunk sent twice must run twice (no result caching by the scheduler).
-        futures = self.client.map(run_chunk, parts, [self.data_root] * len(parts), pure=False)
-        results: list[list[Outcome]] = self.client.gather(futures)
-        return [outcome for chunk in results for outcome in chunk]
+    def submit(self, function: ChunkFunction, parts: Sequence[Sequence[Any]]) -> Pending:
+        # pure=False: the same chunk sent twice must run twice (no result caching by the scheduler).
+        futures = self.client.map(function, list(parts), [self.data_root] * len(parts), pure=False)
+        return _Futures(futures, self.client.gather)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.client.close()
+            self.client.close()  # type: ignore[no-untyped-call]
 
 
 def make_executor(data_root: Path | str, workers: int, cluster: str | None) -> Executor:
@@ -204,14 +246,21 @@ def sampled(rate: float, rng: random.Random) -> bool:
 
 
 __all__ = [
+    "WARM",
+    "ChunkFunction",
     "DaskExecutor",
     "Executor",
     "InlineExecutor",
     "Job",
     "Outcome",
+    "Pending",
     "ProcessPoolExecutorBackend",
+    "WarmWorker",
     "chunks",
     "make_executor",
     "run_chunk",
+    "run_job",
+    "run_jobs",
+    "warm_markets",
     "sampled",
 ]

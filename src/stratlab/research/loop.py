@@ -37,24 +37,24 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from stratlab.atomic_io import write_text_atomic
 from stratlab.errors import ConfigError, DataError
 from stratlab.metrics import Kpis
 from stratlab.optimize._optuna import tell_without_copy
-from stratlab.optimize.evaluate import missing_constraint
 from stratlab.optimize.luck import candidate_statistics
-from stratlab.optimize.sampling import UniformSampler, make_sampler
-from stratlab.optimize.space import BACKTEST_PREFIX, config_for, searched_settings, suggest
+from stratlab.optimize.sampling import UniformSampler
+from stratlab.optimize.space import BACKTEST_PREFIX, searched_settings, suggest
 from stratlab.optimize.worker import worker_seed
 from stratlab.report.manifest import ManifestDataset
 from stratlab.report.split import PartName
 from stratlab.research.config import BEST, GOOD, TIER_OF_POOL, TIERS, PoolName, ResearchConfig, Tier
 from stratlab.research.db import Admission, BacktestRow, Dataset, Decision, ResultsDb
-from stratlab.research.execute import Executor, Job, Outcome, sampled
+from stratlab.research.execute import Executor, Outcome, Pending, run_jobs, sampled
 from stratlab.research.markets import MarketKey, market_key, market_label, resolve_market
 from stratlab.research.scoring import score
+from stratlab.research.search import Searched, SearchTask, objective_value, search_chunk
 from stratlab.research.thresholds import AdaptiveThresholds
 from stratlab.strategies import Strategy, get_strategy
 
@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 STOP_FILE = "STOP"
 STATUS_FILE = "status.json"
 LOCK_FILE = "loop.lock"
+# Parameter sets a worker proposes and backtests in one task: enough that sending the cell's history is a small part
+# of it, few enough that a batch spreads over the workers (64 per cell and five cells: 20 tasks).
+SETS_PER_TASK = 16
 THRESHOLD = "threshold"
 # The config fields that decide what a backtest of the experiment means: a resumed start must not change them.
 FIXED_FIELDS = ("markets", "strategies", "split", "objective", "backtest", "common", "sampler")
@@ -70,11 +73,12 @@ FIXED_FIELDS = ("markets", "strategies", "split", "objective", "backtest", "comm
 
 @dataclass
 class Cell:
-    """One strategy searched on one market, with its own study."""
+    """One strategy searched on one market: its finished trials, which every search task of it starts from."""
 
+    index: int
     market: ManifestDataset
     strategy: Strategy
-    study: optuna.Study
+    trials: list[FrozenTrial] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[MarketKey, str]:
@@ -86,11 +90,11 @@ class Cell:
 
 
 @dataclass
-class Proposal:
-    cell: Cell
-    trial: optuna.Trial
-    params: dict[str, Any]
-    searched: dict[str, Any]
+class Batch:
+    """An iteration's search tasks sent to the workers (in cell order), waiting for their results."""
+
+    tasks: list[SearchTask]
+    pending: Pending
 
 
 @dataclass
@@ -124,15 +128,6 @@ class LoopStatus:
             f"iteration {self.iteration}: {self.backtests:,} backtests, GOOD {self.good:,}, "
             f"BEST {self.best:,}/{self.best_target:,}{rate}"
         )
-
-
-def objective_value(kpis: Kpis, objective: str) -> float | None:
-    """The train figure a study is told; None (a failed trial) when the backtest could not compute it."""
-    value = getattr(kpis, objective)
-    if value is None or isinstance(value, bool):
-        return None if value is None else float(value)
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def kpi_frame(records: Sequence[Kpis]) -> pd.DataFrame:
@@ -178,6 +173,8 @@ class ResearchLoop:
         self.seen = pd.DataFrame()
         self.members: dict[PoolName, set[int]] = {GOOD: set(), BEST: set()}
         self.iteration = 0
+        self.in_flight = 0
+        self.launched_ahead = 0  # batches launched and not yet written
         self.cells: list[Cell] = []
         self._resume()
         self.status = LoopStatus(
@@ -227,40 +224,39 @@ class ResearchLoop:
         self.iteration = int(stored["iteration"].max()) + 1 if len(stored) else 0
         self.cells = self._open_cells(stored)
 
+    @property
+    def direction(self) -> StudyDirection:
+        return StudyDirection.MAXIMIZE if self.config.objective_direction() == "max" else StudyDirection.MINIMIZE
+
     def _open_cells(self, stored: pd.DataFrame) -> list[Cell]:
         cells = []
-        direction = StudyDirection.MAXIMIZE if self.config.objective_direction() == "max" else StudyDirection.MINIMIZE
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         for index, (market, name) in enumerate((m, s) for m in self.markets for s in self.config.strategies):
-            seed = worker_seed(self.config.seed, index, len(stored))
-            study = optuna.create_study(direction=direction, sampler=make_sampler(self.config.sampler, seed))
-            cell = Cell(market, get_strategy(name), study)
+            cell = Cell(index, market, get_strategy(name))
             source, symbol, timeframe = market_key(market)
             mine = stored[
                 (stored["strategy"] == name) & (stored["source"] == source) & (stored["symbol"] == symbol)
                 & (stored["timeframe"] == timeframe)
             ]  # fmt: skip
-            study.add_trials(self._replayed_trials(cell, mine))
+            cell.trials = self._replayed_trials(cell, mine)
             cells.append(cell)
         return cells
 
-    def _replayed_trials(self, cell: Cell, rows: pd.DataFrame) -> list[optuna.trial.FrozenTrial]:
-        """The stored backtests of a cell as finished trials of a study, with the distributions a fresh suggestion
-        records (replayed on a throwaway study with an uniform sampler, which proposes nothing it is not told)."""
+    def _replayed_trials(self, cell: Cell, rows: pd.DataFrame) -> list[FrozenTrial]:
+        """The stored backtests of a cell as finished trials, with the distributions a fresh suggestion records
+        (replayed on a throwaway study with an uniform sampler, which proposes nothing it is not told)."""
         if rows.empty:
             return []
-        replay = optuna.create_study(direction=cell.study.direction, sampler=UniformSampler(seed=0))
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        replay = optuna.create_study(direction=self.direction, sampler=UniformSampler(seed=0))
         for row in rows.itertuples():
             searched = searched_settings(row.config_json, self.config.common)  # type: ignore[arg-type]
             flat = {**row.params_json, **{BACKTEST_PREFIX + k: v for k, v in searched.items()}}  # type: ignore[dict-item]
             replay.enqueue_trial(flat, skip_if_exists=False)
             trial = replay.ask()
             suggest(trial, cell.strategy, self.config.common)
-            value = getattr(row, self.config.objective)
-            finite = value is not None and not (isinstance(value, float) and not math.isfinite(value))
-            tell_without_copy(
-                replay, trial, [float(value)] if finite else None, TrialState.COMPLETE if finite else TrialState.FAIL
-            )
+            value = objective_value(row, self.config.objective)
+            state = TrialState.COMPLETE if value is not None else TrialState.FAIL
+            tell_without_copy(replay, trial, None if value is None else [value], state)
         return replay.get_trials(deepcopy=False)
 
     # one iteration ------------------------------------------------------------------------------------------------
@@ -272,39 +268,42 @@ class ResearchLoop:
             for rule in thresholds.rules
         }
 
-    def _per_cell(self) -> int:
-        remaining = self.config.stop.max_backtests - len(self.seen)
-        return max(1, min(self.config.batch_size, math.ceil(remaining / len(self.cells))))
+    def _room(self) -> int:
+        """Backtests the maximum still allows, those in flight counted."""
+        return self.config.stop.max_backtests - len(self.seen) - self.in_flight
 
-    def _propose(self) -> list[Proposal]:
-        proposals: list[Proposal] = []
-        room = self.config.stop.max_backtests - len(self.seen)
-        per_cell = self._per_cell()
+    def _tasks_of(self, cell: Cell, count: int) -> list[SearchTask]:
+        """A cell's share of an iteration, cut into tasks of ``SETS_PER_TASK`` parameter sets for the workers. The
+        cut does not depend on the number of workers, so an experiment gives the same backtests wherever it runs."""
+        pieces = max(1, math.ceil(count / SETS_PER_TASK))
+        sizes = [count // pieces + (1 if k < count % pieces else 0) for k in range(pieces)]
+        launch = self.iteration + self.launched_ahead
+        return [
+            SearchTask(
+                market=cell.market, strategy=cell.strategy.name, sampler=self.config.sampler,
+                seed=worker_seed(self.config.seed, cell.index * 1_009 + k, launch * 7_919 + len(cell.trials)),
+                direction=self.direction, history=tuple(cell.trials), count=size, objective=self.config.objective,
+                common=self.config.common, fixed=dict(self.config.backtest),
+                keep_trades=self.config.keep_trades == "all",
+                log_steps=tuple(sampled(self.config.step_logs, self.rng) for _ in range(size)),
+            )
+            for k, size in enumerate(sizes)
+        ]  # fmt: skip
+
+    def _launch(self) -> Batch | None:
+        """Send an iteration's search tasks to the workers (None: no room left)."""
+        room = self._room()
+        if room <= 0:
+            return None
+        per_cell = max(1, min(self.config.batch_size, math.ceil(room / len(self.cells))))
+        tasks: list[SearchTask] = []
         for cell in self.cells:
-            wanted = min(per_cell, room - len(proposals))
-            # A proposal outside the strategy's constraints is pruned and replaced, so batches stay full; a space
-            # that is mostly outside them gives up after ten tries per wanted set.
-            made = 0
-            for _ in range(10 * wanted):
-                if made >= wanted:
-                    break
-                trial = cell.study.ask()
-                params, searched = suggest(trial, cell.strategy, self.config.common)
-                broken = missing_constraint(cell.strategy, params)
-                if broken is not None:
-                    trial.set_user_attr("pruned_because", f"breaks {broken}")
-                    tell_without_copy(cell.study, trial, None, TrialState.PRUNED)
-                    continue
-                proposals.append(Proposal(cell, trial, params, searched))
-                made += 1
-        return proposals
-
-    def _job(self, proposal: Proposal) -> Job:
-        return Job(
-            market=proposal.cell.market, strategy=proposal.cell.strategy.name, params=proposal.params,
-            config=config_for(self.config.backtest, proposal.searched), parts=(PartName.TRAIN,),
-            keep_trades=self.config.keep_trades == "all", log_steps=sampled(self.config.step_logs, self.rng),
-        )  # fmt: skip
+            count = min(per_cell, room - sum(task.count for task in tasks))
+            if count > 0:
+                tasks += self._tasks_of(cell, count)
+        self.in_flight += sum(task.count for task in tasks)
+        self.launched_ahead += 1
+        return Batch(tasks, self.executor.submit(search_chunk, [[task] for task in tasks]))
 
     def _adapt(self, seen: pd.DataFrame) -> list[Decision]:
         valid = seen[seen["is_valid"].astype(bool)] if len(seen) else seen
@@ -353,43 +352,42 @@ class ResearchLoop:
         statistics["computed_on"] = "daily returns on train then validation; N = the experiment's backtests so far"
         return statistics
 
-    def _tell(self, proposals: Sequence[Proposal], outcomes: Sequence[Outcome]) -> None:
-        for proposal, outcome in zip(proposals, outcomes, strict=True):
-            value = objective_value(outcome.kpis[PartName.TRAIN], self.config.objective)
-            state = TrialState.COMPLETE if value is not None else TrialState.FAIL
-            tell_without_copy(proposal.cell.study, proposal.trial, None if value is None else [value], state)
-
-    def _rows(
-        self, proposals: Sequence[Proposal], jobs: Sequence[Job], outcomes: Sequence[Outcome],
-        confirmed: Mapping[int, Outcome],
-    ) -> list[BacktestRow]:  # fmt: skip
+    def _rows(self, found: Sequence[Searched], confirmed: Mapping[int, Outcome]) -> list[BacktestRow]:
         rows = []
         split = ",".join(f"{f:g}" for f in self.config.split)
-        for index, (proposal, job, outcome) in enumerate(zip(proposals, jobs, outcomes, strict=True)):
-            market = proposal.cell.market
+        for index, item in enumerate(found):
+            assert item.job is not None and item.outcome is not None
+            market = item.job.market
             again = confirmed.get(index)
-            kpis = dict(outcome.kpis)
-            trades = dict(outcome.trades)
+            kpis = dict(item.outcome.kpis)
+            trades = dict(item.outcome.trades)
             if again is not None:
                 kpis[PartName.VALIDATION] = again.kpis[PartName.VALIDATION]
                 trades = dict(again.trades)
             rows.append(
                 BacktestRow(
-                    strategy=job.strategy, params=job.params, config=job.config,
+                    strategy=item.job.strategy, params=item.job.params, config=item.job.config,
                     dataset=Dataset(market.source, market.symbol, market.timeframe, market.fingerprint), split=split,
-                    kpis=kpis, trades=trades, steps=outcome.steps,
+                    kpis=kpis, trades=trades, steps=item.outcome.steps,
                 )
             )  # fmt: skip
         return rows
 
-    def step(self) -> int:
-        """Run one iteration; returns how many backtests it wrote (0: nothing left to propose)."""
-        proposals = self._propose()
-        if not proposals:
-            return 0
-        jobs = [self._job(p) for p in proposals]
-        outcomes = self.executor.run(jobs)
-        train = kpi_frame([o.kpis[PartName.TRAIN] for o in outcomes])
+    def _keep_trials(self, results: Sequence[Searched]) -> None:
+        """Every backtested trial of a batch into its cell's history, in task order (so deterministic); a pruned
+        proposal has no figure to learn from."""
+        cells = {(market_key(c.market), c.strategy.name): c for c in self.cells}
+        for item in results:
+            if item.job is not None:
+                cells[(market_key(item.job.market), item.job.strategy)].trials.append(item.trial)
+
+    def _finish(self, batch: Batch) -> int:
+        """Wait for a launched batch, adapt, confirm its candidates, write; returns the backtests written."""
+        results: list[Searched] = batch.pending.result()
+        self._keep_trials(results)
+        found = [item for item in results if item.outcome is not None]
+        jobs = [item.job for item in found if item.job is not None]
+        train = kpi_frame([item.outcome.kpis[PartName.TRAIN] for item in found if item.outcome is not None])
         seen = pd.concat([self.seen, train[[c for c in train.columns if c != "notes"]]], ignore_index=True)
         decisions = self._adapt(seen)
         soft, hard = self.thresholds["soft"].current(), self.thresholds["hard"].current()
@@ -399,18 +397,24 @@ class ResearchLoop:
                                 keep_daily_returns=True, log_steps=False)
             for i in candidates
         ]  # fmt: skip
-        confirmed = self.executor.run(again) if again else []
+        confirmed = run_jobs(self.executor, again)
         admissions = self._admissions(train, candidates, confirmed, seen)
-        self._tell(proposals, outcomes)
-        rows = self._rows(proposals, jobs, outcomes, dict(zip(candidates, confirmed, strict=True)))
+        rows = self._rows(found, dict(zip(candidates, confirmed, strict=True)))
         ids = self.db.write_batch(self.experiment_id, self.iteration, rows, admissions, decisions)
         for admission in admissions:
             self.members[admission.pool].add(ids[admission.row])  # type: ignore[index]
         stored = seen.iloc[len(self.seen) :].copy()
         stored["backtest_id"] = ids
         self.seen = pd.concat([self.seen, stored], ignore_index=True) if len(self.seen) else stored
+        self.in_flight -= sum(task.count for task in batch.tasks)
+        self.launched_ahead -= 1
         self.iteration += 1
         return len(rows)
+
+    def step(self) -> int:
+        """Run one iteration from proposal to write; returns how many backtests it wrote (0: nothing to propose)."""
+        batch = self._launch()
+        return 0 if batch is None else self._finish(batch)
 
     # the loop -----------------------------------------------------------------------------------------------------
 
@@ -445,11 +449,19 @@ class ResearchLoop:
         (self.work_dir / STOP_FILE).unlink(missing_ok=True)
         self._publish(started)
         try:
-            while (reason := self.stop_reason(started)) is None:
-                if self.step() == 0:
-                    reason = "nothing left to propose"
-                    break
+            # Pipelined: the next batch is proposed and sent before the current one is written, so the workers
+            # compute while this process samples (TPE's constant liar counts the batch in flight as pending).
+            reason = self.stop_reason(started)
+            batch = None if reason else self._launch()
+            while batch is not None:
+                upcoming = self._launch() if self._room() > 0 else None
+                self._finish(batch)
                 self._publish(started)
+                reason = self.stop_reason(started)
+                if reason is not None:
+                    break  # the batch in flight is dropped: none of it was written
+                batch = upcoming if upcoming is not None else self._launch()
+            reason = reason or "nothing left to propose"
         except BaseException:
             self.status.state, self.status.stopped_by = "interrupted", "interrupted (the unfinished batch is lost)"
             self._publish(started)
@@ -488,7 +500,6 @@ __all__ = [
     "LoopStatus",
     "ResearchLoop",
     "experiment_record",
-    "objective_value",
     "read_status",
     "request_stop",
 ]

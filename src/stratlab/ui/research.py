@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from stratlab.cli.research import DEFAULT_DB_NAME
 from stratlab.errors import DataError
 from stratlab.processes import lock_holder
 from stratlab.report.split import PartName
+from stratlab.research.config import DEFAULT_DB_NAME
 from stratlab.research.db import ResultsDb, database_url
 from stratlab.research.detail import BacktestDetail, detail_manifest
 from stratlab.research.loop import LOCK_FILE, read_status
