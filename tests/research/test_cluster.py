@@ -129,5 +129,5 @@ def test_the_loop_on_two_cluster_workers_writes_what_it_writes_in_one_process(
 
 
 def test_no_scheduler_at_the_address_is_one_line() -> None:
-    with pytest.raises(ConfigError, match="no Dask scheduler answers at tcp://127.0.0.1"):
+    with pytest.raises(ConfigError, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1"):
         DaskExecutor(".", f"tcp://127.0.0.1:{free_port()}", timeout_s=2)
