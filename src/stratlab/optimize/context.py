@@ -61,6 +61,22 @@ class WalkForward(BaseModel):
     embargo_bars: int = Field(default=0, ge=0)
 
 
+def known_strategies(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Registered strategy names, each once in the order given; none, or an unknown one, is an error naming it."""
+    if not value:
+        raise ValueError("choose at least one strategy")
+    for name in value:
+        get_strategy(name)  # raises ConfigError naming the unknown one
+    return tuple(dict.fromkeys(value))
+
+
+def safe_name(value: str, longest: int) -> str:
+    """A name that can become a folder name: letters, digits, - and _ only, at most ``longest`` of them."""
+    if not value or not all(c.isalnum() or c in "-_" for c in value) or len(value) > longest:
+        raise ValueError(f"letters, digits, - and _ only (at most {longest}), got {value!r}")
+    return value
+
+
 class RunRequest(BaseModel):
     """A user's request for an optimisation run; every field is checked before anything is written."""
 
@@ -94,11 +110,7 @@ class RunRequest(BaseModel):
     @field_validator("strategies")
     @classmethod
     def _known_strategies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("choose at least one strategy")
-        for name in value:
-            get_strategy(name)  # raises ConfigError naming the unknown one
-        return tuple(dict.fromkeys(value))
+        return known_strategies(value)
 
     @field_validator("split")
     @classmethod
@@ -110,9 +122,7 @@ class RunRequest(BaseModel):
     @field_validator("label")
     @classmethod
     def _safe_label(cls, value: str) -> str:
-        if not value or not all(c.isalnum() or c in "-_" for c in value) or len(value) > 40:
-            raise ValueError(f"letters, digits, - and _ only (at most 40), got {value!r}")
-        return value
+        return safe_name(value, 40)
 
     @field_validator("backtest")
     @classmethod
@@ -332,9 +342,11 @@ __all__ = [
     "SplitKind",
     "SplitPart",
     "WalkForward",
+    "known_strategies",
     "max_warmup_bars",
     "resolve_path_inside",
     "run_dir_name",
+    "safe_name",
     "split_parts",
     "walk_forward_windows",
 ]

@@ -25,11 +25,12 @@ from pydantic import Field, field_validator, model_validator
 from stratlab.engine.config import BacktestConfig
 from stratlab.errors import ConfigError
 from stratlab.optimize.backtest_space import CommonSpace
-from stratlab.optimize.context import SamplerName
+from stratlab.optimize.context import SamplerName, known_strategies, safe_name
 from stratlab.research.scoring import KPI_BETTER, Objective, ScoreWeights
 from stratlab.research.thresholds import (
     DEFAULT_HARD,
     DEFAULT_SOFT,
+    DEFAULT_VALIDATION,
     AdaptiveRule,
     AdaptiveThresholds,
     KpiBound,
@@ -38,7 +39,7 @@ from stratlab.research.thresholds import (
     check_numeric_kpi,
 )
 from stratlab.settings import get_settings
-from stratlab.strategies import get_strategy, strategy_names
+from stratlab.strategies import strategy_names
 
 PoolName = Literal["GOOD", "BEST"]
 GOOD: PoolName = "GOOD"
@@ -46,17 +47,6 @@ BEST: PoolName = "BEST"
 Tier = Literal["soft", "hard"]  # the threshold set of a pool: SOFT admits to GOOD, HARD to BEST
 TIERS: tuple[Tier, ...] = ("soft", "hard")
 TIER_OF_POOL: dict[PoolName, Tier] = {GOOD: "soft", BEST: "hard"}
-
-# Validation is a fifth of the data: it confirms that a candidate still earns and does not break down, not that it
-# repeats its train figures (fewer days, fewer trades, a noisier Sharpe).
-DEFAULT_VALIDATION = ThresholdSet(
-    bounds=(
-        KpiBound(kpi="sharpe", direction="min", value=0.5),
-        KpiBound(kpi="return_pct", direction="min", value=0.0),
-        KpiBound(kpi="max_drawdown_pct", direction="max", value=30.0),
-        KpiBound(kpi="n_trades", direction="min", value=10.0),
-    )
-)
 
 # SOFT's Sharpe follows the best fifth of what is found, HARD's the best twentieth, each within sane bounds.
 DEFAULT_ADAPTIVE: tuple[dict[str, Any], ...] = (
@@ -155,18 +145,12 @@ class ResearchConfig(OneLineModel):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not value or not all(c.isalnum() or c in "-_" for c in value) or len(value) > 60:
-            raise ValueError(f"letters, digits, - and _ only (at most 60), got {value!r}")
-        return value
+        return safe_name(value, 60)
 
     @field_validator("strategies")
     @classmethod
     def _known_strategies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("choose at least one strategy")
-        for name in value:
-            get_strategy(name)
-        return tuple(dict.fromkeys(value))
+        return known_strategies(value)
 
     @field_validator("split")
     @classmethod

@@ -261,6 +261,6 @@ __all__ = [
     "run_chunk",
     "run_job",
     "run_jobs",
-    "warm_markets",
     "sampled",
+    "warm_markets",
 ]

@@ -223,6 +223,18 @@ DEFAULT_HARD = ThresholdSet(
 )
 
 
+# Validation is a fifth of the data: it confirms that a candidate still earns and does not break down, not that it
+# repeats its train figures (fewer days, fewer trades, a noisier Sharpe).
+DEFAULT_VALIDATION = ThresholdSet(
+    bounds=(
+        KpiBound(kpi="sharpe", direction="min", value=0.5),
+        KpiBound(kpi="return_pct", direction="min", value=0.0),
+        KpiBound(kpi="max_drawdown_pct", direction="max", value=30.0),
+        KpiBound(kpi="n_trades", direction="min", value=10.0),
+    )
+)
+
+
 class AdaptiveRule(OneLineModel):
     """How one bound follows the backtests seen.
 
@@ -395,6 +407,7 @@ class AdaptiveThresholds:
 __all__ = [
     "DEFAULT_HARD",
     "DEFAULT_SOFT",
+    "DEFAULT_VALIDATION",
     "FLAG_KPIS",
     "NUMERIC_KPIS",
     "AdaptiveRule",
