@@ -8,6 +8,7 @@ bounds each admission recorded, and the kernel's trade table for the step logs.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,3 +201,26 @@ def test_a_resumed_experiment_refuses_another_market_or_space(demo_root: Path, t
                          executor=InlineExecutor(demo_root))  # fmt: skip
     finally:
         db.close()
+
+
+def test_on_postgresql_the_loop_writes_what_it_writes_on_sqlite(
+    fresh_postgres_url: str, finished: Path, demo_root: Path, tmp_path: Path
+) -> None:
+    """The database is any SQLAlchemy URL: the same experiment on PostgreSQL stores the same backtests, figures and
+    pool members as on SQLite (the fixture's database is the reference)."""
+    run_loop(config(step_logs=0.1, keep_trades="all"), fresh_postgres_url, demo_root, tmp_path / "work")  # type: ignore[arg-type]
+    rows = (
+        "select b.iteration, b.strategy, b.params_json, k.sharpe, k.n_trades from backtests b join kpis k "
+        "on k.backtest_id = b.id and k.part = 'train' order by b.id"
+    )
+    pools = "select pool, backtest_id, admitted_iteration from pools order by pool, backtest_id"
+    engine = sa.create_engine(fresh_postgres_url)
+    with engine.connect() as connection:
+        on_postgres = [(i, s, p, sh, n) for i, s, p, sh, n in connection.execute(sa.text(rows))]
+        postgres_members = [tuple(row) for row in connection.execute(sa.text(pools))]
+    engine.dispose()
+    with sqlite3.connect(finished) as connection:
+        on_sqlite = [(i, s, json.loads(p), sh, n) for i, s, p, sh, n in connection.execute(rows)]
+        sqlite_members = connection.execute(pools).fetchall()
+    assert len(on_postgres) == 144 and on_postgres == on_sqlite
+    assert postgres_members == sqlite_members and len(sqlite_members) > 0
