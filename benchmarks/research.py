@@ -84,7 +84,10 @@ def start_dask() -> tuple[Any, str] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller budgets")
-    mode = "quick" if parser.parse_args().quick else "full"
+    parser.add_argument("--sampler", choices=SAMPLERS, action="append", help="only these samplers (repeatable)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask cluster")
+    args = parser.parse_args()
+    mode = "quick" if args.quick else "full"
     budget = BUDGET[mode]
     print(f"research loop throughput · {cpu_model()} · {versions('optuna', 'SQLAlchemy', 'distributed')}")
     with tempfile.TemporaryDirectory() as temp:
@@ -92,9 +95,9 @@ def main() -> None:
         data_root = folder / "market_data"
         build_demo(data_root)
         rows = []
-        dask = start_dask()
+        dask = None if args.no_dask else start_dask()
         try:
-            for sampler in SAMPLERS:
+            for sampler in args.sampler or SAMPLERS:
                 optimiser = whole_run(sampler, "journal", budget, data_root, folder / "runs")
                 rate, done = loop_rate(sampler, budget, data_root, folder)
                 rows.append((sampler, "local pool", optimiser.rate, rate, done))

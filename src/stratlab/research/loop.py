@@ -43,6 +43,7 @@ from stratlab.atomic_io import write_text_atomic
 from stratlab.errors import ConfigError, DataError
 from stratlab.metrics import Kpis
 from stratlab.optimize._optuna import tell_without_copy
+from stratlab.optimize.context import SamplerName
 from stratlab.optimize.luck import candidate_statistics
 from stratlab.optimize.sampling import UniformSampler
 from stratlab.optimize.space import BACKTEST_PREFIX, searched_settings, suggest
@@ -50,7 +51,7 @@ from stratlab.optimize.worker import worker_seed
 from stratlab.report.manifest import ManifestDataset
 from stratlab.report.split import PartName
 from stratlab.research.config import BEST, GOOD, TIER_OF_POOL, TIERS, PoolName, ResearchConfig, Tier
-from stratlab.research.db import Admission, BacktestRow, Dataset, Decision, ResultsDb
+from stratlab.research.db import Admission, BacktestRow, Dataset, Decision, ResultsDb, kpi_values
 from stratlab.research.execute import Executor, Outcome, Pending, run_jobs, sampled
 from stratlab.research.markets import MarketKey, market_key, market_label, resolve_market
 from stratlab.research.scoring import score
@@ -131,7 +132,7 @@ class LoopStatus:
 
 
 def kpi_frame(records: Sequence[Kpis]) -> pd.DataFrame:
-    return pd.DataFrame([dataclasses.asdict(record) for record in records])
+    return pd.DataFrame([kpi_values(record) for record in records])
 
 
 def experiment_record(config: ResearchConfig, markets: Sequence[ManifestDataset]) -> dict[str, Any]:
@@ -225,6 +226,12 @@ class ResearchLoop:
         self.cells = self._open_cells(stored)
 
     @property
+    def samples_from_history(self) -> bool:
+        """Whether the sampler's proposals depend on the trials before them (TPE, NSGA-II); the random and QMC
+        samplers draw without looking, so their tasks are sent no history."""
+        return self.config.sampler in (SamplerName.TPE, SamplerName.NSGA2)
+
+    @property
     def direction(self) -> StudyDirection:
         return StudyDirection.MAXIMIZE if self.config.objective_direction() == "max" else StudyDirection.MINIMIZE
 
@@ -282,7 +289,8 @@ class ResearchLoop:
             SearchTask(
                 market=cell.market, strategy=cell.strategy.name, sampler=self.config.sampler,
                 seed=worker_seed(self.config.seed, cell.index * 1_009 + k, launch * 7_919 + len(cell.trials)),
-                direction=self.direction, history=tuple(cell.trials), count=size, objective=self.config.objective,
+                direction=self.direction, history=tuple(cell.trials) if self.samples_from_history else (),
+                count=size, objective=self.config.objective,
                 common=self.config.common, fixed=dict(self.config.backtest),
                 keep_trades=self.config.keep_trades == "all",
                 log_steps=tuple(sampled(self.config.step_logs, self.rng) for _ in range(size)),
