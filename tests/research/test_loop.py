@@ -19,11 +19,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from stratlab.data.loader import load_ohlcv
+from stratlab.engine import BacktestConfig, run_backtest
 from stratlab.errors import ConfigError
 from stratlab.research.config import ResearchConfig
 from stratlab.research.db import ResultsDb
 from stratlab.research.execute import InlineExecutor
 from stratlab.research.loop import ResearchLoop, request_stop
+from stratlab.strategies import get_strategy
 from tests.conftest import built_once
 
 BASE: dict[str, Any] = {
@@ -224,3 +227,44 @@ def test_on_postgresql_the_loop_writes_what_it_writes_on_sqlite(
         sqlite_members = connection.execute(pools).fetchall()
     assert len(on_postgres) == 144 and on_postgres == on_sqlite
     assert postgres_members == sqlite_members and len(sqlite_members) > 0
+
+
+def test_a_best_member_carries_its_train_neighbourhood_computed_by_hand(finished: Path, demo_root: Path) -> None:
+    """Every integer parameter one step down and up (the others held, the space's constraints kept), each run with
+    ``run_backtest`` on the train bars: the share keeping at least half the member's return is its plateau share."""
+    db = ResultsDb.open(finished)
+    try:
+        members = db.pool_members(1)
+        best = members[members["pool"] == "BEST"].iloc[0]
+        stored = db.backtest(int(best.backtest_id))
+        market = next(m for m in db.experiment_config("loop-test")[1]["markets"] if m["symbol"] == stored["symbol"])  # type: ignore[index]
+    finally:
+        db.close()
+    train = next(part for part in market["parts"] if part["name"] == "train")
+    candles = load_ohlcv("demo", stored["symbol"], "5m", market["start"], market["end"], data_root=demo_root)
+    upto = candles.slice(0, train["end"])
+    strategy = get_strategy(stored["strategy"])
+    config = BacktestConfig.model_validate(stored["config_json"])
+
+    def train_return(params: dict[str, Any]) -> float:
+        signals = strategy.signals(upto, params)
+        return run_backtest(upto, signals, config, stops=strategy.stops(upto, params), start=train["start"],
+                            end=train["end"]).return_pct  # fmt: skip
+
+    base = train_return(stored["params_json"])
+    kept = total = 0
+    for spec in strategy.space.params:
+        if not isinstance(spec.default, int) or isinstance(spec.default, bool):
+            continue
+        for move in (-1, 1):
+            moved = {**stored["params_json"], spec.name: stored["params_json"][spec.name] + move}
+            inside = spec.low <= moved[spec.name] <= spec.high  # type: ignore[attr-defined]
+            if not inside or not all(c.holds(moved) for c in strategy.space.constraints):
+                continue
+            total += 1
+            kept += train_return(moved) >= 0.5 * base
+    luck = best.luck_json
+    assert luck["neighbours"] == total > 0
+    if base > 0:
+        assert luck["plateau_share"] == pytest.approx(kept / total)
+        assert luck["plateau"] == ("plateau" if kept / total >= 0.5 else "spike")

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from stratlab.cli.app import main
 from stratlab.errors import ConfigError
 from stratlab.research.config import load_config
+from stratlab.settings import get_settings
 from tests.conftest import run_cli
 
 CONFIG = """
@@ -63,6 +65,20 @@ def start_command(config: Path, demo_root: Path) -> list[str]:
             str(demo_root), "--workers", "1"]  # fmt: skip
 
 
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``stratlab ARGS`` through the CLI's own entry point, in this process (no interpreter start-up): exit code,
+    stdout, stderr."""
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["stratlab", *args])
+        try:
+            main()
+        except SystemExit as exited:
+            code = int(exited.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def wait_for_iterations(db: Path, count: int, loop: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 90
     while len(iterations(db)) < count:
@@ -72,8 +88,10 @@ def wait_for_iterations(db: Path, count: int, loop: subprocess.Popen[str]) -> No
 
 
 def test_kill_9_loses_only_the_unfinished_batch_and_a_second_start_resumes_until_stopped(
-    demo_root: Path, tmp_path: Path
+    demo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("STRATLAB_RESEARCH_ROOT", str(tmp_path / "research"))
+    get_settings.cache_clear()
     config = write_config(tmp_path, 100_000)
     db = tmp_path / "research" / "results.sqlite"
     env = {**os.environ, **env_for(tmp_path)}
@@ -81,9 +99,9 @@ def test_kill_9_loses_only_the_unfinished_batch_and_a_second_start_resumes_until
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         wait_for_iterations(db, 2, loop)
-        status = run_cli("research", "status", "--config", str(config), env=env_for(tmp_path))
-        assert status.returncode == 0, status.stderr
-        assert f"running (pid {loop.pid})" in status.stdout
+        code, out, err = in_process(capsys, "research", "status", "--config", str(config))
+        assert code == 0, err
+        assert f"running (pid {loop.pid})" in out
         os.kill(loop.pid, signal.SIGKILL)
         loop.wait(timeout=30)
     finally:
@@ -97,11 +115,11 @@ def test_kill_9_loses_only_the_unfinished_batch_and_a_second_start_resumes_until
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         wait_for_iterations(db, len(before) + 1, loop)
-        twice = run_cli(*start_command(config, demo_root)[3:], env=env_for(tmp_path))
-        assert twice.returncode == 1 and twice.stderr.count("\n") == 1
-        assert f"already running (pid {loop.pid})" in twice.stderr
-        stop = run_cli("research", "stop", "--config", str(config), env=env_for(tmp_path))
-        assert stop.returncode == 0, stop.stderr
+        code, out, err = in_process(capsys, *start_command(config, demo_root)[3:])
+        assert code == 1 and err.count("\n") == 1 and err.startswith("error: ")
+        assert f"already running (pid {loop.pid})" in err
+        code, out, err = in_process(capsys, "research", "stop", "--config", str(config))
+        assert code == 0, err
         out, err = loop.communicate(timeout=60)
     finally:
         if loop.poll() is None:

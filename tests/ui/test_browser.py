@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from tests.ui.browser import UIServer
 
-PAGES = ("Data", "Launch", "Monitor", "Analyze", "Portfolio", "Paper")
+PAGES = ("Data", "Launch", "Monitor", "Analyze", "Portfolio", "Paper", "Research")
 ANALYZE_TABS = (
     "Pareto", "Candidates", "Champion", "Is it luck?", "Trials", "Charts", "Trades", "Monthly", "Optuna",
     "History", "Compare",

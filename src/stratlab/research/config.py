@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from stratlab.engine.config import BacktestConfig
@@ -56,6 +57,26 @@ DEFAULT_ADAPTIVE: tuple[dict[str, Any], ...] = (
 
 
 DEFAULT_PARETO: dict[str, Objective] = {"sharpe": "max", "max_drawdown_pct": "min"}
+
+
+THRESHOLD_MOVE = "threshold"  # the kind of an adaptive_decisions row that moved a bound
+
+
+def threshold_name(tier: Tier, kpi: str) -> str:
+    """How the results database names an adaptive bound: ``soft.sharpe``."""
+    return f"{tier}.{kpi}"
+
+
+def bounds_after_moves(decisions: pd.DataFrame) -> dict[Tier, dict[str, float]]:
+    """Each tier's adaptive bounds as the last logged moves left them (a bound never moved is absent: it stands at
+    its rule's start)."""
+    current: dict[Tier, dict[str, float]] = {tier: {} for tier in TIERS}
+    moves = decisions[decisions["kind"] == THRESHOLD_MOVE]
+    for name, value in zip(moves["name"], moves["new_value"], strict=True):
+        tier, _, kpi = str(name).partition(".")
+        if tier in current:
+            current[tier][kpi] = float(value)
+    return current
 
 
 class MarketChoice(OneLineModel):
@@ -264,6 +285,7 @@ __all__ = [
     "DEFAULT_DB_NAME",
     "DEFAULT_VALIDATION",
     "GOOD",
+    "THRESHOLD_MOVE",
     "TIERS",
     "TIER_OF_POOL",
     "AdaptiveSpec",
@@ -273,8 +295,10 @@ __all__ = [
     "StopRule",
     "Tier",
     "apply_overrides",
+    "bounds_after_moves",
     "database_for",
     "default_database",
     "load_config",
     "research_dir",
+    "threshold_name",
 ]

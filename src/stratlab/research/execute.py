@@ -33,6 +33,7 @@ from stratlab.metrics import Kpis
 from stratlab.optimize.evaluate import PartBacktester
 from stratlab.optimize.trial_returns import daily_returns
 from stratlab.report.manifest import ManifestDataset
+from stratlab.report.robustness import make_champion, neighbours, plateau
 from stratlab.report.split import PartName, SplitPart
 from stratlab.research.steps import StepRow, step_rows
 
@@ -54,6 +55,7 @@ class Job:
     keep_trades: bool = False
     keep_daily_returns: bool = False
     log_steps: bool = False
+    neighbourhood: bool = False  # judge the train result's parameter neighbourhood (a BEST candidate)
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Outcome:
     trades: dict[str, RecordArray] = field(default_factory=dict)
     daily_returns: dict[str, FloatArray] = field(default_factory=dict)
     steps: list[StepRow] = field(default_factory=list)
+    plateau: dict[str, Any] | None = None
 
 
 class WarmWorker:
@@ -107,7 +110,21 @@ def run_job(job: Job, data_root: str) -> Outcome:
             outcome.daily_returns[name] = daily_returns(result)[1].astype(np.float64)
         if job.log_steps and name == PartName.TRAIN:
             outcome.steps = step_rows(backtester, job.strategy, job.params, part, result)
+        if job.neighbourhood and name == PartName.TRAIN:
+            outcome.plateau = train_plateau(backtester, job, part)
     return outcome
+
+
+def train_plateau(backtester: PartBacktester, job: Job, part: SplitPart) -> dict[str, Any]:
+    """Whether the train result sits on a plateau of its parameters (the ±1-step neighbours of every numeric
+    parameter keep at least half its return) or on a spike, as the run report's robustness check judges it."""
+    champion = make_champion(backtester.candles, job.strategy, job.params, job.config, part.start, part.end)
+    around = neighbours(champion)
+    found = plateau(champion.result.return_pct, around)
+    return {
+        "plateau_share": found.plateau_share, "plateau": found.label, "plateau_reason": found.reason,
+        "neighbours": sum(1 for n in around if n.kpis is not None),
+    }  # fmt: skip
 
 
 def run_chunk(jobs: Sequence[Job], data_root: str) -> list[Outcome]:

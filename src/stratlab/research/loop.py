@@ -50,7 +50,18 @@ from stratlab.optimize.space import BACKTEST_PREFIX, searched_settings, suggest
 from stratlab.optimize.worker import worker_seed
 from stratlab.report.manifest import ManifestDataset
 from stratlab.report.split import PartName
-from stratlab.research.config import BEST, GOOD, TIER_OF_POOL, TIERS, PoolName, ResearchConfig, Tier
+from stratlab.research.config import (
+    BEST,
+    GOOD,
+    THRESHOLD_MOVE,
+    TIER_OF_POOL,
+    TIERS,
+    PoolName,
+    ResearchConfig,
+    Tier,
+    bounds_after_moves,
+    threshold_name,
+)
 from stratlab.research.db import Admission, BacktestRow, Dataset, Decision, ResultsDb, kpi_values
 from stratlab.research.execute import Executor, Outcome, Pending, run_jobs, sampled
 from stratlab.research.markets import MarketKey, market_key, market_label, resolve_market
@@ -67,7 +78,6 @@ LOCK_FILE = "loop.lock"
 # Parameter sets a worker proposes and backtests in one task: enough that sending the cell's history is a small part
 # of it, few enough that a batch spreads over the workers (64 per cell and five cells: 20 tasks).
 SETS_PER_TASK = 16
-THRESHOLD = "threshold"
 # The config fields that decide what a backtest of the experiment means: a resumed start must not change them.
 FIXED_FIELDS = ("markets", "strategies", "split", "objective", "backtest", "common", "sampler")
 
@@ -145,10 +155,6 @@ def _changed_fields(stored: Mapping[str, Any], config: ResearchConfig) -> list[s
     return [name for name in FIXED_FIELDS if stored.get(name) != now.get(name)]
 
 
-def _threshold_name(tier: Tier, kpi: str) -> str:
-    return f"{tier}.{kpi}"
-
-
 class ResearchLoop:
     """One experiment's loop over an open results database (see the module)."""
 
@@ -210,13 +216,7 @@ class ResearchLoop:
 
     def _resume(self) -> None:
         stored = self.db.backtests_frame(self.experiment_id)
-        decisions = self.db.decisions(self.experiment_id)
-        current: dict[str, dict[str, float]] = {"soft": {}, "hard": {}}
-        moves = decisions[decisions["kind"] == THRESHOLD]
-        for name, value in zip(moves["name"], moves["new_value"], strict=True):
-            tier, _, kpi = str(name).partition(".")
-            if tier in current:
-                current[tier][kpi] = float(value)
+        current = bounds_after_moves(self.db.decisions(self.experiment_id))
         self.thresholds = {tier: self.config.adaptive_thresholds(tier, current[tier]) for tier in TIERS}
         members = self.db.pool_members(self.experiment_id)
         for pool in (GOOD, BEST):
@@ -270,7 +270,7 @@ class ResearchLoop:
 
     def _threshold_values(self) -> dict[str, float]:
         return {
-            _threshold_name(tier, rule.kpi): thresholds.value_of(rule.kpi)
+            threshold_name(tier, rule.kpi): thresholds.value_of(rule.kpi)
             for tier, thresholds in self.thresholds.items()
             for rule in thresholds.rules
         }
@@ -319,7 +319,7 @@ class ResearchLoop:
         for tier, thresholds in self.thresholds.items():
             for change in thresholds.update(valid, self.iteration):
                 decisions.append(
-                    Decision(THRESHOLD, _threshold_name(tier, change.kpi), change.old, change.new, change.reason)
+                    Decision(THRESHOLD_MOVE, threshold_name(tier, change.kpi), change.old, change.new, change.reason)
                 )
                 log.info("%s threshold %s: %s", tier.upper(), change.kpi, change.reason)
         return decisions
@@ -358,6 +358,7 @@ class ResearchLoop:
         statistics = candidate_statistics(days, trades, {"n_trials": n_backtests})
         statistics["n_trials"] = n_backtests
         statistics["computed_on"] = "daily returns on train then validation; N = the experiment's backtests so far"
+        statistics.update(outcome.plateau or {})
         return statistics
 
     def _rows(self, found: Sequence[Searched], confirmed: Mapping[int, Outcome]) -> list[BacktestRow]:
@@ -400,9 +401,10 @@ class ResearchLoop:
         decisions = self._adapt(seen)
         soft, hard = self.thresholds["soft"].current(), self.thresholds["hard"].current()
         candidates = [int(i) for i in np.flatnonzero(soft.passing_mask(train) | hard.passing_mask(train))]
+        best_candidate = hard.passing_mask(train)
         again = [
             dataclasses.replace(jobs[i], parts=(PartName.TRAIN, PartName.VALIDATION), keep_trades=True,
-                                keep_daily_returns=True, log_steps=False)
+                                keep_daily_returns=True, log_steps=False, neighbourhood=bool(best_candidate[i]))
             for i in candidates
         ]  # fmt: skip
         confirmed = run_jobs(self.executor, again)

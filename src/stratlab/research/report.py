@@ -25,7 +25,15 @@ from stratlab.atomic_io import write_text_atomic
 from stratlab.errors import DataError
 from stratlab.report.manifest import ManifestDataset
 from stratlab.report.split import PartName
-from stratlab.research.config import BEST, GOOD, TIERS, ResearchConfig
+from stratlab.research.config import (
+    BEST,
+    GOOD,
+    THRESHOLD_MOVE,
+    TIERS,
+    ResearchConfig,
+    bounds_after_moves,
+    threshold_name,
+)
 from stratlab.research.db import ResultsDb
 from stratlab.research.detail import bounds_text
 from stratlab.research.markets import market_label
@@ -156,11 +164,11 @@ def threshold_history(view: ExperimentView) -> pd.DataFrame:
     """Each adaptive bound over iterations: its starting value (the config's), then every logged move, then its value
     at the last iteration. Columns: threshold (``soft.sharpe``), iteration, value, reason."""
     rows: list[dict[str, Any]] = []
-    moves = view.decisions[view.decisions["kind"] == "threshold"]
+    moves = view.decisions[view.decisions["kind"] == THRESHOLD_MOVE]
     for tier in TIERS:
         thresholds = view.config.adaptive_thresholds(tier)
         for rule in thresholds.rules:
-            name = f"{tier}.{rule.kpi}"
+            name = threshold_name(tier, rule.kpi)
             value = thresholds.value_of(rule.kpi)
             rows.append({"threshold": name, "iteration": 0, "value": value, "reason": "starting value"})
             mine = moves[moves["name"] == name]
@@ -299,11 +307,7 @@ def readable_pools(table: pd.DataFrame) -> pd.DataFrame:
 def how_chosen(view: ExperimentView) -> list[str]:
     """How members are chosen, in the experiment's own bounds as they stand now."""
     config = view.config
-    current = {tier: {} for tier in TIERS}  # type: dict[str, dict[str, float]]
-    for row in view.decisions[view.decisions["kind"] == "threshold"].itertuples():
-        tier, _, kpi = str(row.name).partition(".")
-        if tier in current:
-            current[tier][kpi] = float(row.new_value)  # type: ignore[arg-type]
+    current = bounds_after_moves(view.decisions)
     soft, hard = (bounds_text(config.adaptive_thresholds(t, current[t]).current()) for t in TIERS)
     return [
         f"GOOD: train passes SOFT ({soft}) and validation passes the validation bounds "
