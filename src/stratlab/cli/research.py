@@ -80,6 +80,7 @@ def research_start(
                                 on_progress=display.update)  # fmt: skip
             _print_start(config, target, loop.status, executor.where)
             status = loop.run()
+        _print_end(status, results=results, results_target=target, config=config, config_path=config_path)
     except KeyboardInterrupt:
         console.stderr.print(
             f"interrupted: the unfinished batch is lost; stratlab research start --config {config_path} resumes",
@@ -90,7 +91,6 @@ def research_start(
         executor.close()
         results.close()
         lock.close()
-    _print_end(status, results_target=target, config=config)
 
 
 class _LoopDisplay:
@@ -139,12 +139,29 @@ def _print_start(config: ResearchConfig, target: str, status: LoopStatus, where:
     )
 
 
-def _print_end(status: LoopStatus, *, results_target: str, config: ResearchConfig) -> None:
+def _print_end(
+    status: LoopStatus, *, results: ResultsDb, results_target: str, config: ResearchConfig, config_path: Path
+) -> None:
+    members = results.pool_members(status.experiment_id)
+    train = results.query(None, part="train", order_by="sharpe", limit=None, experiment_id=status.experiment_id)
+    _print_pool_table(members[members["pool"] == "BEST"] if (members["pool"] == "BEST").any() else members, train)
     console.stdout.print(
         f"stopped: {status.stopped_by}. {status.backtests:,} backtests, GOOD {status.good:,}, BEST {status.best:,} "
         f"({status.backtests_per_s:,.1f} backtests/s this start)",
         markup=False,
     )
+    best = members[members["pool"] == "BEST"]
+    if len(best):
+        from stratlab.selection.gates import Gates
+
+        dsr = [luck.get("dsr") if isinstance(luck, dict) else None for luck in best["luck_json"]]
+        passing = sum(1 for value in dsr if value is not None and value >= Gates().min_dsr)
+        rest = "; for the rest, luck alone explains Sharpe ratios like theirs at that many tries"
+        console.stdout.print(
+            f"Is it luck? {passing:,} of {len(best):,} BEST members have a deflated Sharpe ratio of at least "
+            f"{Gates().min_dsr:g} with N = {status.backtests:,} backtests tried{rest if passing < len(best) else ''}.",
+            markup=False,
+        )
     console.stdout.print(
         "How pool members were chosen: searched on train; admitted when train passed SOFT (GOOD) or HARD (BEST) and "
         "validation passed the validation bounds, so train and validation are selection figures. Holdout was never "
@@ -152,11 +169,10 @@ def _print_end(status: LoopStatus, *, results_target: str, config: ResearchConfi
         markup=False,
     )
     console.stdout.print(
-        f"next: stratlab research report --config <file>; stratlab research query --db {results_target} "
-        f'--where "sharpe > 1.5"',
+        f"next: stratlab research report --config {config_path}; stratlab research query --db "
+        f'{results_target} --where "sharpe > 1.5"; the Research page of stratlab ui',
         markup=False,
     )
-    _ = config
 
 
 @research_app.command("stop")
@@ -248,13 +264,18 @@ def _print_pool_table(members: Any, kpis: Any) -> None:
     table = Table(
         title="pool members (train figures; validation confirmed them; holdout untouched)", title_justify="left"
     )
-    for column in ("pool", "backtest", "strategy", "symbol", "score", "sharpe", "return %", "max DD %", "trades"):
-        table.add_column(column, justify="left" if column in ("pool", "strategy", "symbol") else "right")
+    columns = ("pool", "backtest", "strategy", "symbol", "score", "sharpe", "return %", "max DD %", "trades", "DSR",
+               "neighbourhood")  # fmt: skip
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column in ("pool", "strategy", "symbol", "neighbourhood") else "right"
+        )
     for row in joined.head(20).to_dict("records"):
+        luck = row["luck_json"] if isinstance(row["luck_json"], dict) else {}
         table.add_row(
             str(row["pool"]), f"{int(row['backtest_id']):,}", str(row["strategy"]), str(row["symbol"]),
             _cell(row["score"]), _cell(row["sharpe"]), _cell(row["return_pct"]), _cell(row["max_drawdown_pct"]),
-            _cell(row["n_trades"]),
+            _cell(row["n_trades"]), _cell(luck.get("dsr")), str(luck.get("plateau") or "-"),
         )  # fmt: skip
     console.stdout.print(table)
 
