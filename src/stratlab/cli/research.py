@@ -197,7 +197,14 @@ def research_stop(config_path: ConfigOption) -> None:
 def research_status(config_path: ConfigOption, db: DbOption = None) -> None:
     """Where the experiment of --config stands: running or not, backtests, pools, bounds, best members."""
     from stratlab.processes import lock_holder
-    from stratlab.research.config import database_for, load_config, research_dir
+    from stratlab.research.config import (
+        TIERS,
+        bounds_after_moves,
+        database_for,
+        load_config,
+        research_dir,
+        threshold_name,
+    )
     from stratlab.research.loop import LOCK_FILE, read_status
 
     config = load_config(config_path)
@@ -210,25 +217,34 @@ def research_status(config_path: ConfigOption, db: DbOption = None) -> None:
         experiments = results.experiments()
         row = experiments[experiments["id"] == found[0]].iloc[0]
         members = results.pool_members(found[0])
+        decisions = results.decisions(found[0])
         best = results.query(None, part="train", order_by="sharpe", limit=None, experiment_id=found[0])
     finally:
         results.close()
     holder = lock_holder(work_dir, LOCK_FILE)
     saved = read_status(work_dir) or {}
-    state = (
-        f"running (pid {holder})"
-        if holder is not None
-        else f"not running ({saved.get('stopped_by') or 'never started here'})"
-    )
+    if holder is not None:
+        state = f"running (pid {holder})"
+    elif saved.get("state") == "running":
+        state = "not running (it ended without a word: killed or crashed; start resumes it)"
+    else:
+        state = f"not running ({saved.get('stopped_by') or 'never started with this research root'})"
     console.stdout.print(
         f"experiment {config.name}: {state}\n  {int(row['backtests']):,} backtests over "
         f"{int(row['last_iteration'] or 0) + (1 if row['backtests'] else 0)} iterations; GOOD {int(row['good']):,}, "
         f"BEST {int(row['best']):,} (target {config.stop.best:,})",
         markup=False,
     )
-    if saved.get("thresholds"):
-        bounds = ", ".join(f"{k} ≥ {v:.2f}" for k, v in saved["thresholds"].items())
-        console.stdout.print(f"  adaptive bounds now: {bounds}", markup=False)
+    current = bounds_after_moves(decisions)
+    bounds = [
+        f"{threshold_name(tier, rule.kpi)} {'≥' if rule.direction == 'min' else '≤'} "
+        f"{thresholds.value_of(rule.kpi):.2f}"
+        for tier in TIERS
+        for thresholds in [config.adaptive_thresholds(tier, current[tier])]
+        for rule in thresholds.rules
+    ]
+    if bounds:
+        console.stdout.print(f"  adaptive bounds now: {', '.join(bounds)}", markup=False)
     _print_pool_table(members, best)
 
 
