@@ -156,7 +156,7 @@ def _print_end(
 
         dsr = [luck.get("dsr") if isinstance(luck, dict) else None for luck in best["luck_json"]]
         passing = sum(1 for value in dsr if value is not None and value >= Gates().min_dsr)
-        rest = "; for the rest, luck alone explains Sharpe ratios like theirs at that many tries"
+        rest = "; below it, luck alone explains Sharpe ratios like theirs at that many tries"
         console.stdout.print(
             f"Is it luck? {passing:,} of {len(best):,} BEST members have a deflated Sharpe ratio of at least "
             f"{Gates().min_dsr:g} with N = {status.backtests:,} backtests tried{rest if passing < len(best) else ''}.",
