@@ -37,7 +37,7 @@ demo: setup
 	@echo "  stratlab optimize --walk-forward 4 --max-trials 100 --label walk-forward     # out-of-sample windows"
 
 test: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -q
 
 ui: setup
 	$(BIN)/stratlab ui
