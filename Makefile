@@ -35,6 +35,7 @@ demo: setup
 	@echo "  make ui                                                # the web UI on http://127.0.0.1:8501"
 	@echo "  stratlab optimize --split 0.6,0.15,0.25 --max-trials 150 --label three-way   # validation + holdout"
 	@echo "  stratlab optimize --walk-forward 4 --max-trials 100 --label walk-forward     # out-of-sample windows"
+	@echo "  stratlab research start --config examples/research.toml   # the research loop: GOOD and BEST pools (15 s)"
 
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -q
