@@ -317,7 +317,10 @@ def shap_values(surrogate: Surrogate, design: Design | None = None) -> ShapTable
     every row of ``design`` (the training design when None)."""
     design = design or surrogate.design
     matrix = _matching_matrix(surrogate, design)
-    shap = importlib.import_module("shap")  # untyped; loaded on first use only
+    with warnings.catch_warnings():
+        # shap's plotting colours call matplotlib APIs that warn of their own deprecation; nothing here plots with them
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        shap = importlib.import_module("shap")  # untyped; loaded on first use only
     explainer = shap.TreeExplainer(surrogate.booster)
     values = np.asarray(explainer.shap_values(matrix), dtype=np.float64)
     frame = pd.DataFrame(values, index=design.matrix.index, columns=list(design.feature_names))
