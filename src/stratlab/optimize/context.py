@@ -42,6 +42,7 @@ class SamplerName(enum.StrEnum):
     NSGA2 = "nsga2"
     RANDOM = "random"
     QMC = "qmc"
+    GP_TR = "gp-tr"
 
 
 class WalkForward(BaseModel):

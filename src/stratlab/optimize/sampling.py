@@ -65,6 +65,10 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # stable since Optuna 3
             return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+    if name == "gp-tr":
+        from stratlab.optimize.gp_sampler import GPTrustRegionSampler
+
+        return GPTrustRegionSampler(seed=seed)
     raise ValueError(f"unknown sampler {name!r}")
 
 

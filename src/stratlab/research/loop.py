@@ -229,7 +229,7 @@ class ResearchLoop:
     def samples_from_history(self) -> bool:
         """Whether the sampler's proposals depend on the trials before them (TPE, NSGA-II); the random and QMC
         samplers draw without looking, so their tasks are sent no history."""
-        return self.config.sampler in (SamplerName.TPE, SamplerName.NSGA2)
+        return self.config.sampler in (SamplerName.TPE, SamplerName.NSGA2, SamplerName.GP_TR)
 
     @property
     def direction(self) -> StudyDirection:
