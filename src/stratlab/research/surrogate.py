@@ -193,7 +193,7 @@ class Surrogate:
 
     def predict(self, design: Design | None = None) -> np.ndarray:
         """Predicted score of each row of ``design`` (the training design when None)."""
-        matrix = _matching_matrix(self, design or self.design)
+        matrix = _matching_matrix(self, self.design if design is None else design)
         return np.asarray(self.booster.predict(matrix), dtype=np.float64)
 
 
@@ -315,7 +315,7 @@ class ShapTable:
 def shap_values(surrogate: Surrogate, design: Design | None = None) -> ShapTable:
     """Exact TreeSHAP values (path-dependent: the trees' own training covers stand for "a parameter unknown") of
     every row of ``design`` (the training design when None)."""
-    design = design or surrogate.design
+    design = surrogate.design if design is None else design
     matrix = _matching_matrix(surrogate, design)
     with warnings.catch_warnings():
         # shap's plotting colours call matplotlib APIs that warn of their own deprecation; nothing here plots with them
