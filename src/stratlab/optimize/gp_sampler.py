@@ -314,8 +314,9 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
         if cached is not None and cached.key == key and len(values) < cached.n_complete * (1 + REFIT_SHARE) + 1:
             return cached
         chosen = fit_points(values, MAX_FIT_POINTS, self._rng)
-        start = cached.model.kernel_ if cached is not None and cached.key[0] == key[0] else None
-        model = fit_gp(inputs[chosen], normal_scores(values[chosen]), seed=int(self._rng.integers(2**31)), start=start)
+        # A fresh likelihood search each refit: starting from the previous kernel was faster but stuck in its
+        # local optimum (Hartmann-6, 60 trials, 5 seeds: mean best -2.99 against -3.18 fresh).
+        model = fit_gp(inputs[chosen], normal_scores(values[chosen]), seed=int(self._rng.integers(2**31)))
         scales = np.asarray(model.kernel_.k1.k2.length_scale, dtype=np.float64).reshape(-1)
         if scales.size != encoding.width:
             scales = np.full(encoding.width, float(scales[0]))
