@@ -268,3 +268,18 @@ def test_a_best_member_carries_its_train_neighbourhood_computed_by_hand(finished
     if base > 0:
         assert luck["plateau_share"] == pytest.approx(kept / total)
         assert luck["plateau"] == ("plateau" if kept / total >= 0.5 else "spike")
+
+
+def test_with_the_gp_sampler_each_iteration_logs_how_well_each_cells_model_predicts(
+    demo_root: Path, tmp_path: Path
+) -> None:
+    small = config(strategies=["ma_cross"], sampler="gp-tr", stop={"best": 1000, "max_backtests": 24})
+    run_loop(small, tmp_path / "r.sqlite", demo_root, tmp_path / "work")
+    with sqlite3.connect(tmp_path / "r.sqlite") as connection:
+        rows = connection.execute(
+            "select iteration, name, new_value, reason from adaptive_decisions where kind = 'model_quality'"
+        ).fetchall()
+    assert len(rows) == 1
+    iteration, name, value, reason = rows[0]
+    assert iteration == 0 and name == "model.ma_cross on demo:BTC 5m" and -1.0 <= value <= 1.0
+    assert "over 24 trials" in reason and f"{value:.2f}" in reason

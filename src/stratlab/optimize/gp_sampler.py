@@ -394,6 +394,30 @@ def thompson_choice(model: Any, candidates: FloatArray, rng: np.random.Generator
     return best
 
 
+def study_quality(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection], seed: int = 0) -> float | None:
+    """``model_quality`` of a study's completed trials (their intersection search space, their first objective
+    oriented to higher-is-better, or ParEGO's equal weights for several), None when there is nothing to judge."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
+    if len(complete) < QUALITY_MIN_TRIALS:
+        return None
+    space = IntersectionSearchSpace(include_pruned=False)
+    shared = {
+        name: d for name, d in complete[0].distributions.items()
+        if not d.single() and all(name in t.params for t in complete)
+    }  # fmt: skip
+    _ = space
+    if not shared:
+        return None
+    encoding = Encoding.of(shared)
+    inputs = np.array([encoding.encode(t.params) for t in complete])
+    matrix = np.array([t.values for t in complete], dtype=np.float64)
+    if len(directions) == 1:
+        values = matrix[:, 0] * (1.0 if directions[0] == StudyDirection.MAXIMIZE else -1.0)
+    else:
+        values = scalarised(matrix, directions, np.full(len(directions), 1.0 / len(directions)))
+    return model_quality(inputs, values, seed=seed)
+
+
 def fit_points(values: FloatArray, limit: int, rng: np.random.Generator) -> npt.NDArray[np.intp]:
     """All the trials, or past ``limit`` the best quarter of the limit and a random rest (in trial order)."""
     n = len(values)
@@ -466,4 +490,5 @@ __all__ = [
     "model_quality",
     "normal_scores",
     "scalarised",
+    "study_quality",
 ]

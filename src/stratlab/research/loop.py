@@ -44,6 +44,7 @@ from stratlab.errors import ConfigError, DataError
 from stratlab.metrics import Kpis
 from stratlab.optimize._optuna import tell_without_copy
 from stratlab.optimize.context import SamplerName
+from stratlab.optimize.gp_sampler import CHANCE_SPEARMAN, study_quality
 from stratlab.optimize.luck import candidate_statistics
 from stratlab.optimize.sampling import UniformSampler
 from stratlab.optimize.space import BACKTEST_PREFIX, searched_settings, suggest
@@ -75,6 +76,7 @@ log = logging.getLogger(__name__)
 STOP_FILE = "STOP"
 STATUS_FILE = "status.json"
 LOCK_FILE = "loop.lock"
+MODEL_QUALITY = "model_quality"  # the kind of an adaptive_decisions row that judges the sampler's model
 # Parameter sets a worker proposes and backtests in one task: enough that sending the cell's history is a small part
 # of it, few enough that a batch spreads over the workers (64 per cell and five cells: 20 tasks).
 SETS_PER_TASK = 16
@@ -322,6 +324,24 @@ class ResearchLoop:
                     Decision(THRESHOLD_MOVE, threshold_name(tier, change.kpi), change.old, change.new, change.reason)
                 )
                 log.info("%s threshold %s: %s", tier.upper(), change.kpi, change.reason)
+        return decisions + self._model_quality()
+
+    def _model_quality(self) -> list[Decision]:
+        """With a model-based sampler, how well each cell's model predicts its next trials (walk-forward Spearman),
+        logged every iteration; at or below ``CHANCE_SPEARMAN`` the sampler explores more."""
+        if self.config.sampler != SamplerName.GP_TR:
+            return []
+        decisions = []
+        for cell in self.cells:
+            quality = study_quality(cell.trials, [self.direction], seed=self.config.seed)
+            if quality is None:
+                continue
+            verdict = "better than chance" if quality > CHANCE_SPEARMAN else "no better than chance: more exploration"
+            reason = (
+                f"{cell.label}: walk-forward Spearman of the GP's predictions over {len(cell.trials):,} trials is "
+                f"{quality:.2f} ({verdict})"
+            )
+            decisions.append(Decision(MODEL_QUALITY, f"model.{cell.label}", None, quality, reason))
         return decisions
 
     def _admissions(
