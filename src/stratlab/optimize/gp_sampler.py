@@ -62,7 +62,7 @@ SUCCESS_TOLERANCE = 3
 IMPROVEMENT = 1e-3  # a success beats the incumbent by this share of the values' spread
 CANDIDATES = 1024
 THOMPSON_POOL = 128
-MAX_FIT_POINTS = 300
+MAX_FIT_POINTS = 200
 REFIT_SHARE = 0.05
 ANTI_CLUSTER = 0.05
 PAREGO_BLOCK = 8
@@ -269,10 +269,10 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
         region = TrustRegion.replay(values, n_startup, encoding.width)
         if region.in_design(len(complete), n_startup) or len(complete) < 2:
             return encoding.decode(self._design_point(encoding, trial.number, region.restarts))
-        if self._rng.random() < self.exploration_share(study, encoding, complete, values):
-            return encoding.decode(self._rng.random(encoding.width))
         inputs = np.array([encoding.encode(t.params) for t in complete])
         fit = self._fit(study.study_name, encoding, inputs, values, region)
+        if self._rng.random() < self.exploration_share(study.study_name, inputs, values, fit.model.kernel_):
+            return encoding.decode(self._rng.random(encoding.width))
         assert region.incumbent is not None
         center = inputs[region.incumbent]
         running = [
@@ -359,20 +359,18 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
 
     # model quality ------------------------------------------------------------------------------------------------
 
-    def exploration_share(
-        self, study: Study, encoding: Encoding, complete: list[FrozenTrial], values: FloatArray
-    ) -> float:
-        """The share of uniform proposals: none while the model predicts better than chance; 0.2 and more as it
-        stays no better (measured every 20 trials)."""
-        if len(complete) < QUALITY_MIN_TRIALS:
+    def exploration_share(self, study_name: str, inputs: FloatArray, values: FloatArray, kernel: Any) -> float:
+        """The share of uniform proposals: none while the model predicts better than chance, 0.2 while it does not
+        (measured every 20 trials, on the latest ``MAX_FIT_POINTS`` trials with the fitted kernel)."""
+        if len(values) < QUALITY_MIN_TRIALS:
             return 0.0
-        key = ("quality", len(complete) // 20)
-        cached = self._fits.get(f"{study.study_name}/quality")
+        key = ("quality", len(values) // 20)
+        cached = self._fits.get(f"{study_name}/quality")
         if cached is None or cached.key != key:
-            inputs = np.array([encoding.encode(t.params) for t in complete])
-            quality = model_quality(inputs, values, seed=self.seed or 0)
-            cached = _Fit(key, quality, np.zeros(0), len(complete))
-            self._fits[f"{study.study_name}/quality"] = cached
+            recent = slice(max(0, len(values) - MAX_FIT_POINTS), len(values))
+            quality = model_quality(inputs[recent], values[recent], seed=self.seed or 0, kernel=kernel)
+            cached = _Fit(key, quality, np.zeros(0), len(values))
+            self._fits[f"{study_name}/quality"] = cached
         self.last_quality = cached.model
         if cached.model is None or cached.model > CHANCE_SPEARMAN:
             return 0.0
@@ -453,9 +451,12 @@ def fit_gp(inputs: FloatArray, targets: FloatArray, seed: int = 0, start: Any = 
     return model
 
 
-def model_quality(inputs: FloatArray, values: FloatArray, seed: int = 0, folds: int = QUALITY_FOLDS) -> float | None:
+def model_quality(
+    inputs: FloatArray, values: FloatArray, seed: int = 0, folds: int = QUALITY_FOLDS, kernel: Any = None
+) -> float | None:
     """Walk-forward cross-validation in trial order: fit on the first k trials, predict the next block; the Spearman
-    correlation of every predicted block with what the trials realised (None with too few trials)."""
+    correlation of every predicted block with what the trials realised (None with too few trials). ``kernel``: fitted
+    hyperparameters to keep (each fold is then one factorisation); without, they are fitted on the first fold."""
     n = len(values)
     if n < QUALITY_MIN_TRIALS:
         return None
@@ -463,7 +464,7 @@ def model_quality(inputs: FloatArray, values: FloatArray, seed: int = 0, folds: 
     predicted: list[float] = []
     realised: list[float] = []
     rng = np.random.default_rng(seed)
-    kernel = None  # fitted on the first fold, kept for the later ones (a likelihood search per fold costs 5×)
+    # Hyperparameters fitted once (given, or on the first fold) and kept: a likelihood search per fold costs 5×.
     for start, end in itertools.pairwise(edges):
         if end <= start:
             continue
