@@ -40,6 +40,7 @@ from stratlab.logging_setup import configure_logging
 from stratlab.optimize._optuna import tell_without_copy
 from stratlab.optimize.context import RunContext
 from stratlab.optimize.evaluate import Evaluator, load_run_candles, missing_constraint
+from stratlab.optimize.gp_sampler import GPTrustRegionSampler
 from stratlab.optimize.rundir import RunDir
 from stratlab.optimize.sampling import make_sampler
 from stratlab.optimize.space import suggest
@@ -100,6 +101,17 @@ def worker_seed(seed: int, worker_index: int, trials_before: int) -> int:
     process id or clock: the same request with one worker gives the same trials; a resumed run starts from a
     different point of every sampler's stream instead of proposing its first trials again."""
     return (seed * 1_000_003 + worker_index * 104_729 + trials_before * 7_919) % (2**32)
+
+
+def model_quality_of(studies: dict[str, optuna.Study]) -> dict[str, dict[str, float]]:
+    """With a model-based sampler, each study's last measured model quality (walk-forward Spearman) for the progress
+    log; nothing for the others."""
+    quality = {
+        name: float(study.sampler.last_quality)
+        for name, study in studies.items()
+        if isinstance(study.sampler, GPTrustRegionSampler) and study.sampler.last_quality is not None
+    }
+    return {"model_quality": quality} if quality else {}
 
 
 def this_worker() -> str:
@@ -339,7 +351,8 @@ def run_worker(
             now = time.monotonic()
             if now - last_report >= PROGRESS_EVERY_S:
                 last_report = now
-                run_dir.append_progress("worker_progress", worker=tag, trials=dict(summary.trials))
+                run_dir.append_progress("worker_progress", worker=tag, trials=dict(summary.trials),
+                                        **model_quality_of(studies))  # fmt: skip
 
     summary.elapsed_s = time.monotonic() - started
     run_dir.append_progress(

@@ -99,7 +99,12 @@ def _worker_started(e: Mapping[str, Any]) -> list[str]:
 
 
 def _worker_progress(e: Mapping[str, Any]) -> list[str]:
-    return [f"worker {e.get('worker', '?')}", trials_text(e.get("trials"))]
+    parts = [f"worker {e.get('worker', '?')}", trials_text(e.get("trials"))]
+    quality = e.get("model_quality")
+    if isinstance(quality, Mapping) and quality:
+        judged = ", ".join(f"{study} {value:.2f}" for study, value in quality.items() if isinstance(value, int | float))
+        parts.append(f"model quality (walk-forward Spearman): {judged}")
+    return parts
 
 
 def _worker_finished(e: Mapping[str, Any]) -> list[str]:
