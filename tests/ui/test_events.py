@@ -29,7 +29,7 @@ T = 1_796_049_237.5  # 2026-11-30 14:33:57.5 UTC
          "worker vm:12 · 1,225 trials (ma_cross 1,200, stochastic 25)"),
         ({"event": "worker_progress", "worker": "vm:12", "trials": {"ma_cross": 40},
           "model_quality": {"ma_cross": 0.4567}},
-         "worker vm:12 · 40 trials (ma_cross 40) · model quality (walk-forward Spearman): ma_cross 0.46"),
+         "worker vm:12 · 40 trials · model quality (walk-forward Spearman): ma_cross 0.46"),
         ({"event": "worker_finished", "worker": "vm:12", "trials": {"ma_cross": 8}, "stopped_by": "time budget",
           "elapsed_s": 6.006}, "worker vm:12 finished · 8 trials · stopped by time budget · 6.006 s"),
         ({"event": "stop_requested", "by": "ui"}, "stop requested · from the Monitor page"),
