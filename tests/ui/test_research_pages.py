@@ -66,6 +66,15 @@ def test_progress_filter_pools_and_manifest_export(
     passing = int(((train["sharpe"] >= 1.0) & (train["max_drawdown_pct"] <= 20.0)).sum())
     assert f"**{passing:,} of {len(train):,} backtests pass the filter**" in [m.value for m in at.markdown]
 
+    # What matters: the surrogate of the first strategy, fitted on exactly its backtests with a train Sharpe.
+    strategy = at.selectbox(key="research-matters-strategy").value
+    learnt = count(
+        db, f"SELECT COUNT(*) FROM backtests b JOIN kpis k ON k.backtest_id = b.id AND k.part = 'train' "
+        f"WHERE b.strategy = '{strategy}' AND k.sharpe IS NOT NULL",
+    )  # fmt: skip
+    said = [m.value for m in at.markdown if m.value.startswith("A LightGBM model")]
+    assert len(said) == 1 and f"over {learnt:,} backtests" in said[0] and "rank correlation" in said[0]
+
     best = count(db, "SELECT MIN(backtest_id) FROM pools WHERE pool = 'BEST'")
     at.number_input(key="research-backtest").set_value(best).run()
     next(b for b in at.button if b.label == "Write the paper manifest").click().run()

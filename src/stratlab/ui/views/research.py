@@ -4,12 +4,14 @@ KPIs, its GOOD and BEST pools, and one backtest in detail with a button that wri
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from stratlab.errors import StratlabError
 from stratlab.report.figures import backtest_chart_data, backtest_figure
 from stratlab.research.db import ResultsDb
 from stratlab.research.detail import BacktestDetail, backtest_detail
+from stratlab.research.explain import Explanation, explain_strategy
 from stratlab.research.report import (
     ExperimentView,
     how_chosen,
@@ -21,6 +23,15 @@ from stratlab.research.report import (
     progress_frame,
     threshold_history,
     thresholds_figure,
+)
+from stratlab.research.surrogate import (
+    dependence_figure,
+    importance,
+    importance_figure,
+    shap_summary_figure,
+    strongest_interaction,
+    umap_embedding,
+    umap_figure,
 )
 from stratlab.ui.common import roots
 from stratlab.ui.explorer import TRADE_COLUMN_CONFIG
@@ -43,6 +54,7 @@ from stratlab.ui.research import (
 )
 
 REFRESH_S = 2.0
+MIN_SURROGATE_ROWS = 30  # the surrogate's own minimum
 TWO_DECIMALS = st.column_config.NumberColumn(format="%,.2f")
 THREE_DECIMALS = st.column_config.NumberColumn(format="%.3f")
 WHOLE = st.column_config.NumberColumn(format="%,d")
@@ -132,6 +144,57 @@ def pools_section(view: ExperimentView) -> None:
     )  # fmt: skip
 
 
+@st.cache_resource(max_entries=8, show_spinner="Fitting the surrogate…")
+def cached_explanation(target: str, experiment: str, strategy: str, backtests: int) -> Explanation:
+    # ``backtests`` is part of the key: a growing experiment is explained again.
+    view = load_experiment(cached_database(target), experiment)
+    return explain_strategy(view.train, strategy, view.config)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Mapping the trials (UMAP; the first map compiles for a few seconds)…")
+def cached_map(target: str, experiment: str, strategy: str, backtests: int) -> np.ndarray:
+    return umap_embedding(cached_explanation(target, experiment, strategy, backtests).shap)
+
+
+def matters_section(view: ExperimentView) -> None:
+    st.subheader("What matters (surrogate)")
+    counts = view.train[view.train["sharpe"].notna()]["strategy"].value_counts()
+    strategies = [name for name in view.config.strategies if counts.get(name, 0) >= MIN_SURROGATE_ROWS]
+    if not strategies:
+        st.caption(
+            f"A strategy needs {MIN_SURROGATE_ROWS} backtests with a Sharpe before a surrogate can learn from it."
+        )
+        return
+    strategy = st.selectbox("Strategy", strategies, key="research-matters-strategy")
+    try:
+        explained = cached_explanation(target, experiment, strategy, len(view.train))
+    except StratlabError as exc:
+        st.error(str(exc))
+        return
+    st.markdown(
+        f"A LightGBM model of the train Sharpe (capped) from {strategy}'s parameters and searched settings, over "
+        f"{len(explained.score):,} backtests: {explained.surrogate.quality.summary}. SHAP says how much each knob "
+        "moved each backtest's predicted Sharpe."
+    )
+    ranking = importance(explained.shap)
+    left, right = st.columns(2)
+    left.plotly_chart(importance_figure(ranking), width="stretch", key="research-importance")
+    right.plotly_chart(shap_summary_figure(explained.shap), width="stretch", key="research-shap")
+    feature = st.selectbox("Dependence of", list(ranking.index), key="research-dependence")
+    st.plotly_chart(
+        dependence_figure(explained.shap, feature, strongest_interaction(explained.shap, feature)),
+        width="stretch", key="research-dependence-figure",
+    )  # fmt: skip
+    if st.checkbox("Map the backtests by what drives them (UMAP of the SHAP values)", key="research-umap"):
+        try:
+            embedding = cached_map(target, experiment, strategy, len(view.train))
+        except StratlabError as exc:
+            st.error(str(exc))
+            return
+        st.plotly_chart(umap_figure(embedding, explained.shap, explained.score, "train Sharpe (capped)"),
+                        width="stretch", key="research-umap-figure")  # fmt: skip
+
+
 def detail_section(view: ExperimentView) -> None:
     st.subheader("Backtest detail")
     pools = pools_table(view)
@@ -179,5 +242,6 @@ except StratlabError as exc:
     st.stop()
 distribution_section(experiment_view)
 pools_section(experiment_view)
+matters_section(experiment_view)
 if len(experiment_view.train):
     detail_section(experiment_view)

@@ -1,0 +1,58 @@
+"""What matters in an experiment: a surrogate of one strategy's backtests (parameters, searched backtest settings
+prefixed ``bt.``, → the capped train Sharpe), its SHAP values and their UMAP map, for the Research page.
+
+The design of every backtest is its strategy parameters and the backtest settings the experiment searched, read back
+from its stored config (``searched_settings``), so "does the stop-loss matter more than the period?" has an answer.
+The score is the train Sharpe capped at the KPI record's outlier cap (``sharpe_capped``): an outlier must not teach the
+surrogate that the best region is one lucky point. Backtests without a Sharpe (no variance) are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stratlab.errors import DataError
+from stratlab.optimize.space import BACKTEST_PREFIX, searched_settings
+from stratlab.research.config import ResearchConfig
+from stratlab.research.scoring import sharpe_capped
+from stratlab.research.surrogate import Design, ShapTable, Surrogate, fit_surrogate, shap_values, trials_design
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """One strategy's surrogate, the SHAP table of its backtests and the scores it was fitted on."""
+
+    strategy: str
+    design: Design
+    surrogate: Surrogate
+    shap: ShapTable
+    score: np.ndarray
+
+
+def strategy_rows(train: pd.DataFrame, strategy: str, config: ResearchConfig) -> pd.DataFrame:
+    """The strategy's train backtests with a Sharpe, each with one ``params`` dict: its parameters and the searched
+    backtest settings (``bt.<name>``)."""
+    rows = train[(train["strategy"] == strategy) & train["sharpe"].notna()].copy()
+    if rows.empty:
+        raise DataError(f"no backtest of {strategy} has a train Sharpe to learn from")
+    combined = [
+        {**params, **{BACKTEST_PREFIX + k: v for k, v in searched_settings(backtest, config.common).items()}}
+        for params, backtest in zip(rows["params_json"], rows["config_json"], strict=True)
+    ]
+    rows["params"] = pd.Series(combined, index=rows.index, dtype=object)
+    return rows.reset_index(drop=True)
+
+
+def explain_strategy(train: pd.DataFrame, strategy: str, config: ResearchConfig, seed: int = 0) -> Explanation:
+    """Fit the surrogate of ``strategy`` on the experiment's train backtests; too few rows is one ``DataError``."""
+    rows = strategy_rows(train, strategy, config)
+    design = trials_design(rows.assign(strategy=strategy), params_column="params")
+    score = sharpe_capped(rows).to_numpy(dtype=np.float64)
+    surrogate = fit_surrogate(design, score, seed=seed)
+    return Explanation(strategy, design, surrogate, shap_values(surrogate), score)
+
+
+__all__ = ["Explanation", "explain_strategy", "strategy_rows"]
