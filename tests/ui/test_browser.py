@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 PAGES = ("Data", "Launch", "Monitor", "Analyze", "Portfolio", "Paper", "Research")
 ANALYZE_TABS = (
     "Pareto", "Candidates", "Champion", "Is it luck?", "Trials", "Charts", "Trades", "Monthly", "Optuna",
-    "History", "Compare",
+    "What matters", "History", "Compare",
 )  # fmt: skip
 STRATEGIES = ("bollinger_breakout", "ma_cross", "range_breakout", "rsi_reversion", "stochastic")
 # The demo market covers 2025; two months keep the run to a few seconds.

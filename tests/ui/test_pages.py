@@ -234,6 +234,7 @@ def test_analyze_shows_every_section_and_offers_the_manifest(
         "Trades",
         "Monthly",
         "Optuna",
+        "What matters",
         "History",
         "Compare",
     ]

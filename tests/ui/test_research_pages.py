@@ -73,7 +73,7 @@ def test_progress_filter_pools_and_manifest_export(
         f"WHERE b.strategy = '{strategy}' AND k.sharpe IS NOT NULL",
     )  # fmt: skip
     said = [m.value for m in at.markdown if m.value.startswith("A LightGBM model")]
-    assert len(said) == 1 and f"over {learnt:,} backtests" in said[0] and "rank correlation" in said[0]
+    assert len(said) == 1 and f"over {learnt:,} trials" in said[0] and "rank correlation" in said[0]
 
     best = count(db, "SELECT MIN(backtest_id) FROM pools WHERE pool = 'BEST'")
     at.number_input(key="research-backtest").set_value(best).run()

@@ -55,4 +55,18 @@ def explain_strategy(train: pd.DataFrame, strategy: str, config: ResearchConfig,
     return Explanation(strategy, design, surrogate, shap_values(surrogate), score)
 
 
-__all__ = ["Explanation", "explain_strategy", "strategy_rows"]
+def explain_run_trials(trials: pd.DataFrame, strategy: str, seed: int = 0) -> Explanation:
+    """Fit the surrogate of ``strategy`` on an optimisation run's completed trials (``trials.csv``: parameters as
+    JSON in ``params``, searched settings already prefixed): their train return, the figure the run searched."""
+    rows = trials[
+        (trials["strategy"] == strategy) & (trials["state"] == "COMPLETE") & trials["train_return_pct"].notna()
+    ].reset_index(drop=True)
+    if rows.empty:
+        raise DataError(f"no completed trial of {strategy} to learn from")
+    design = trials_design(rows, params_column="params")
+    score = rows["train_return_pct"].to_numpy(dtype=np.float64)
+    surrogate = fit_surrogate(design, score, seed=seed)
+    return Explanation(strategy, design, surrogate, shap_values(surrogate), score)
+
+
+__all__ = ["Explanation", "explain_run_trials", "explain_strategy", "strategy_rows"]

@@ -10,6 +10,7 @@ import json
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -20,6 +21,8 @@ from stratlab.optimize.space import searched_settings
 from stratlab.report.figures import backtest_chart_data, backtest_figure
 from stratlab.report.manifest import Replay
 from stratlab.report.split import PartName, PartRole
+from stratlab.research.explain import Explanation, explain_run_trials
+from stratlab.research.surrogate import umap_embedding
 from stratlab.selection.gates import VerdictName
 from stratlab.ui.analysis import champion_replays
 from stratlab.ui.charts import compare_figure, history_figure, monthly_figure, pareto_figure
@@ -27,6 +30,7 @@ from stratlab.ui.common import pick_run, results_of, roots, run_data_root, show_
 from stratlab.ui.explorer import KPI_ROWS, TRADE_COLUMN_CONFIG, show_trials, shown_kpi
 from stratlab.ui.live_analyze import show_live_run
 from stratlab.ui.luck import Robustness, escaped, parse_robustness, part_role, role_tag, show_luck
+from stratlab.ui.matters import MIN_SURROGATE_ROWS, show_what_matters
 from stratlab.ui.readable import parameters_table, partial_months, period_text, trades_table, validity_text
 from stratlab.ui.runs import RunResults, files_signature, open_run, read_robustness, run_names
 from stratlab.ui.study_views import show_study_views
@@ -35,8 +39,37 @@ CHART_POINTS = 1_000  # near one per screen pixel of a wide chart: more only slo
 ROLE_COLOURS = {"in-sample": "gray", "selection figure": "orange", "out-of-sample": "green"}  # by role_tag
 TABS = (
     "Pareto", "Candidates", "Champion", "Is it luck?", "Trials", "Charts", "Trades", "Monthly", "Optuna",
-    "History", "Compare",
+    "What matters", "History", "Compare",
 )  # fmt: skip
+
+
+@st.cache_resource(max_entries=8, show_spinner="Fitting the surrogate…")
+def cached_run_explanation(run: str, strategy: str, signature: object, _trials: pd.DataFrame) -> Explanation:
+    # The run's files' signature is in the key: a run still going is explained again as its trials grow.
+    return explain_run_trials(_trials, strategy)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Mapping the trials (UMAP; the first map compiles for a few seconds)…")
+def cached_run_map(run: str, strategy: str, signature: object, _trials: pd.DataFrame) -> np.ndarray:
+    return umap_embedding(cached_run_explanation(run, strategy, signature, _trials).shap)
+
+
+def show_run_matters(run: str, trials: pd.DataFrame, signature: object) -> None:
+    complete = trials[(trials["state"] == "COMPLETE") & trials["train_return_pct"].notna()]
+    counts = complete["strategy"].value_counts()
+    strategies = [s for s in counts.index if counts[s] >= MIN_SURROGATE_ROWS]
+    if not strategies:
+        st.info(f"A strategy needs {MIN_SURROGATE_ROWS} completed trials before a surrogate can learn from it.")
+        return
+    strategy = str(st.selectbox("Strategy", strategies, key="analyze-matters-strategy"))
+    try:
+        explained = cached_run_explanation(run, strategy, signature, trials)
+    except StratlabError as exc:
+        st.error(str(exc))
+        return
+    show_what_matters(
+        explained, "train return (%)", "analyze-matters", lambda: cached_run_map(run, strategy, signature, trials)
+    )
 
 
 st.title("Analyze")
@@ -220,6 +253,10 @@ with tabs["Monthly"]:
 with tabs["Optuna"]:
     if tabs["Optuna"].open:
         show_study_views(runs_root, name)
+
+with tabs["What matters"]:
+    if tabs["What matters"].open and results.trials is not None and not results.trials.empty:
+        show_run_matters(name, results.trials, signature)
 
 with tabs["History"]:
     if tabs["History"].open and results.trials is not None and not results.trials.empty:

@@ -24,17 +24,10 @@ from stratlab.research.report import (
     threshold_history,
     thresholds_figure,
 )
-from stratlab.research.surrogate import (
-    dependence_figure,
-    importance,
-    importance_figure,
-    shap_summary_figure,
-    strongest_interaction,
-    umap_embedding,
-    umap_figure,
-)
+from stratlab.research.surrogate import umap_embedding
 from stratlab.ui.common import roots
 from stratlab.ui.explorer import TRADE_COLUMN_CONFIG
+from stratlab.ui.matters import MIN_SURROGATE_ROWS, show_what_matters
 from stratlab.ui.readable import trades_table
 from stratlab.ui.research import (
     KPI_FILTERS,
@@ -54,7 +47,6 @@ from stratlab.ui.research import (
 )
 
 REFRESH_S = 2.0
-MIN_SURROGATE_ROWS = 30  # the surrogate's own minimum
 TWO_DECIMALS = st.column_config.NumberColumn(format="%,.2f")
 THREE_DECIMALS = st.column_config.NumberColumn(format="%.3f")
 WHOLE = st.column_config.NumberColumn(format="%,d")
@@ -171,28 +163,10 @@ def matters_section(view: ExperimentView) -> None:
     except StratlabError as exc:
         st.error(str(exc))
         return
-    st.markdown(
-        f"A LightGBM model of the train Sharpe (capped) from {strategy}'s parameters and searched settings, over "
-        f"{len(explained.score):,} backtests: {explained.surrogate.quality.summary}. SHAP says how much each knob "
-        "moved each backtest's predicted Sharpe."
-    )
-    ranking = importance(explained.shap)
-    left, right = st.columns(2)
-    left.plotly_chart(importance_figure(ranking), width="stretch", key="research-importance")
-    right.plotly_chart(shap_summary_figure(explained.shap), width="stretch", key="research-shap")
-    feature = st.selectbox("Dependence of", list(ranking.index), key="research-dependence")
-    st.plotly_chart(
-        dependence_figure(explained.shap, feature, strongest_interaction(explained.shap, feature)),
-        width="stretch", key="research-dependence-figure",
+    show_what_matters(
+        explained, "train Sharpe (capped)", "research-matters",
+        lambda: cached_map(target, experiment, strategy, len(view.train)),
     )  # fmt: skip
-    if st.checkbox("Map the backtests by what drives them (UMAP of the SHAP values)", key="research-umap"):
-        try:
-            embedding = cached_map(target, experiment, strategy, len(view.train))
-        except StratlabError as exc:
-            st.error(str(exc))
-            return
-        st.plotly_chart(umap_figure(embedding, explained.shap, explained.score, "train Sharpe (capped)"),
-                        width="stretch", key="research-umap-figure")  # fmt: skip
 
 
 def detail_section(view: ExperimentView) -> None:
