@@ -64,7 +64,10 @@ def test_a_request_reads_its_sampler_and_split_as_the_enums_and_refuses_other_na
     assert request.model_dump(mode="json")["sampler"] == "nsga2"  # context.json keeps the plain name
     with pytest.raises(ConfigError) as caught:
         RunRequest.parse(source="demo", symbol="BTC", sampler="annealing")
-    assert str(caught.value) == "run: sampler: Input should be 'tpe', 'nsga2', 'random' or 'qmc' (got 'annealing')"
+    assert (
+        str(caught.value)
+        == "run: sampler: Input should be 'tpe', 'nsga2', 'random', 'qmc' or 'gp-tr' (got 'annealing')"
+    )
 
 
 # the searched backtest settings: one declaration ----------------------------------------------------------------

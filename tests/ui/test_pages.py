@@ -100,7 +100,7 @@ def test_launch_page_has_every_setting_and_refuses_bad_input_inline(
     choices = {s.label: s.options for s in at.selectbox}
     modes = next(m for m in at.multiselect if m.label == "Position modes")
     assert modes.options == [m.value for m in PositionMode] == ["none", "grid", "martingale"]
-    assert choices["Sampler"] == [s.value for s in SamplerName] == ["tpe", "nsga2", "random", "qmc"]
+    assert choices["Sampler"] == [s.value for s in SamplerName] == ["tpe", "nsga2", "random", "qmc", "gp-tr"]
     strategy_toggles = [t for t in at.toggle if t.label in strategy_names()]
     assert sorted(t.label for t in strategy_toggles) == sorted(strategy_names())
     assert all(t.value for t in strategy_toggles)

@@ -234,14 +234,14 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
     def __init__(self, seed: int | None = None, n_startup: int | None = None) -> None:
         self.seed = seed
         self.n_startup = n_startup
-        self._rng = np.random.default_rng(seed)
+        self.draws = np.random.default_rng(seed)
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace(include_pruned=False)
         self._fits: dict[str, _Fit] = {}
         self.last_quality: float | None = None
 
     def reseed_rng(self) -> None:
-        self._rng = np.random.default_rng()
+        self.draws = np.random.default_rng()
         self._fallback.reseed_rng()
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -265,14 +265,14 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
             if all(name in t.params for name in encoding.names)
         ]  # fmt: skip
         n_startup = self.n_startup or max(10, 2 * encoding.width)
-        values = self._objective(study, complete, trial.number)
+        values = self._values_of(study, complete, trial.number)
         region = TrustRegion.replay(values, n_startup, encoding.width)
         if region.in_design(len(complete), n_startup) or len(complete) < 2:
             return encoding.decode(self._design_point(encoding, trial.number, region.restarts))
         inputs = np.array([encoding.encode(t.params) for t in complete])
         fit = self._fit(study.study_name, encoding, inputs, values, region)
-        if self._rng.random() < self.exploration_share(study.study_name, inputs, values, fit.model.kernel_):
-            return encoding.decode(self._rng.random(encoding.width))
+        if self.draws.random() < self.exploration_share(study.study_name, inputs, values, fit.model.kernel_):
+            return encoding.decode(self.draws.random(encoding.width))
         assert region.incumbent is not None
         center = inputs[region.incumbent]
         running = [
@@ -281,9 +281,9 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
         ]  # fmt: skip
         candidates = self._candidates(encoding, center, fit.length_scales, region.length)
         candidates = self._away_from(candidates, running, region.length)
-        return encoding.decode(thompson_choice(fit.model, candidates, self._rng))
+        return encoding.decode(thompson_choice(fit.model, candidates, self.draws))
 
-    def _objective(self, study: Study, complete: list[FrozenTrial], number: int) -> FloatArray:
+    def _values_of(self, study: Study, complete: list[FrozenTrial], number: int) -> FloatArray:
         """One value per completed trial, higher is better: the value (sign by direction), or ParEGO's scalarisation
         with weights drawn for the block of trial numbers ``number`` falls in."""
         if not complete:
@@ -313,10 +313,10 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
         cached = self._fits.get(study_name)
         if cached is not None and cached.key == key and len(values) < cached.n_complete * (1 + REFIT_SHARE) + 1:
             return cached
-        chosen = fit_points(values, MAX_FIT_POINTS, self._rng)
+        chosen = fit_points(values, MAX_FIT_POINTS, self.draws)
         # A fresh likelihood search each refit: starting from the previous kernel was faster but stuck in its
         # local optimum (Hartmann-6, 60 trials, 5 seeds: mean best -2.99 against -3.18 fresh).
-        model = fit_gp(inputs[chosen], normal_scores(values[chosen]), seed=int(self._rng.integers(2**31)))
+        model = fit_gp(inputs[chosen], normal_scores(values[chosen]), seed=int(self.draws.integers(2**31)))
         scales = np.asarray(model.kernel_.k1.k2.length_scale, dtype=np.float64).reshape(-1)
         if scales.size != encoding.width:
             scales = np.full(encoding.width, float(scales[0]))
@@ -330,17 +330,17 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
         weights = scales / np.exp(np.mean(np.log(np.maximum(scales, 1e-12))))
         half = np.clip(weights * length / 2.0, 0.0, 0.5)
         low, high = np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
-        sobol = qmc.Sobol(d=width, scramble=True, seed=self._rng)
+        sobol = qmc.Sobol(d=width, scramble=True, seed=self.draws)
         points = low + (high - low) * sobol.random(CANDIDATES)
-        moved = self._rng.random((CANDIDATES, width)) < min(1.0, 20.0 / width)
-        moved[np.arange(CANDIDATES), self._rng.integers(0, width, CANDIDATES)] = True
+        moved = self.draws.random((CANDIDATES, width)) < min(1.0, 20.0 / width)
+        moved[np.arange(CANDIDATES), self.draws.integers(0, width, CANDIDATES)] = True
         candidates = np.where(moved, points, center)
         redraw = 1.0 - length / LENGTH_MAX
         for distribution, cols in zip(encoding.distributions, encoding.columns, strict=True):
             if not _categorical(distribution):
                 continue
-            keep = self._rng.random(CANDIDATES) >= redraw
-            chosen = np.where(keep, int(np.argmax(center[list(cols)])), self._rng.integers(0, len(cols), CANDIDATES))
+            keep = self.draws.random(CANDIDATES) >= redraw
+            chosen = np.where(keep, int(np.argmax(center[list(cols)])), self.draws.integers(0, len(cols), CANDIDATES))
             block = np.zeros((CANDIDATES, len(cols)))
             block[np.arange(CANDIDATES), chosen] = 1.0
             candidates[:, list(cols)] = block
