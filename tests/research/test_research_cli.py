@@ -18,6 +18,7 @@ import pytest
 
 from stratlab.cli.app import main
 from stratlab.errors import ConfigError
+from stratlab.processes import pid_alive
 from stratlab.research.config import load_config
 from stratlab.settings import get_settings
 from tests.conftest import run_cli
@@ -95,10 +96,12 @@ def test_kill_9_loses_only_the_unfinished_batch_and_a_second_start_resumes_until
     config = write_config(tmp_path, 100_000)
     db = tmp_path / "research" / "results.sqlite"
     env = {**os.environ, **env_for(tmp_path)}
-    loop = subprocess.Popen(start_command(config, demo_root), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    pooled = [*start_command(config, demo_root)[:-1], "2"]  # two pool workers: a kill must not orphan them
+    loop = subprocess.Popen(pooled, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_iterations(db, 2, loop)
+        children = [int(pid) for pid in subprocess.check_output(["ps", "--ppid", str(loop.pid), "-o", "pid="]).split()]
+        assert len(children) >= 2
         code, out, err = in_process(capsys, "research", "status", "--config", str(config))
         assert code == 0, err
         assert f"running (pid {loop.pid})" in out
@@ -108,6 +111,10 @@ def test_kill_9_loses_only_the_unfinished_batch_and_a_second_start_resumes_until
         if loop.poll() is None:
             loop.kill()
             loop.wait()
+    deadline = time.monotonic() + 15
+    while any(pid_alive(pid) for pid in children):  # the pool's workers leave with the loop
+        assert time.monotonic() < deadline, [pid for pid in children if pid_alive(pid)]
+        time.sleep(0.1)
     before = iterations(db)
     assert len(before) >= 2 and all(n == 80 for _, n in before)  # whole iterations only: a batch is atomic
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import os
 import random
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -207,6 +210,19 @@ class InlineExecutor:
         return None
 
 
+def _leave_with_the_loop(loop_pid: int) -> None:
+    """In a pool worker: end this process once the loop that spawned it is gone (killed with -9, it cannot tell its
+    workers), checked every second on a daemon thread; otherwise the workers would wait for tasks forever."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != loop_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="leave with the loop", daemon=True).start()
+
+
 class ProcessPoolExecutorBackend:
     """A local pool of warm worker processes (spawned: no state of the loop's process leaks into them)."""
 
@@ -214,7 +230,10 @@ class ProcessPoolExecutorBackend:
         self.data_root = str(data_root)
         self.workers = workers
         self.where = f"{workers} local worker processes"
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_leave_with_the_loop, initargs=(os.getpid(),),
+        )  # fmt: skip
 
     def submit(self, function: ChunkFunction, parts: Sequence[Sequence[Any]]) -> Pending:
         futures = [self.pool.submit(function, part, self.data_root) for part in parts]
