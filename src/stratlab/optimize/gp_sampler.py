@@ -398,12 +398,10 @@ def study_quality(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirec
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
     if len(complete) < QUALITY_MIN_TRIALS:
         return None
-    space = IntersectionSearchSpace(include_pruned=False)
     shared = {
         name: d for name, d in complete[0].distributions.items()
         if not d.single() and all(name in t.params for t in complete)
     }  # fmt: skip
-    _ = space
     if not shared:
         return None
     encoding = Encoding.of(shared)
