@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--trials", type=int, default=200, help="trials per strategy (equal-trials mode)")
     parser.add_argument("--equal-time", type=float, default=0.0, help="seconds per run instead of a trial budget")
+    parser.add_argument("--out", type=Path, help="append each run's figures to this JSON-lines file as it ends")
     args = parser.parse_args()
     markets = MARKET_SEEDS[:1] if args.quick else MARKET_SEEDS
     seeds = range(2 if args.quick else args.seeds)
@@ -151,6 +152,9 @@ def main() -> None:
                     results.append(one_run(sampler, market, seed, budget, args.equal_time, data_root,
                                            Path(temp) / "runs"))  # fmt: skip
                     last = results[-1]
+                    if args.out:
+                        with args.out.open("a") as out:
+                            out.write(json.dumps(last.__dict__) + "\n")
                     print(f"  market {market} seed {seed} {sampler}: {last.trials:,} trials in {last.seconds:.0f} s",
                           flush=True)  # fmt: skip
     table = summarise(results)
