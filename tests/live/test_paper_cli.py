@@ -46,7 +46,7 @@ def committed_bars(state: Path) -> int:
 def test_start_stop_resume_status_and_report(manifest: Path, demo_root: Path, tmp_path: Path) -> None:
     state = tmp_path / "paper" / "demo"
     start = [sys.executable, "-m", "stratlab", "paper", "start", "--manifest", str(manifest), "--state-dir",
-             str(state), "--data-root", str(demo_root), "--notify", "none", "--speed", "15000"]  # fmt: skip
+             str(state), "--data-root", str(demo_root), "--notify", "none", "--speed", "5000"]  # fmt: skip
     runner = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

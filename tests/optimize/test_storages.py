@@ -1,4 +1,4 @@
-"""Shared storages: workers on PostgreSQL joining one run from separate processes, and eight on one SQLite file."""
+"""Shared storages: workers on PostgreSQL joining one run from separate processes, and four on one SQLite file."""
 
 from __future__ import annotations
 
@@ -71,14 +71,14 @@ def test_two_workers_on_postgresql_share_one_study(
 
 
 @pytest.mark.slow
-def test_eight_workers_on_one_sqlite_file_never_hit_database_is_locked(
+def test_four_workers_on_one_sqlite_file_never_hit_database_is_locked(
     demo_root: Path,
     tmp_path: Path,
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     run_dir = new_run(demo_root, tmp_path, storage)
     started = run_cli(
-        "run", "start", "--run-dir", str(run_dir.path), "--workers", "8", "--no-live", "--data-root", str(demo_root),
+        "run", "start", "--run-dir", str(run_dir.path), "--workers", "4", "--no-live", "--data-root", str(demo_root),
         env=cli_env(tmp_path), timeout=600,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr

@@ -15,7 +15,7 @@ from stratlab.data.dates import format_day
 from stratlab.engine.config import PositionMode
 from stratlab.errors import ConfigError, StratlabError
 from stratlab.optimize.backtest_space import MAY_BE_OFF, OPTIONS, common_space_from_text, declared_text
-from stratlab.optimize.context import PartName, RunRequest, SamplerName, WalkForward
+from stratlab.optimize.context import DEFAULT_SAMPLER, PartName, RunRequest, SamplerName, WalkForward
 from stratlab.optimize.rundir import RunDir, RunState, list_runs
 from stratlab.selection.gates import GATE_FIELDS, Gates, VerdictName
 from stratlab.settings import get_settings
@@ -202,7 +202,7 @@ def run_new(
     min_train_trades: MinTrainTradesOption = 5,
     train_frac: TrainFracOption = None,
     split: SplitOption = "0.75,0.25",
-    sampler: SamplerOption = SamplerName.TPE.value,
+    sampler: SamplerOption = DEFAULT_SAMPLER.value,
     seed: SeedOption = 0,
     storage: StorageOption = None,
     label: LabelOption = "run",
@@ -472,7 +472,7 @@ def optimize(
     min_train_trades: MinTrainTradesOption = 5,
     train_frac: TrainFracOption = None,
     split: SplitOption = "0.75,0.25",
-    sampler: SamplerOption = SamplerName.TPE.value,
+    sampler: SamplerOption = DEFAULT_SAMPLER.value,
     seed: SeedOption = 0,
     storage: StorageOption = None,
     label: LabelOption = "run",

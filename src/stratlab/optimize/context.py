@@ -45,6 +45,11 @@ class SamplerName(enum.StrEnum):
     GP_TR = "gp-tr"
 
 
+# The default of the optimiser and the research loop, chosen by benchmarks/samplers.py (see the README's "Which
+# sampler").
+DEFAULT_SAMPLER = SamplerName.TPE
+
+
 class WalkForward(BaseModel):
     """Walk-forward: K windows, each searched and chosen on its in-sample bars and traded on the next bars.
 
@@ -96,7 +101,7 @@ class RunRequest(BaseModel):
         default=5, ge=0, description="Trials with fewer trades on train are never candidates (a flat line is no edge)."
     )
     split: tuple[float, ...] = (0.75, 0.25)
-    sampler: SamplerName = SamplerName.TPE
+    sampler: SamplerName = DEFAULT_SAMPLER
     seed: int = Field(default=0, ge=0)
     storage: str | None = None
     label: str = "run"
