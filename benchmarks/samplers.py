@@ -16,12 +16,14 @@ difference (GP-TR minus another sampler) is paired by market and seed; its 95 % 
 (10,000 resamples). A win is claimed only where the interval is above zero.
 
 ``--equal-time S``: every run gets the same wall-clock budget of S seconds (and an unreachable trial budget), so a
-slow sampler pays for its proposals. ``--quick``: one market, two seeds, 20 trials per strategy.
+slow sampler pays for its proposals. ``--quick``: one market, two seeds, 20 trials per strategy. ``--out FILE`` appends
+each run to a JSON-lines file as it ends; ``--summarise FILE`` prints the tables of such a file again.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -132,7 +134,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200, help="trials per strategy (equal-trials mode)")
     parser.add_argument("--equal-time", type=float, default=0.0, help="seconds per run instead of a trial budget")
     parser.add_argument("--out", type=Path, help="append each run's figures to this JSON-lines file as it ends")
+    parser.add_argument("--summarise", type=Path, help="only print the tables of a JSON-lines file written by --out")
     args = parser.parse_args()
+    if args.summarise:
+        lines = args.summarise.read_text().splitlines()
+        report([RunResult(**json.loads(line)) for line in lines if line.strip()], str(args.summarise))
+        return
     markets = MARKET_SEEDS[:1] if args.quick else MARKET_SEEDS
     seeds = range(2 if args.quick else args.seeds)
     budget = 20 if args.quick else args.trials
@@ -157,23 +164,27 @@ def main() -> None:
                             out.write(json.dumps(last.__dict__) + "\n")
                     print(f"  market {market} seed {seed} {sampler}: {last.trials:,} trials in {last.seconds:.0f} s",
                           flush=True)  # fmt: skip
-    table = summarise(results)
     mode = f"equal time ({args.equal_time:g} s per run)" if args.equal_time else f"equal trials ({budget} per strategy)"
-    print(f"\n{mode}, {len(markets)} markets × {len(seeds)} seeds\n")
-    print(table.groupby("sampler")[["train_hv", "holdout_hv", "champion_holdout_return", "trials_per_s"]].mean())
-    print("\nGP-TR minus each sampler, paired by market and seed: mean [95 % bootstrap interval]")
-    for other in SAMPLERS[1:]:
-        line = [f"  vs {other}:"]
-        for metric in ("train_hv", "holdout_hv", "champion_holdout_return"):
-            mine = table[table["sampler"] == "gp-tr"].set_index(["market", "seed"])[metric]
-            theirs = table[table["sampler"] == other].set_index(["market", "seed"])[metric]
-            diff = (mine - theirs).dropna().to_numpy(dtype=float)
+    report(results, f"{mode}, {len(markets)} markets × {len(seeds)} seeds")
+
+
+def report(results: list[RunResult], title: str) -> None:
+    """The mean of each figure per sampler, then every pair's paired difference with its bootstrap interval."""
+    table = summarise(results)
+    print(f"\n{title}\n")
+    means = table.groupby("sampler")[["train_hv", "holdout_hv", "champion_holdout_return", "trials_per_s"]].mean()
+    print(means.reindex([s for s in SAMPLERS if s in means.index]).round(3).to_string())
+    print("\nrow minus column, paired by market and seed: mean [95 % bootstrap interval]")
+    for metric in ("train_hv", "holdout_hv", "champion_holdout_return"):
+        print(f"  {metric}")
+        by_sampler = {s: table[table["sampler"] == s].set_index(["market", "seed"])[metric] for s in SAMPLERS}
+        for mine, theirs in itertools.combinations(SAMPLERS, 2):
+            diff = (by_sampler[mine] - by_sampler[theirs]).dropna().to_numpy(dtype=float)
             if len(diff) < 2:
                 continue
             mean, low, high = paired_interval(diff)
-            verdict = "win" if low > 0 else "loss" if high < 0 else "no difference shown"
-            line.append(f"{metric} {mean:+.3f} [{low:+.3f}, {high:+.3f}] {verdict};")
-        print(" ".join(line))
+            verdict = f"{mine} wins" if low > 0 else f"{theirs} wins" if high < 0 else "no difference shown"
+            print(f"    {mine} - {theirs}: {mean:+.3f} [{low:+.3f}, {high:+.3f}] {verdict} ({len(diff)} pairs)")
 
 
 if __name__ == "__main__":
