@@ -12,8 +12,8 @@ strategies, split 0.6 / 0.2 / 0.2). Per run:
 
 Hypervolumes use a fixed reference point (return -100 %, drawdown 100 %) after a pooled min-max normalisation over
 every sampler's points of the same market and seed, so two samplers of one pair are measured on one scale. Each
-difference (GP-TR minus another sampler) is paired by market and seed; its 95 % interval is a bootstrap over the pairs
-(10,000 resamples). A win is claimed only where the interval is above zero.
+difference between two samplers is paired by market and seed; its 95 % interval is a bootstrap over the pairs (10,000
+resamples). A win is claimed only where the interval excludes zero.
 
 ``--equal-time S``: every run gets the same wall-clock budget of S seconds (and an unreachable trial budget), so a
 slow sampler pays for its proposals. ``--quick``: one market, two seeds, 20 trials per strategy. ``--out FILE`` appends
