@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +16,11 @@ import pandas as pd
 import pytest
 
 from stratlab.settings import get_settings
+
+# A suite started in the background of a script inherits SIGINT ignored, and so would every process a test starts:
+# the tests that press Ctrl+C would then see it lost. Processes started from here get the default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FIVE_MIN_MS = 300_000
 # 2025-01-01 00:00 UTC
