@@ -130,7 +130,7 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
             assert better.empty, (front_strategy, row.trial)
     # Choices are enums in the code and their plain names in the files.
     context = json.loads(run_dir.context_path.read_text())
-    assert context["request"]["sampler"] == "tpe" and context["request"]["common"]["position_modes"] == ["none"]
+    assert context["request"]["sampler"] == "nsga2" and context["request"]["common"]["position_modes"] == ["none"]
     assert [part["name"] for part in context["parts"]] == ["train", "test"] and report["selection_part"] == "test"
     # The champion is the best test return among candidates valid on test (enough trades there: the KPI record's own
     # rule, counted here from the test trade counts) with test DD <= 30 %.

@@ -14,7 +14,7 @@ from stratlab.cli.app import app
 from stratlab.engine.config import OppositePolicy, PositionMode
 from stratlab.errors import ConfigError
 from stratlab.optimize.backtest_space import OPTIONS, SEARCHED_BACKTEST, CommonSpace, common_space_from_text
-from stratlab.optimize.context import PartName, RunRequest, SamplerName, SplitKind
+from stratlab.optimize.context import DEFAULT_SAMPLER, PartName, RunRequest, SamplerName, SplitKind
 from stratlab.optimize.space import split_trial_params, suggest, suggest_common
 from stratlab.strategies import FloatParam, IntParam, get_strategy
 
@@ -34,7 +34,7 @@ def cli_option(path: tuple[str, ...], flag: str) -> Any:
 def test_the_cli_help_lists_the_samplers_and_position_modes_of_their_enums(path: tuple[str, ...]) -> None:
     sampler, modes = cli_option(path, "--sampler"), cli_option(path, "--modes")
     assert sampler.help is not None and "tpe | nsga2 | random | qmc" in sampler.help
-    assert sampler.default == SamplerName.TPE == "tpe"
+    assert sampler.default == DEFAULT_SAMPLER == SamplerName.NSGA2 == "nsga2"
     assert modes.help is not None and "none,grid,martingale" in modes.help
     assert modes.default == PositionMode.NONE == "none"
 

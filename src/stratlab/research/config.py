@@ -26,7 +26,7 @@ from pydantic import Field, field_validator, model_validator
 from stratlab.engine.config import BacktestConfig
 from stratlab.errors import ConfigError
 from stratlab.optimize.backtest_space import CommonSpace
-from stratlab.optimize.context import DEFAULT_SAMPLER, SamplerName, known_strategies, safe_name
+from stratlab.optimize.context import SamplerName, known_strategies, safe_name
 from stratlab.research.scoring import KPI_BETTER, Objective, ScoreWeights
 from stratlab.research.thresholds import (
     DEFAULT_HARD,
@@ -145,7 +145,8 @@ class ResearchConfig(OneLineModel):
     markets: tuple[MarketChoice, ...] = Field(min_length=1)
     strategies: tuple[str, ...] = Field(default_factory=strategy_names)
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
-    sampler: SamplerName = DEFAULT_SAMPLER
+    # TPE, not the optimiser's default: the loop searches one objective per cell, where the samplers were not compared.
+    sampler: SamplerName = SamplerName.TPE
     seed: int = Field(default=0, ge=0)
     batch_size: int = Field(default=64, ge=1, le=10_000, description="Parameter sets per strategy and market.")
     objective: str = Field(default="sharpe", description="The train KPI each strategy's sampler maximises.")
