@@ -161,7 +161,8 @@ def test_optimize_end_to_end_report_csvs_champion_and_replay(demo_root: Path, tm
 
 
 def test_a_worker_killed_mid_run_loses_nothing_and_the_run_reaches_its_budget(demo_root: Path, tmp_path: Path) -> None:
-    run_dir = new_run(demo_root, tmp_path, max_trials=200)
+    # 400 trials per strategy: enough that a worker reports progress before the run can end
+    run_dir = new_run(demo_root, tmp_path, max_trials=400)
     supervisor = start_in_background(run_dir, demo_root, tmp_path)
     try:
         victim = None
@@ -191,7 +192,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_the_run_reaches_its_budget(de
     assert (trials["state"] != "RUNNING").all()
     for strategy in STRATEGIES.split(","):
         done = trials[(trials["strategy"] == strategy) & (trials["state"] == "COMPLETE")]
-        assert len(done) == 200 and done["trial"].is_unique
+        assert len(done) == 400 and done["trial"].is_unique
     failed = [t for trials in stored_trials(run_dir).values() for t in trials if t.state == TrialState.FAIL]
     assert all(t.user_attrs.get("failed_because") == "its worker died" for t in failed)
     # Starting it again finds nothing left to run and changes no trial.
