@@ -18,6 +18,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.study import StudyDirection
 
 from stratlab.optimize.gp_sampler import (
+    CHANCE_SPEARMAN,
     LENGTH_INIT,
     Encoding,
     GPTrustRegionSampler,
@@ -164,6 +165,22 @@ def test_model_quality_is_high_on_a_smooth_function_and_low_on_noise() -> None:
     assert quality is not None and quality > 0.8
     assert noise is not None and abs(noise) < 0.35
     assert model_quality(inputs[:10], smooth[:10]) is None
+
+
+def test_the_uniform_share_grows_while_the_model_stays_no_better_than_chance_and_ends_when_it_is() -> None:
+    rng = np.random.default_rng(3)
+    inputs = rng.random((200, 2))
+    noise = rng.standard_normal(200)
+    sampler = GPTrustRegionSampler(seed=0)
+    shares = []
+    for n in (20, 40, 60, 80, 100):  # one check per 20 trials
+        shares.append(sampler.exploration_share("s", inputs[:n], noise[:n], None))
+        assert sampler.last_quality is None or sampler.last_quality <= CHANCE_SPEARMAN  # noise: the precondition
+    assert shares == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.5])
+    assert sampler.exploration_share("s", inputs[:119], noise[:119], None) == pytest.approx(0.5)  # same check
+    smooth = -((inputs[:, 0] - 0.3) ** 2) - (inputs[:, 1] - 0.6) ** 2
+    assert sampler.exploration_share("s", inputs[:120], smooth[:120], None) == 0.0
+    assert sampler.exploration_share("other", inputs[:19], noise[:19], None) == 0.0  # too few trials to judge
 
 
 def test_gp_tr_is_a_sampler_by_name_and_handles_categoricals_conditionals_and_two_objectives() -> None:

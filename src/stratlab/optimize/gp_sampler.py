@@ -35,7 +35,7 @@ one BLAS thread: with a thread per core it only contends with the other workers 
 completed trials grew by ``REFIT_SHARE`` (5 %) since the last fit, or the epoch changed; between refits a proposal
 costs one posterior draw. Model quality (``model_quality``): walk-forward cross-validation on the trials' time order,
 the Spearman correlation of predicted and realised values; when it is no better than chance the sampler proposes a
-growing share of uniform points (``exploration_share``).
+growing share of uniform points (``exploration_share``: 20 %, then 10 points more per check in a row, up to 50 %).
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ PAREGO_RHO = 0.05
 QUALITY_FOLDS = 5
 QUALITY_MIN_TRIALS = 20
 CHANCE_SPEARMAN = 0.1  # at or below: the model is no better than chance
+EXPLORATION_START = 0.2  # the uniform share after the first check that finds the model no better than chance
+EXPLORATION_STEP = 0.1  # added by each further such check in a row
+EXPLORATION_MAX = 0.5
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,7 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace(include_pruned=False)
         self._fits: dict[str, _Fit] = {}
+        self._chance_checks: dict[str, int] = {}  # per study: the checks in a row that found the model no better
         self.last_quality: float | None = None
 
     def reseed_rng(self) -> None:
@@ -375,8 +379,10 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
     # model quality ------------------------------------------------------------------------------------------------
 
     def exploration_share(self, study_name: str, inputs: FloatArray, values: FloatArray, kernel: Any) -> float:
-        """The share of uniform proposals: none while the model predicts better than chance, 0.2 while it does not
-        (measured every 20 trials, on the latest ``MAX_FIT_POINTS`` trials with the fitted kernel)."""
+        """The share of uniform proposals: none while the model predicts better than chance; from the first check
+        that finds it no better, ``EXPLORATION_START``, growing by ``EXPLORATION_STEP`` with each further such check
+        up to ``EXPLORATION_MAX`` (checked every 20 trials, on the latest ``MAX_FIT_POINTS`` trials with the fitted
+        kernel); back to none at the first check that finds it better again."""
         if len(values) < QUALITY_MIN_TRIALS:
             return 0.0
         key = ("quality", len(values) // 20)
@@ -384,12 +390,15 @@ class GPTrustRegionSampler(optuna.samplers.BaseSampler):
         if cached is None or cached.key != key:
             recent = slice(max(0, len(values) - MAX_FIT_POINTS), len(values))
             quality = model_quality(inputs[recent], values[recent], seed=self.seed or 0, kernel=kernel)
+            chance = quality is None or quality <= CHANCE_SPEARMAN
+            self._chance_checks[study_name] = self._chance_checks.get(study_name, 0) + 1 if chance else 0
             cached = _Fit(key, quality, np.zeros(0), len(values))
             self._fits[f"{study_name}/quality"] = cached
         self.last_quality = cached.model
-        if cached.model is None or cached.model > CHANCE_SPEARMAN:
+        checks = self._chance_checks.get(study_name, 0)
+        if not checks:
             return 0.0
-        return 0.2
+        return min(EXPLORATION_START + EXPLORATION_STEP * (checks - 1), EXPLORATION_MAX)
 
 
 def thompson_choice(model: Any, candidates: FloatArray, rng: np.random.Generator) -> FloatArray:
