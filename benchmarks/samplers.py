@@ -127,6 +127,30 @@ def summarise(results: list[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def read_results(path: Path) -> list[RunResult]:
+    """The runs ``--out`` wrote; a line that is not one, or a second line for the same sampler, market and seed (two
+    benchmarks appended to one file), ends the script with one line naming the file and the line."""
+    results: list[RunResult] = []
+    seen: set[tuple[str, int, int]] = set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.exit(f"error: {path}: unreadable ({exc})")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            result = RunResult(**json.loads(line))
+        except (json.JSONDecodeError, TypeError) as exc:
+            sys.exit(f"error: {path} line {number}: not a run of this benchmark ({exc})")
+        key = (result.sampler, result.market, result.seed)
+        if key in seen:
+            sys.exit(f"error: {path} line {number}: a second run of {key[0]} on market {key[1]} seed {key[2]}")
+        seen.add(key)
+        results.append(result)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -137,8 +161,7 @@ def main() -> None:
     parser.add_argument("--summarise", type=Path, help="only print the tables of a JSON-lines file written by --out")
     args = parser.parse_args()
     if args.summarise:
-        lines = args.summarise.read_text().splitlines()
-        report([RunResult(**json.loads(line)) for line in lines if line.strip()], str(args.summarise))
+        report(read_results(args.summarise), str(args.summarise))
         return
     markets = MARKET_SEEDS[:1] if args.quick else MARKET_SEEDS
     seeds = range(2 if args.quick else args.seeds)

@@ -50,23 +50,30 @@ def explain_strategy(train: pd.DataFrame, strategy: str, config: ResearchConfig,
     """Fit the surrogate of ``strategy`` on the experiment's train backtests; too few rows is one ``DataError``."""
     rows = strategy_rows(train, strategy, config)
     design = trials_design(rows.assign(strategy=strategy), params_column="params")
-    score = sharpe_capped(rows).to_numpy(dtype=np.float64)
-    surrogate = fit_surrogate(design, score, seed=seed)
-    return Explanation(strategy, design, surrogate, shap_values(surrogate), score)
+    return _explained(strategy, design, sharpe_capped(rows).to_numpy(dtype=np.float64), seed)
+
+
+def completed_run_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """An optimisation run's completed trials with a train return: the rows its surrogate learns from."""
+    return trials[(trials["state"] == "COMPLETE") & trials["train_return_pct"].notna()]
 
 
 def explain_run_trials(trials: pd.DataFrame, strategy: str, seed: int = 0) -> Explanation:
     """Fit the surrogate of ``strategy`` on an optimisation run's completed trials (``trials.csv``: parameters as
     JSON in ``params``, searched settings already prefixed): their train return, the figure the run searched."""
-    rows = trials[
-        (trials["strategy"] == strategy) & (trials["state"] == "COMPLETE") & trials["train_return_pct"].notna()
-    ].reset_index(drop=True)
+    if "params" not in trials.columns:
+        raise DataError("trials.csv: no params column: the surrogate needs each trial's parameters")
+    complete = completed_run_trials(trials)
+    rows = complete[complete["strategy"] == strategy].reset_index(drop=True)
     if rows.empty:
         raise DataError(f"no completed trial of {strategy} to learn from")
     design = trials_design(rows, params_column="params")
-    score = rows["train_return_pct"].to_numpy(dtype=np.float64)
+    return _explained(strategy, design, rows["train_return_pct"].to_numpy(dtype=np.float64), seed)
+
+
+def _explained(strategy: str, design: Design, score: np.ndarray, seed: int) -> Explanation:
     surrogate = fit_surrogate(design, score, seed=seed)
     return Explanation(strategy, design, surrogate, shap_values(surrogate), score)
 
 
-__all__ = ["Explanation", "explain_run_trials", "explain_strategy", "strategy_rows"]
+__all__ = ["Explanation", "completed_run_trials", "explain_run_trials", "explain_strategy", "strategy_rows"]

@@ -19,8 +19,6 @@ from stratlab.research.surrogate import (
     umap_figure,
 )
 
-MIN_SURROGATE_ROWS = 30  # the surrogate's own minimum
-
 
 def show_what_matters(explained: Explanation, score_name: str, key: str, embedding: Callable[[], np.ndarray]) -> None:
     """The section's body for one strategy's ``explained`` surrogate; ``embedding`` computes (and caches) its map."""
@@ -48,4 +46,4 @@ def show_what_matters(explained: Explanation, score_name: str, key: str, embeddi
                         key=f"{key}-umap-figure")  # fmt: skip
 
 
-__all__ = ["MIN_SURROGATE_ROWS", "show_what_matters"]
+__all__ = ["show_what_matters"]

@@ -21,8 +21,8 @@ from stratlab.optimize.space import searched_settings
 from stratlab.report.figures import backtest_chart_data, backtest_figure
 from stratlab.report.manifest import Replay
 from stratlab.report.split import PartName, PartRole
-from stratlab.research.explain import Explanation, explain_run_trials
-from stratlab.research.surrogate import umap_embedding
+from stratlab.research.explain import Explanation, completed_run_trials, explain_run_trials
+from stratlab.research.surrogate import MIN_FIT_ROWS, umap_embedding
 from stratlab.selection.gates import VerdictName
 from stratlab.ui.analysis import champion_replays
 from stratlab.ui.charts import compare_figure, history_figure, monthly_figure, pareto_figure
@@ -30,7 +30,7 @@ from stratlab.ui.common import pick_run, results_of, roots, run_data_root, show_
 from stratlab.ui.explorer import KPI_ROWS, TRADE_COLUMN_CONFIG, show_trials, shown_kpi
 from stratlab.ui.live_analyze import show_live_run
 from stratlab.ui.luck import Robustness, escaped, parse_robustness, part_role, role_tag, show_luck
-from stratlab.ui.matters import MIN_SURROGATE_ROWS, show_what_matters
+from stratlab.ui.matters import show_what_matters
 from stratlab.ui.readable import parameters_table, partial_months, period_text, trades_table, validity_text
 from stratlab.ui.runs import RunResults, files_signature, open_run, read_robustness, run_names
 from stratlab.ui.study_views import show_study_views
@@ -55,11 +55,10 @@ def cached_run_map(run: str, strategy: str, signature: object, _trials: pd.DataF
 
 
 def show_run_matters(run: str, trials: pd.DataFrame, signature: object) -> None:
-    complete = trials[(trials["state"] == "COMPLETE") & trials["train_return_pct"].notna()]
-    counts = complete["strategy"].value_counts()
-    strategies = [s for s in counts.index if counts[s] >= MIN_SURROGATE_ROWS]
+    counts = completed_run_trials(trials)["strategy"].value_counts()
+    strategies = [s for s in counts.index if counts[s] >= MIN_FIT_ROWS]
     if not strategies:
-        st.info(f"A strategy needs {MIN_SURROGATE_ROWS} completed trials before a surrogate can learn from it.")
+        st.info(f"A strategy needs {MIN_FIT_ROWS} completed trials before a surrogate can learn from it.")
         return
     strategy = str(st.selectbox("Strategy", strategies, key="analyze-matters-strategy"))
     try:

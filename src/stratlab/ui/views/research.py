@@ -24,10 +24,10 @@ from stratlab.research.report import (
     threshold_history,
     thresholds_figure,
 )
-from stratlab.research.surrogate import umap_embedding
+from stratlab.research.surrogate import MIN_FIT_ROWS, umap_embedding
 from stratlab.ui.common import roots
 from stratlab.ui.explorer import TRADE_COLUMN_CONFIG
-from stratlab.ui.matters import MIN_SURROGATE_ROWS, show_what_matters
+from stratlab.ui.matters import show_what_matters
 from stratlab.ui.readable import trades_table
 from stratlab.ui.research import (
     KPI_FILTERS,
@@ -151,11 +151,9 @@ def cached_map(target: str, experiment: str, strategy: str, backtests: int) -> n
 def matters_section(view: ExperimentView) -> None:
     st.subheader("What matters (surrogate)")
     counts = view.train[view.train["sharpe"].notna()]["strategy"].value_counts()
-    strategies = [name for name in view.config.strategies if counts.get(name, 0) >= MIN_SURROGATE_ROWS]
+    strategies = [name for name in view.config.strategies if counts.get(name, 0) >= MIN_FIT_ROWS]
     if not strategies:
-        st.caption(
-            f"A strategy needs {MIN_SURROGATE_ROWS} backtests with a Sharpe before a surrogate can learn from it."
-        )
+        st.caption(f"A strategy needs {MIN_FIT_ROWS} backtests with a Sharpe before a surrogate can learn from it.")
         return
     strategy = st.selectbox("Strategy", strategies, key="research-matters-strategy")
     try:
