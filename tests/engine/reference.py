@@ -111,6 +111,10 @@ def reference_backtest(
     for i in range(n):
         o, h, lo, c = candles.open[i], candles.high[i], candles.low[i], candles.close[i]
         signal = signals[i - 1] if i > 0 else 0
+        # A position held max_holding_bars bars is closed at this open, before the order.
+        if pos is not None and cfg.max_holding_bars is not None and i - pos.entry_bar >= cfg.max_holding_bars:
+            cash += exit_(pos, i, o, "time_out")
+            pos = None
         # The order from the previous bar's signal, at this open.
         if signal != 0 and trading:
             if pos is not None and signal != pos.side and cfg.on_opposite != "ignore":

@@ -68,6 +68,7 @@ configs = st.builds(
     max_drawdown_stop_pct=st.sampled_from([None, 10.0, 30.0]),
     max_consecutive_losses=st.sampled_from([None, 2, 5]),
     max_idle_bars=st.sampled_from([None, 30]),
+    max_holding_bars=st.sampled_from([None, 1, 12]),
 )
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -306,6 +306,38 @@ def test_a_short_receives_positive_funding() -> None:
     assert trade.pnl == pytest.approx(2 * 100 * 0.0008 / 96, rel=1e-12)
 
 
+# time-out -------------------------------------------------------------------------------------------------
+
+
+def test_a_position_held_max_holding_bars_is_closed_at_that_open() -> None:
+    rows = [
+        (100, 100, 100, 100), (101, 102, 100, 101), (102, 103, 101, 102), (104, 105, 103, 104), (105, 106, 104, 105),
+    ]  # fmt: skip
+    config = {**NO_COSTS, "size_units": 1.0, "max_holding_bars": 2}
+    trade = one_trade(run_backtest(table(rows), signals(5, {0: 1}), config))
+    # Entered at open[1] = 101; held through bars 1 and 2; closed at the open of bar 1 + 2 = 3, at 104.
+    assert (trade.entry_bar, trade.exit_bar, trade.bars_held) == (1, 3, 2)
+    assert (trade.exit_reason, trade.exit_price, trade.pnl) == ("time_out", 104.0, 3.0)
+
+
+def test_a_time_out_comes_before_the_order_at_the_same_open() -> None:
+    rows = [(100, 100, 100, 100), (100, 101, 99, 100), (100, 101, 99, 100), (97, 98, 96, 97), (97, 98, 96, 97)]
+    config = {**NO_COSTS, "size_units": 1.0, "max_holding_bars": 2}
+    # A long from bar 1 times out at the open of bar 3, where the short decided on bar 2 enters: the time-out books
+    # the exit, and the short opens on a flat account (no "signal" exit).
+    result = run_backtest(table(rows), signals(5, {0: 1, 2: -1}), config)
+    first, second = result.trades.iloc[0], result.trades.iloc[1]
+    assert (first.exit_bar, first.exit_reason, first.exit_price) == (3, "time_out", 97.0)
+    assert (second.entry_bar, second.side, second.entry_price, second.exit_reason) == (3, -1, 97.0, "end")
+
+
+def test_a_stop_inside_the_holding_time_comes_first() -> None:
+    rows = [(100, 100, 100, 100), (100, 101, 99, 100), (100, 100, 97, 98), (98, 99, 97, 98), (98, 99, 97, 98)]
+    config = {**NO_COSTS, "size_units": 1.0, "sl_pct": 2.0, "max_holding_bars": 3}
+    trade = one_trade(run_backtest(table(rows), signals(5, {0: 1}), config))
+    assert (trade.exit_bar, trade.exit_reason, trade.exit_price) == (2, "stop_loss", 98.0)
+
+
 # early stop ------------------------------------------------------------------------------------------------
 
 

@@ -139,6 +139,10 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[BacktestResult], object]]] = {
         {"tp_pct": 3.0, "sl_pct": 0.3, "max_consecutive_losses": 3},
         lambda r: r.stopped_early == "max_consecutive_losses",
     ),
+    "time-out": (
+        {"max_holding_bars": 6, "sl_pct": 3.0, "on_opposite": "ignore"},
+        lambda r: (r.trades["exit_reason"] == "time_out").any() and (r.trades["bars_held"] <= 6).all(),
+    ),
     "idle stop": ({"max_idle_bars": 5, "tp_pct": 0.5, "sl_pct": 0.5}, lambda r: r.stopped_early == "max_idle_bars"),
     "close policy, end of data": (
         {"on_opposite": "close", "funding_bps_per_8h": -2.0},

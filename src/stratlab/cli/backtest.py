@@ -133,6 +133,9 @@ def backtest(
         int | None, Opt("--max-consecutive-losses", help="Early stop after this many losses in a row.")
     ] = None,
     max_idle_bars: Annotated[int | None, Opt("--max-idle-bars", help="Early stop after this many flat bars.")] = None,
+    max_holding_bars: Annotated[
+        int | None, Opt("--max-holding-bars", help="Close a position at the open after this many bars held.")
+    ] = None,
     on_opposite: Annotated[
         str | None, Opt("--on-opposite", help=f"{' | '.join(OppositePolicy)} [{OppositePolicy.REVERSE}].")
     ] = None,
@@ -179,6 +182,7 @@ def backtest(
         "max_drawdown_stop_pct": max_drawdown_stop_pct,
         "max_consecutive_losses": max_consecutive_losses,
         "max_idle_bars": max_idle_bars,
+        "max_holding_bars": max_holding_bars,
         "on_opposite": on_opposite,
         "funding_bps_per_8h": funding_bps_per_8h,
     }

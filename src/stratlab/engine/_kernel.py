@@ -5,9 +5,9 @@ is decided. The rules read the settings record and change the state record (both
 take records and scalars (a rule that may book a trade gets the trade table's next free row), and no rule knows
 whether more bars follow:
 
-- ``step``: one bar. ``trade_bar`` (the order at the open, then the range: ``trade_the_range``, then
-  ``pay_funding``) followed by ``mark_close``. A paper runner calls it once per closed bar, with the trade table and
-  the position log it writes into.
+- ``step``: one bar. ``trade_bar`` (a time-out at the open: ``time_out``; the order at the open; then the range:
+  ``trade_the_range``; then ``pay_funding``) followed by ``mark_close``. A paper runner calls it once per closed
+  bar, with the trade table and the position log it writes into.
 - ``act_on_order``: an opposite order closes (``exit_position``) and maybe reverses; a flat account opens
   (``open_position``).
 - ``trade_the_range``: a gap beyond a level fills at the open (``exit_at_gap``); grid adds (``add_on_grid``); then
@@ -56,9 +56,13 @@ OPPOSITE_REVERSE, OPPOSITE_CLOSE, OPPOSITE_IGNORE = 0, 1, 2
 SIZING_PCT, SIZING_RISK, SIZING_UNITS = 0, 1, 2
 
 # Why a trade ended (the ``exit_reason`` field); names in EXIT_REASONS, same order.
+# A new reason goes at the end: stored trades (paper books, results databases) keep their codes.
 EXIT_SIGNAL, EXIT_TAKE_PROFIT, EXIT_STOP_LOSS, EXIT_LIQUIDATION, EXIT_EARLY_STOP, EXIT_END = 0, 1, 2, 3, 4, 5
-EXIT_REASONS = ("signal", "take_profit", "stop_loss", "liquidation", "early_stop", "end")
+EXIT_TIME_OUT = 6
+EXIT_REASONS = ("signal", "take_profit", "stop_loss", "liquidation", "early_stop", "end", "time_out")
 NO_EXIT = -1
+# ``hold_until`` when positions never time out: beyond any bar index.
+_NEVER = 2**62
 
 # Why the run stopped trading before the end; names in STOP_REASONS, same order.
 STOP_NONE, STOP_MAX_DRAWDOWN, STOP_CONSECUTIVE_LOSSES, STOP_IDLE, STOP_RUIN = 0, 1, 2, 3, 4
@@ -340,6 +344,24 @@ def exit_position(
 
 
 @njit(cache=True)
+def hold_until(state: Record, settings: Record) -> int:
+    """The bar at whose open the position times out: ``max_holding_bars`` after its entry bar (a huge bar when the
+    rule is off), so that the quiet loop of ``simulate_nb`` can stop short of it with one comparison."""
+    if settings.max_holding_bars > 0:
+        return int(state.entry_bar + settings.max_holding_bars)
+    return _NEVER
+
+
+@njit(cache=True)
+def time_out(state: Record, settings: Record, trade: Record, bar: int, time_ms: int, bar_open: float) -> None:
+    """A position held ``max_holding_bars`` bars is closed at this open (``exit_reason="time_out"``), before the
+    bar's order is acted on: as a market order decided at the previous close, like a signal's. Its ``bars_held`` is
+    exactly ``max_holding_bars``. An order at the same open then finds the account flat and may enter again."""
+    if state.side != 0 and bar >= hold_until(state, settings):
+        exit_position(state, settings, trade, bar, time_ms, bar_open, EXIT_TIME_OUT)
+
+
+@njit(cache=True)
 def act_on_order(
     state: Record, settings: Record, trade: Record, bar: int, time_ms: int, bar_open: float, order: int,
     tp_distance: float, sl_distance: float,
@@ -437,6 +459,7 @@ def trade_bar(
 ) -> bool:  # fmt: skip
     """The bar's fills and costs, up to its close: the order at the open, the range, funding.
 
+    A position held ``max_holding_bars`` bars times out at the open first (``time_out``).
     ``order`` is the signal decided at the previous bar's close (+1 long, -1 short, 0 none), with the TP/SL price
     distances read on that bar (NaN: the config's fractions). A bar books at most two trades, an exit on its order
     and then one in its range: ``trade`` and ``next_trade`` are the trade table's next two free rows. Returns False,
@@ -446,6 +469,8 @@ def trade_bar(
     trades_before = state.n_trades
     if order > 1 or order < -1:
         return False  # also after trading stopped: the promise holds for every bar a caller steps
+    # A time-out leaves the account flat, so the order below cannot book a second exit: still two trades at most.
+    time_out(state, settings, trade, bar, time_ms, bar_open)
     if order != 0 and state.trading:
         act_on_order(state, settings, trade, bar, time_ms, bar_open, order, order_tp_distance, order_sl_distance)
     if state.side != 0:
@@ -646,7 +671,14 @@ def simulate_nb(
             stop_floor = state.stop_floor
             max_drawdown = state.max_drawdown
             held_equity = state.equity
-            while bar < last_bar - 1 and signals[bar - 1] == 0 and low[bar] > low_trigger and high[bar] < high_trigger:
+            timeout_bar = hold_until(state, settings)
+            while (
+                bar < last_bar - 1
+                and bar < timeout_bar
+                and signals[bar - 1] == 0
+                and low[bar] > low_trigger
+                and high[bar] < high_trigger
+            ):
                 bar_close = close[bar]
                 funding = funding_due(signed_qty, bar_close, funding_per_bar)
                 equity = marked_equity(cash - funding, signed_qty, average, bar_close)

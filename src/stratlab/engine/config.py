@@ -92,6 +92,9 @@ class BacktestConfig(BaseModel):
     max_drawdown_stop_pct: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
     max_consecutive_losses: int | None = Field(default=None, ge=1)
     max_idle_bars: int | None = Field(default=None, ge=1)
+    max_holding_bars: int | None = Field(
+        default=None, ge=1, description="Close a position at the open after this many bars held (time-out)."
+    )
 
     on_opposite: _OppositePolicyField = OppositePolicy.REVERSE
     funding_bps_per_8h: float = Field(

@@ -95,6 +95,7 @@ KERNEL_SETTINGS = (
     KernelSetting("max_drawdown_stop", F8, lambda c, _: _limit(c.max_drawdown_stop_pct)),
     KernelSetting("max_consecutive_losses", I8, lambda c, _: c.max_consecutive_losses or -1),
     KernelSetting("max_idle_bars", I8, lambda c, _: c.max_idle_bars or -1),
+    KernelSetting("max_holding_bars", I8, lambda c, _: c.max_holding_bars or -1),
 )
 SETTINGS_DTYPE = np.dtype([(setting.name, setting.dtype) for setting in KERNEL_SETTINGS], align=True)
 
