@@ -127,6 +127,11 @@ def reference_backtest(
                 tp_d = tp_dist[i - 1] if tp_dist else math.nan
                 sl_d = sl_dist[i - 1] if sl_dist else math.nan
                 sl_new = _level(fill, -signal, sl_d, cfg.sl_pct)
+                tp_new = _level(fill, signal, tp_d, cfg.tp_pct)
+                # The cost margin: the move to the take profit must pay the round trip's costs this many times.
+                multiple = cfg.min_target_cost_multiple
+                if multiple is not None and abs(tp_new - fill) < multiple * fill * 2 * (fee + slip):
+                    signal = 0  # NaN (no take profit) compares False: not judged
                 growth = 1.0
                 if cfg.position_mode == "martingale":
                     growth = cfg.martingale_mult ** min(losses, cfg.martingale_max_steps)
@@ -137,7 +142,7 @@ def reference_backtest(
                 else:
                     qty = cfg.size_pct / 100 * cash * cfg.leverage * growth / fill
                 qty = min(qty, cash * cfg.leverage / fill)
-                if qty > 0:
+                if qty > 0 and signal != 0:
                     pos = Position(signal, qty, fill, i, qty * fill * fee, qty * o * slip)
                     cash -= pos.fees
                     pos.last_fill_market, pos.last_fill_notional = o, qty * fill

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from stratlab.data.candles import Candles
 from stratlab.engine import BacktestConfig, run_backtest
+from stratlab.engine.config import for_strategy
 from stratlab.errors import ConfigError
-from tests.engine.tables import START_MS, table
+from tests.engine.tables import START_MS, flat_bars, table
 
 N_BARS = 120
 
@@ -69,6 +70,7 @@ configs = st.builds(
     max_consecutive_losses=st.sampled_from([None, 2, 5]),
     max_idle_bars=st.sampled_from([None, 30]),
     max_holding_bars=st.sampled_from([None, 1, 12]),
+    min_target_cost_multiple=st.sampled_from([None, 1.0, 5.0]),
 )
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -148,6 +150,28 @@ def test_signals_are_checked_at_the_edge() -> None:
     assert run_backtest(candles, np.array([1.0, 0.0, 0.0])).n_trades == 1
 
 
+def test_risk_sizing_without_any_stop_is_refused_where_config_and_strategy_meet() -> None:
+    candles = table(flat_bars(3))
+    with pytest.raises(ConfigError, match="risk_pct needs a stop loss"):
+        run_backtest(candles, np.zeros(3, dtype=np.int8), {"risk_pct": 1})
+    with pytest.raises(ConfigError, match=r"risk_pct needs a stop loss.*ma_cross sets no stops"):
+        for_strategy({"risk_pct": 1}, {}, strategy_sets_stop_loss=False, strategy="ma_cross")
+    # A strategy that sets its own stops may size by risk without a config stop.
+    assert for_strategy({"risk_pct": 1}, {}, strategy_sets_stop_loss=True, strategy="scalping").risk_pct == 1
+
+
+def test_a_strategys_default_sizing_yields_to_a_sizing_field_given() -> None:
+    defaults = {"risk_pct": 0.5, "max_holding_bars": 36}
+    own = for_strategy({}, defaults, strategy_sets_stop_loss=True, strategy="scalping")
+    assert (own.risk_pct, own.max_holding_bars) == (0.5, 36)
+    given = for_strategy({"size_units": 2.0}, defaults, strategy_sets_stop_loss=True, strategy="scalping")
+    assert (given.risk_pct, given.size_units, given.max_holding_bars) == (None, 2.0, 36)
+    assert (
+        for_strategy({"max_holding_bars": 5}, defaults, strategy_sets_stop_loss=True, strategy="s").max_holding_bars
+        == 5
+    )
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
@@ -162,7 +186,8 @@ def test_signals_are_checked_at_the_edge() -> None:
         ({"fees_bps": 1}, "fees_bps"),
         ({"tp_pct": 1, "tp_atr": 2}, "tp_pct and tp_atr"),
         ({"sl_pct": 1, "sl_atr": 2}, "sl_pct and sl_atr"),
-        ({"risk_pct": 1}, "risk_pct"),
+        ({"min_target_cost_multiple": 0}, "min_target_cost_multiple"),
+        ({"max_holding_bars": 0}, "max_holding_bars"),
     ],
 )
 def test_a_bad_config_field_is_one_line_naming_it(changes: dict[str, object], field: str) -> None:

@@ -338,6 +338,18 @@ def test_a_stop_inside_the_holding_time_comes_first() -> None:
     assert (trade.exit_bar, trade.exit_reason, trade.exit_price) == (2, "stop_loss", 98.0)
 
 
+# cost margin ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tp_pct", "trades"), [(0.19, 0), (0.21, 1)])
+def test_an_entry_whose_target_does_not_clear_its_costs_is_skipped(tp_pct: float, trades: int) -> None:
+    rows = [(100, 100, 100, 100), (100, 100.5, 99.9, 100), (100, 100.5, 99.9, 100)]
+    config = {"fee_bps": 4.0, "slippage_bps": 1.0, "size_units": 1.0, "tp_pct": tp_pct, "min_target_cost_multiple": 2.0}
+    # Round trip at the fill 100.01: 2 × (4 + 1) bps = 10 bps; twice that is 0.20 %: a 0.19 % target is refused,
+    # a 0.21 % one taken.
+    assert run_backtest(table(rows), signals(3, {0: 1}), config).n_trades == trades
+
+
 # early stop ------------------------------------------------------------------------------------------------
 
 

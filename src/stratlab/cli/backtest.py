@@ -16,7 +16,8 @@ from stratlab.cli import console
 from stratlab.data.candles import Candles
 from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
-from stratlab.engine import BacktestConfig, BacktestResult, OppositePolicy, PositionMode, run_backtest
+from stratlab.engine import BacktestResult, OppositePolicy, PositionMode, run_backtest
+from stratlab.engine.config import for_strategy
 from stratlab.errors import ConfigError
 from stratlab.metrics import KPI_NAMES, monthly_returns
 from stratlab.strategies import ParamSpec, get_strategy
@@ -186,7 +187,10 @@ def backtest(
         "on_opposite": on_opposite,
         "funding_bps_per_8h": funding_bps_per_8h,
     }
-    config = BacktestConfig.from_mapping({k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    config = for_strategy(
+        given, chosen.backtest_defaults, strategy_sets_stop_loss=chosen.sets_stops, strategy=chosen.name
+    )
     if out is not None:
         _require_out_folder(out)
     candles = load_ohlcv(source, symbol, timeframe, start, end, data_root=data_root)

@@ -212,12 +212,27 @@ def _stop_trading(state: Record, reason: int, bar: int) -> None:
 
 
 @njit(cache=True)
+def clears_costs(settings: Record, fill: float, tp_level: float) -> bool:
+    """The cost-margin rule: an entry is taken only if the move to its take profit is at least
+    ``min_target_cost_multiple`` × its round-trip costs, fees and slippage of both fills at the entry fill's price
+    (fill × 2 × (fee rate + slippage rate)). Off (0), or an entry without a take profit, passes."""
+    multiple = settings.min_target_cost_multiple
+    if multiple <= 0.0 or math.isnan(tp_level):
+        return True
+    round_trip = fill * 2.0 * (settings.fee_rate + settings.slippage_rate)
+    return bool(abs(tp_level - fill) >= multiple * round_trip)
+
+
+@njit(cache=True)
 def open_position(
     state: Record, settings: Record, bar: int, time_ms: int, bar_open: float, side: int,
     tp_distance: float, sl_distance: float,
 ) -> None:  # fmt: skip
-    """Enter ``side`` at this open, sized by the sizing rule, never with more margin than the equity."""
+    """Enter ``side`` at this open, sized by the sizing rule, never with more margin than the equity; nothing when
+    the take profit does not clear the costs (``clears_costs``)."""
     fill = bar_open * (1.0 + side * settings.slippage_rate)
+    if not clears_costs(settings, fill, _level_nb(fill, side, tp_distance, settings.tp_fraction)):
+        return
     sl_level = _level_nb(fill, -side, sl_distance, settings.sl_fraction)
     growth = 1.0
     if settings.mode == MODE_MARTINGALE:

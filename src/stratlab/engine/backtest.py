@@ -87,6 +87,8 @@ def per_bar_distances(
     """Per-bar TP and SL distances: the strategy's where it gives one, else the config's ATR multiples, else none
     (an empty array). The one rule for both the series backtest and a paper runner's bar-by-bar book."""
     n = len(candles)
+    if config.risk_pct is not None and not config.sets_stop_loss and stops is None:
+        raise ConfigError("backtest config: risk_pct needs a stop loss (sl_pct, sl_atr or the strategy's stops)")
     tp_from_strategy = sl_from_strategy = None
     if stops is not None:
         tp_from_strategy = _checked_distance(stops.take_profit, n, "stops.take_profit")

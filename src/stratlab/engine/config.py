@@ -95,6 +95,13 @@ class BacktestConfig(BaseModel):
     max_holding_bars: int | None = Field(
         default=None, ge=1, description="Close a position at the open after this many bars held (time-out)."
     )
+    min_target_cost_multiple: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Skip an entry whose take-profit move is below this multiple of its round-trip costs.",
+    )
 
     on_opposite: _OppositePolicyField = OppositePolicy.REVERSE
     funding_bps_per_8h: float = Field(
@@ -116,8 +123,8 @@ class BacktestConfig(BaseModel):
             raise ValueError("sl_pct and sl_atr: give one stop loss, not both")
         if self.risk_pct is not None and self.size_units is not None:
             raise ValueError("risk_pct and size_units: give one sizing rule, not both")
-        if self.risk_pct is not None and self.sl_pct is None and self.sl_atr is None:
-            raise ValueError("risk_pct: risk-based sizing needs a stop loss (sl_pct or sl_atr)")
+        # risk_pct without sl_pct or sl_atr is valid here: the strategy may set the stops (checked where both meet,
+        # in ``for_strategy`` and ``run_backtest``).
         return self
 
     @classmethod
@@ -130,8 +137,34 @@ class BacktestConfig(BaseModel):
         return BacktestConfig.from_mapping({**self.model_dump(), **changes})
 
     @property
+    def sets_stop_loss(self) -> bool:
+        return self.sl_pct is not None or self.sl_atr is not None
+
+    @property
     def uses_atr(self) -> bool:
         return self.tp_atr is not None or self.sl_atr is not None
+
+
+SIZING_FIELDS: tuple[str, ...] = ("size_pct", "risk_pct", "size_units")
+
+
+def for_strategy(
+    given: Mapping[str, Any], defaults: Mapping[str, Any], *, strategy_sets_stop_loss: bool, strategy: str
+) -> BacktestConfig:
+    """The config of a backtest of one strategy: the fields ``given`` (by the user, a run, a trial), and the
+    strategy's ``defaults`` for the fields not given. A strategy's default sizing rule yields to any sizing field
+    given (so ``size_pct`` given replaces a default ``risk_pct`` instead of clashing with it).
+
+    Risk-based sizing needs a stop loss, from the config or from the strategy: a one-line ``ConfigError`` otherwise.
+    """
+    chosen_sizing = any(given.get(name) is not None for name in SIZING_FIELDS)
+    kept = {k: v for k, v in defaults.items() if not (chosen_sizing and k in SIZING_FIELDS)}
+    config = BacktestConfig.from_mapping({**kept, **given})
+    if config.risk_pct is not None and not config.sets_stop_loss and not strategy_sets_stop_loss:
+        raise ConfigError(
+            f"backtest config: risk_pct needs a stop loss: give sl_pct or sl_atr ({strategy} sets no stops itself)"
+        )
+    return config
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -155,4 +188,12 @@ def validated_config(config: BacktestConfig | Mapping[str, Any] | None) -> Backt
     return BacktestConfig.from_mapping(config)
 
 
-__all__ = ["BacktestConfig", "OppositePolicy", "PositionMode", "describe_validation_error", "validated_config"]
+__all__ = [
+    "SIZING_FIELDS",
+    "BacktestConfig",
+    "OppositePolicy",
+    "PositionMode",
+    "describe_validation_error",
+    "for_strategy",
+    "validated_config",
+]

@@ -96,6 +96,7 @@ KERNEL_SETTINGS = (
     KernelSetting("max_consecutive_losses", I8, lambda c, _: c.max_consecutive_losses or -1),
     KernelSetting("max_idle_bars", I8, lambda c, _: c.max_idle_bars or -1),
     KernelSetting("max_holding_bars", I8, lambda c, _: c.max_holding_bars or -1),
+    KernelSetting("min_target_cost_multiple", F8, lambda c, _: c.min_target_cost_multiple or 0.0),
 )
 SETTINGS_DTYPE = np.dtype([(setting.name, setting.dtype) for setting in KERNEL_SETTINGS], align=True)
 

@@ -137,6 +137,17 @@ class RunRequest(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _stops_for_risk_sizing(self) -> RunRequest:
+        # Risk-based sizing needs a stop on every trial: fixed, searched (the SL range) or the strategy's own.
+        fixed = BacktestConfig.from_mapping(self.backtest)
+        if fixed.risk_pct is None or fixed.sets_stop_loss or self.common.sl_pct is not None:
+            return self
+        for name in self.strategies:
+            if not get_strategy(name).sets_stops:
+                raise ValueError(f"risk_pct needs a stop loss: give sl_pct or sl_atr ({name} sets no stops itself)")
+        return self
+
+    @model_validator(mode="after")
     def _period(self) -> RunRequest:
         if self.start is not None and self.end is not None:
             if day_end_exclusive_ms(self.end, "end") <= day_start_ms(self.start, "start"):

@@ -84,7 +84,7 @@ class Evaluator(PartBacktester):
         """The backtest of one parameter set on ``part``: a part of the run's split by name, or any bar range (a
         walk-forward window's part)."""
         window = part if isinstance(part, SplitPart) else self.context.part(part)
-        return self.backtest(strategy, params, config_for(self.fixed, searched), window)
+        return self.backtest(strategy, params, config_for(strategy, self.fixed, searched), window)
 
 
 __all__ = ["Evaluator", "PartBacktester", "load_run_candles", "missing_constraint"]

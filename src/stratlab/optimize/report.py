@@ -256,7 +256,7 @@ def write_report(
         if holdout is not None:
             # The holdout is looked at once, for the champion only: it played no part in any choice.
             by_part[holdout] = evaluator.evaluate(champ.strategy, params, searched, context.part(holdout))
-        config = config_for(request.backtest, searched)
+        config = config_for(champ.strategy, request.backtest, searched)
         _write_robustness(run_dir, context, evaluator, champ.strategy, params, config)
         Manifest.now(
             run_id=context.run_id, dataset=manifest_dataset(context), strategy=champ.strategy, trial=champ.trial,

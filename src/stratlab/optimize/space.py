@@ -14,9 +14,9 @@ from typing import Any
 
 import optuna
 
-from stratlab.engine.config import BacktestConfig, PositionMode
+from stratlab.engine.config import BacktestConfig, PositionMode, for_strategy
 from stratlab.optimize.backtest_space import EVERY_MODE, MODE_SETTINGS, CommonSpace, is_fixed
-from stratlab.strategies import CategoricalParam, FloatParam, IntParam, ParamSpec, Strategy
+from stratlab.strategies import CategoricalParam, FloatParam, IntParam, ParamSpec, Strategy, get_strategy
 
 BACKTEST_PREFIX = "bt."
 
@@ -87,9 +87,13 @@ def searched_settings(config: Mapping[str, Any], common: CommonSpace) -> dict[st
     return _searched_settings(common, lambda spec: config[spec.name])
 
 
-def config_for(fixed: Mapping[str, Any], searched: Mapping[str, Any]) -> BacktestConfig:
-    """The backtest config of a trial: the run's fixed settings overlaid with the searched ones."""
-    return BacktestConfig.from_mapping({**fixed, **searched})
+def config_for(strategy: Strategy | str, fixed: Mapping[str, Any], searched: Mapping[str, Any]) -> BacktestConfig:
+    """The backtest config of a trial of ``strategy``: the run's fixed settings overlaid with the searched ones, and
+    the strategy's own defaults (``Strategy.backtest_defaults``) for the fields neither gives."""
+    chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    return for_strategy(
+        {**fixed, **searched}, chosen.backtest_defaults, strategy_sets_stop_loss=chosen.sets_stops, strategy=chosen.name
+    )
 
 
 __all__ = ["BACKTEST_PREFIX", "config_for", "searched_settings", "split_trial_params", "suggest", "suggest_common"]

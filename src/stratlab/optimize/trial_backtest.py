@@ -177,7 +177,7 @@ class TrialBacktester:
         candidates_file, candidate = self._candidate(stored)
         return TrialBacktest(
             context=self.context, stored=stored, strategy_params=params,
-            config=config_for(self.context.request.backtest, searched), whole=whole, by_part=by_part,
+            config=config_for(strategy, self.context.request.backtest, searched), whole=whole, by_part=by_part,
             candidate=candidate, candidates_file=candidates_file, champion=self._champion(),
         )  # fmt: skip
 

@@ -23,7 +23,7 @@ def candidate_manifest(evaluator: Evaluator, candidate: PassingCandidate, reason
     kpis = {part: evaluator.evaluate(candidate.strategy, params, searched, part).kpis for part in parts}
     return Manifest.now(
         run_id=context.run_id, dataset=manifest_dataset(context), strategy=candidate.strategy, trial=candidate.trial,
-        params=params, backtest=config_for(request.backtest, searched), kpis=kpis,
+        params=params, backtest=config_for(candidate.strategy, request.backtest, searched), kpis=kpis,
         selection=ManifestSelection(
             dd_threshold_pct=request.dd_threshold_pct, reason=reason, selection_part=context.selection_part,
             part_roles=context.split_kind.roles,

@@ -98,7 +98,7 @@ def run_search(task: SearchTask, data_root: str) -> list[Searched]:
             tell_without_copy(study, trial, None, TrialState.PRUNED)
             made.append((None, None))
             continue
-        config: BacktestConfig = config_for(task.fixed, searched)
+        config: BacktestConfig = config_for(strategy, task.fixed, searched)
         job = Job(market=task.market, strategy=task.strategy, params=params, config=config, parts=(PartName.TRAIN,),
                   keep_trades=task.keep_trades, log_steps=task.log_steps[backtested])  # fmt: skip
         outcome = run_job(job, data_root)

@@ -17,6 +17,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import ClassVar, Literal, TypeAlias
 
 import numpy as np
@@ -533,6 +534,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     space: ClassVar[ParamSpace]
     summary: ClassVar[str]
+    # Backtest config fields this strategy trades with unless the user, the run or the trial gives them (a sizing
+    # rule given replaces a default one). Plain values by field name: strategies know no engine.
+    backtest_defaults: ClassVar[Mapping[str, object]] = MappingProxyType({})
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -578,6 +582,11 @@ class Strategy(ABC):
         The optimiser uses it to refuse a train or test split too short to trade.
         """
         return self.warmup(self.space.validate(params))
+
+    @property
+    def sets_stops(self) -> bool:
+        """Whether the strategy places its own TP/SL levels (it implements :meth:`stop_distances`)."""
+        return type(self).stop_distances is not Strategy.stop_distances
 
     # implemented by each strategy, called with validated parameters -----------------------------------------
 
