@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from stratlab.data.timeframes import Timeframe, parse_timeframe
+
+if TYPE_CHECKING:  # the order-book package reads stores, which build Candles: no import at run time
+    from stratlab.data.orderbook.features import BarBookFeatures
 
 OHLCV_COLUMNS: tuple[str, ...] = ("timestamp_ms", "open", "high", "low", "close", "volume")
 
@@ -54,6 +58,8 @@ class Candles:
     close: FloatArray
     volume: FloatArray
     files: tuple[str, ...] = field(default=())
+    # The order book summarised per bar (``bar_book_features``), where the store holds snapshots of the period.
+    book: BarBookFeatures | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timestamp_ms", _frozen(self.timestamp_ms, np.int64))
@@ -96,9 +102,13 @@ class Candles:
         )
 
     def fingerprint(self) -> str:
-        """SHA-256 of the timestamps and OHLCV values: proof that two runs or a replay saw the same data."""
+        """SHA-256 of the timestamps and OHLCV values (and the per-bar order book, when there is one): proof that two
+        runs or a replay saw the same data."""
         digest = hashlib.sha256()
-        for array in (self.timestamp_ms, self.open, self.high, self.low, self.close, self.volume):
+        arrays = [self.timestamp_ms, self.open, self.high, self.low, self.close, self.volume]
+        if self.book is not None:
+            arrays += [self.book.spread_bps, self.book.imbalance, self.book.microprice_bps, self.book.snapshots]
+        for array in arrays:
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
@@ -119,6 +129,7 @@ class Candles:
             close=self.close[start:stop],
             volume=self.volume[start:stop],
             files=self.files,
+            book=None if self.book is None else self.book.slice(start, stop),
         )
 
 

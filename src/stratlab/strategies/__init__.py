@@ -20,6 +20,7 @@ from stratlab.strategies.ma_cross import MaCross
 from stratlab.strategies.range_breakout import RangeBreakout
 from stratlab.strategies.registry import all_strategies, get_strategy, register, strategy_names
 from stratlab.strategies.rsi_reversion import RsiReversion
+from stratlab.strategies.scalping import Scalping
 from stratlab.strategies.stochastic import StochasticCross
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ParamSpec",
     "RangeBreakout",
     "RsiReversion",
+    "Scalping",
     "StochasticCross",
     "StopDistances",
     "Strategy",

@@ -583,6 +583,10 @@ class Strategy(ABC):
         """
         return self.warmup(self.space.validate(params))
 
+    def notes(self, candles: Candles, params: Mapping[str, object] | None = None) -> tuple[str, ...]:
+        """Lines a backtest's output states about the inputs this strategy used on ``candles`` (none by default)."""
+        return ()
+
     @property
     def sets_stops(self) -> bool:
         """Whether the strategy places its own TP/SL levels (it implements :meth:`stop_distances`)."""
