@@ -44,6 +44,26 @@ def test_json_kpis_agree_with_the_trade_and_equity_files(demo_root: Path, tmp_pa
     assert saved["config"]["sl_pct"] == 1.0 and saved["dataset"]["symbol"] == "BTC"
 
 
+def test_scalping_trades_with_its_own_defaults_and_says_so(demo_root: Path, tmp_path: Path) -> None:
+    period = ["--start", "2025-02-01", "--end", "2025-02-28", "--data-root", str(demo_root)]
+    out = tmp_path / "bt"
+    result = run_cli("backtest", "--strategy", "scalping", *period, "--json", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    notes = json.loads(result.stdout)["notes"]
+    assert notes == [
+        "scalping's own backtest defaults: risk_pct=0.5, max_holding_bars=48, min_target_cost_multiple=2 "
+        "(give the option to change one)",
+        "scalping: order-book filter off (no order-book data for demo/BTC in the period)",
+    ]
+    trades = pd.read_csv(out / "trades.csv")
+    assert len(trades) > 10 and (trades["bars_held"] <= 48).all() and "time_out" in set(trades["exit_reason"])
+    assert json.loads((out / "kpis.json").read_text())["config"]["risk_pct"] == 0.5
+    # A sizing option replaces the default sizing; the others stay.
+    given = run_cli("backtest", "--strategy", "scalping", *period, "--size-pct", "50", "--json")
+    assert given.returncode == 0, given.stderr
+    assert json.loads(given.stdout)["notes"][0].startswith("scalping's own backtest defaults: max_holding_bars=48,")
+
+
 def test_table_output_lists_the_kpis(demo_root: Path) -> None:
     period = ["--start", "2025-03-01", "--end", "2025-03-07", "--data-root", str(demo_root)]
     result = run_cli("backtest", "--strategy", "range_breakout", *period)
@@ -59,6 +79,7 @@ def test_table_output_lists_the_kpis(demo_root: Path) -> None:
         (["--strategy", "ma_cross", "--params", "[1"], "--params: not valid JSON"),
         (["--strategy", "ma_cross", "--fee-bps", "-1"], "fee_bps"),
         (["--strategy", "ma_cross", "--mode", "pyramid"], "position_mode"),
+        (["--strategy", "ma_cross", "--risk-pct", "1"], "risk_pct needs a stop loss"),
         (["--strategy", "ma_cross", "--symbol", "DOGE"], "DOGE"),
         (["--strategy", "ma_cross", "--start", "2030-01-01"], "2030"),
         ([], "--strategy"),

@@ -17,10 +17,10 @@ from stratlab.data.candles import Candles
 from stratlab.data.gaps import find_gaps, gap_summary
 from stratlab.data.loader import load_ohlcv
 from stratlab.engine import BacktestResult, OppositePolicy, PositionMode, run_backtest
-from stratlab.engine.config import for_strategy
+from stratlab.engine.config import BacktestConfig, for_strategy
 from stratlab.errors import ConfigError
 from stratlab.metrics import KPI_NAMES, monthly_returns
-from stratlab.strategies import ParamSpec, get_strategy
+from stratlab.strategies import ParamSpec, Strategy, get_strategy
 
 Opt = typer.Option
 
@@ -199,6 +199,7 @@ def backtest(
     _warn_about_gaps(candles)
     signals = chosen.signals(candles, checked)
     result = run_backtest(candles, signals, config, stops=chosen.stops(candles, checked))
+    notes = (*_defaults_used(chosen, config, given), *chosen.notes(candles, checked))
 
     if as_json:
         payload = {
@@ -206,14 +207,28 @@ def backtest(
             "params": checked,
             "kpis": _kpi_payload(result),
             "monthly_returns_pct": _monthly_payload(result),
+            "notes": list(notes),
         }
         console.stdout.print_json(json.dumps(payload))
     else:
         _print_kpis(result, chosen.name, checked)
+        for note in notes:
+            console.stdout.print(f"note: {note}", markup=False)
     if out is not None:
         written = _write_outputs(result, out, chosen.name, checked)
         target = console.stderr if as_json else console.stdout
         target.print(f"wrote {', '.join(str(p) for p in written)}", markup=False)
+
+
+def _defaults_used(strategy: Strategy, config: BacktestConfig, given: dict[str, Any]) -> tuple[str, ...]:
+    """The strategy's own backtest defaults this backtest traded with (the fields the command did not give)."""
+    used = {
+        k: getattr(config, k) for k in strategy.backtest_defaults if k not in given and getattr(config, k) is not None
+    }
+    if not used:
+        return ()
+    shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in used.items())
+    return (f"{strategy.name}'s own backtest defaults: {shown} (give the option to change one)",)
 
 
 def _warn_about_gaps(candles: Candles) -> None:
