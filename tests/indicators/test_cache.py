@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stratlab.indicators import bollinger, donchian, indicator_cache, rsi, sma, stochastic
+from stratlab.indicators import bollinger, donchian, indicator_cache, rsi, sma, stochastic, volume_zscore
 
 
 def read_only(n: int, seed: int = 0) -> np.ndarray:
@@ -69,6 +69,16 @@ def test_writable_inputs_bypass_the_cache() -> None:
         after = sma(close, 5)
     assert (store.hits, store.misses) == (0, 0)
     assert after[50] != before[50]
+
+
+def test_a_writable_volume_written_between_two_z_scores_gets_fresh_ones() -> None:
+    volume = np.random.default_rng(3).uniform(1, 10, 100)
+    with indicator_cache():
+        before = volume_zscore(volume, 5).copy()
+        volume[:] = volume[::-1]
+        after = volume_zscore(volume, 5)
+    np.testing.assert_array_equal(after, volume_zscore(volume.copy(), 5))
+    assert not np.array_equal(after, before, equal_nan=True)
 
 
 def test_nothing_is_cached_outside_the_block_and_the_budget_evicts_oldest() -> None:

@@ -27,8 +27,10 @@ from stratlab.indicators import (
     adx,
     atr,
     bollinger,
+    confirmed_swings,
     donchian,
     ema,
+    ema_slope,
     macd,
     regime,
     regime_warmup,
@@ -38,7 +40,10 @@ from stratlab.indicators import (
     rsi,
     sma,
     stochastic,
+    support_resistance,
     true_range,
+    volume_zscore,
+    vwap_distance,
     wma,
 )
 
@@ -253,6 +258,47 @@ def test_rolling_median_matches_pandas(bars: Bars, period: int) -> None:
         assert_same(rolling_median(values[:n], period), expected)
 
 
+@pytest.mark.parametrize(("period", "lookback"), [(1, 1), (2, 1), (14, 1), (14, 5), (50, 12)])
+def test_ema_slope_matches_pandas_ewm_from_the_sma_seed(bars: Bars, period: int, lookback: int) -> None:
+    for n in (*EDGE_LENGTHS, N_BARS):
+        line = ema_reference(pd.Series(bars["close"][:n]), period)
+        expected = 100.0 * (line / line.shift(lookback) - 1.0)
+        assert_same(ema_slope(bars["close"][:n], period, lookback), expected.to_numpy())
+
+
+@pytest.mark.parametrize("period", [1, 5, 20, 60])
+def test_vwap_distance_matches_pandas(bars: Bars, period: int) -> None:
+    for n in (*EDGE_LENGTHS, N_BARS):
+        frame = pd.DataFrame(head(bars, n))
+        typical = (frame["high"] + frame["low"] + frame["close"]) / 3.0
+        vwap = (typical * frame["volume"]).rolling(period).sum() / frame["volume"].rolling(period).sum()
+        no_volume = (frame["volume"] != 0.0).rolling(period).sum() == 0
+        expected = (100.0 * (frame["close"] / vwap - 1.0)).mask(no_volume)
+        actual = vwap_distance(frame["high"], frame["low"], frame["close"], frame["volume"], period)
+        assert_same(actual, expected.to_numpy())
+    # Inside the 40-bar zero-volume stretch a 20-bar window has no VWAP to measure from.
+    assert np.isnan(vwap_distance(bars["high"], bars["low"], bars["close"], bars["volume"], 20)[N_BARS // 2 + 39])
+
+
+@pytest.mark.parametrize("period", [2, 5, 20, 100])
+def test_volume_zscore_matches_pandas_population_std(bars: Bars, period: int) -> None:
+    for n in (*EDGE_LENGTHS, N_BARS):
+        volume = pd.Series(bars["volume"][:n])
+        rolling = volume.rolling(period)
+        std = rolling.std(ddof=0)
+        expected = ((volume - rolling.mean()) / std).mask(std == 0.0).to_numpy()
+        actual = volume_zscore(volume, period)
+        np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected), err_msg="NaN positions differ")
+        # z-scores are of order 1, so an absolute tolerance. Not 1e-10: the rolling deviation's rounding is absolute
+        # (a few ulps of the volumes), so two nearly equal volumes in a 2-bar window (7.0911 and 7.0921) leave
+        # a z of 1 - 4e-9 instead of exactly 1 (pandas: 1 - 2e-11). Far below any threshold a rule would use.
+        np.testing.assert_allclose(actual, expected, rtol=0.0, atol=1e-7, equal_nan=True)
+    # Windows wholly inside the zero-volume stretch have no spread: NaN, not 0 / 0 noise.
+    z = volume_zscore(bars["volume"], 20)
+    assert np.isnan(z[N_BARS // 2 + 19 : N_BARS // 2 + 40]).all()
+    assert np.isfinite(z[N_BARS // 2 + 18])
+
+
 # hand-computed tables -----------------------------------------------------------------------------------------
 
 
@@ -335,6 +381,24 @@ def test_rolling_volatility_and_vwap_by_hand() -> None:
     assert_same(rolling_vwap(high, low, close3, [1.0, 1.0, 2.0], 2), nan_array(np.nan, 3.0, 7.0))
 
 
+def test_ema_slope_vwap_distance_and_volume_zscore_by_hand() -> None:
+    # EMA(1) is the series itself: slopes are plain percent changes; 0 in the denominator has no ratio.
+    x = [100.0, 110.0, 99.0, 0.0, 5.0]
+    assert_same(ema_slope(x, 1, 1), nan_array(np.nan, 10.0, -10.0, -100.0, np.nan))
+    assert_same(ema_slope(x, 1, 2), nan_array(np.nan, np.nan, -1.0, -100.0, 100.0 * (5.0 / 99.0 - 1.0)))
+    # EMA(3) of 2, 4, 6, 8 is 4, 6 (seed, then 4 + (8 - 4) / 2): +50 %.
+    assert_same(ema_slope([2.0, 4.0, 6.0, 8.0], 3), nan_array(np.nan, np.nan, np.nan, 50.0))
+    # Typical prices (h + l + c) / 3 of 100 and 107; volumes 1 and 3 give a VWAP of (100 + 3 * 107) / 4 = 105.25.
+    high, low, close = [100.0, 112.0], [100.0, 104.0], [100.0, 105.0]
+    assert_same(vwap_distance(high, low, close, [1.0, 3.0], 2), nan_array(np.nan, 100.0 * (105.0 / 105.25 - 1.0)))
+    assert_same(vwap_distance(high, low, close, [0.0, 3.0], 2), nan_array(np.nan, 100.0 * (105.0 / 107.0 - 1.0)))
+    assert_same(vwap_distance(high, low, close, [0.0, 0.0], 2), nan_array(np.nan, np.nan))
+    # Window 1, 2, 3, 6: mean 3, population std sqrt(14 / 4); the last bar is 3 / sqrt(3.5) above.
+    assert_same(volume_zscore([1.0, 2.0, 3.0, 6.0], 4), nan_array(np.nan, np.nan, np.nan, 3.0 / math.sqrt(3.5)))
+    # Windows (1, 3) and (3, 1): mean 2, std 1; the flat window (1, 1) has no z-score.
+    assert_same(volume_zscore([1.0, 3.0, 1.0, 1.0], 2), nan_array(np.nan, 1.0, -1.0, np.nan))
+
+
 def test_bollinger_by_hand() -> None:
     middle, upper, lower = bollinger([1.0, 3.0, 5.0], period=2, num_std=2.0)
     # Population std of (1, 3) and (3, 5) is 1.
@@ -377,6 +441,12 @@ ALL: dict[str, Callable[[Bars], Outputs]] = {
     "rolling_median": lambda b: (rolling_median(b["close"], 25),),
     "adx": lambda b: adx(b["high"], b["low"], b["close"], 14),
     "regime": lambda b: (regime(b["high"], b["low"], b["close"], **SMALL_REGIME),),
+    # A look-back longer than the EMA's warm-up: after a gap the EMA is back before the look-back has been.
+    "ema_slope": lambda b: (ema_slope(b["close"], 3, 10),),
+    "vwap_distance": lambda b: (vwap_distance(b["high"], b["low"], b["close"], b["volume"], 20),),
+    "volume_zscore": lambda b: (volume_zscore(b["volume"], 20),),
+    "confirmed_swings": lambda b: confirmed_swings(b["high"], b["low"], 3),
+    "support_resistance": lambda b: support_resistance(b["high"], b["low"], b["close"], 3, 8),
 }
 
 
@@ -461,6 +531,14 @@ X = np.linspace(1.0, 2.0, 50)
         (lambda: regime(X, X, X, vol_period=1), "vol_period must be an integer >= 2, got 1"),
         (lambda: regime(X, X, X, vol_lookback=0), "vol_lookback must be an integer >= 1, got 0"),
         (lambda: regime_warmup(vol_lookback=0), "vol_lookback must be an integer >= 1, got 0"),
+        (lambda: ema_slope(X, 0), "period must be an integer >= 1, got 0"),
+        (lambda: ema_slope(X, 5, 0), "lookback must be an integer >= 1, got 0"),
+        (lambda: vwap_distance(X, X, X, X, 0), "period must be an integer >= 1, got 0"),
+        (lambda: vwap_distance(X, X, X, X[1:], 5), "volume has 49 values, high has 50"),
+        (lambda: volume_zscore(X, 1), "period must be an integer >= 2, got 1"),
+        (lambda: confirmed_swings(X, X, 0), "k must be an integer >= 1, got 0"),
+        (lambda: support_resistance(X, X, X, 2, 0), "memory must be an integer >= 1, got 0"),
+        (lambda: support_resistance(X, X, X[:3], 2, 5), "close has 3 values, high has 50"),
         (lambda: atr(X, X[:-1], X), "low has 49 values, high has 50"),
         (lambda: rolling_vwap(X, X, X, X[:10], 5), "volume has 10 values, high has 50"),
         (lambda: stochastic(X, X, X[1:]), "close has 49 values, high has 50"),

@@ -1,5 +1,7 @@
-"""Technical indicators as compiled kernels: moving averages, RSI, ATR, Bollinger, stochastic, MACD, VWAP,
-Donchian, volatility, ADX and a market-regime tag. Conventions in ``core``; formulas in docs/indicators.md."""
+"""Technical indicators as compiled kernels: moving averages, EMA slope, RSI, ATR, Bollinger, stochastic, MACD,
+VWAP and the distance from it, volume z-score, Donchian, volatility, ADX, a market-regime tag, swings and the
+support / resistance they leave, and the alignment of a coarser timeframe's values on finer bars. Conventions in
+``core``; formulas in docs/indicators.md."""
 
 from stratlab.indicators.cache import indicator_cache
 from stratlab.indicators.core import (
@@ -18,6 +20,7 @@ from stratlab.indicators.core import (
     bollinger,
     donchian,
     ema,
+    ema_slope,
     macd,
     regime,
     regime_warmup,
@@ -28,8 +31,12 @@ from stratlab.indicators.core import (
     sma,
     stochastic,
     true_range,
+    volume_zscore,
+    vwap_distance,
     wma,
 )
+from stratlab.indicators.multi_timeframe import align_to_base, higher_timeframe
+from stratlab.indicators.structure import confirmed_swings, support_resistance, swing_warmup
 
 __all__ = [
     "REGIME_NAMES",
@@ -43,10 +50,14 @@ __all__ = [
     "FloatArray",
     "Int8Array",
     "adx",
+    "align_to_base",
     "atr",
     "bollinger",
+    "confirmed_swings",
     "donchian",
     "ema",
+    "ema_slope",
+    "higher_timeframe",
     "indicator_cache",
     "macd",
     "regime",
@@ -57,6 +68,10 @@ __all__ = [
     "rsi",
     "sma",
     "stochastic",
+    "support_resistance",
+    "swing_warmup",
     "true_range",
+    "volume_zscore",
+    "vwap_distance",
     "wma",
 ]

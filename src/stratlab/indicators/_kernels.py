@@ -430,6 +430,40 @@ def rolling_vwap_nb(
     return out
 
 
+# percent changes and distances -----------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def percent_from_nb(x: FloatArray, reference: FloatArray) -> FloatArray:
+    """``100 (x / reference - 1)``, NaN where either is not finite or the reference is zero (no ratio)."""
+    out = np.full(x.size, np.nan)
+    for i in range(x.size):
+        v = x[i]
+        ref = reference[i]
+        if math.isfinite(v) and math.isfinite(ref) and ref != 0.0:
+            out[i] = 100.0 * (v / ref - 1.0)
+    return out
+
+
+@njit(cache=True)
+def ema_slope_nb(x: FloatArray, period: int, lookback: int) -> FloatArray:
+    """Percent change of ``ema_nb(x, period)`` over ``lookback`` bars: ``100 (ema[i] / ema[i - lookback] - 1)``.
+
+    Both ends must lie in one run of finite bars: the EMA restarts after a gap, and a change measured from the
+    previous run's EMA would compare two unrelated averages.
+    """
+    line = ema_nb(x, period)
+    earlier = np.full(x.size, np.nan)
+    starts, stops = finite_runs_nb(x, x, x, x)
+    for r in range(starts.size):
+        for i in range(starts[r] + lookback, stops[r]):
+            earlier[i] = line[i - lookback]
+    return percent_from_nb(line, earlier)
+
+
+# volatility and trend strength -----------------------------------------------------------------------------
+
+
 @njit(cache=True)
 def rolling_volatility_nb(close: FloatArray, period: int) -> FloatArray:
     """Sample standard deviation (ddof=1) of the last ``period`` log returns ``log(c[i]) - log(c[i-1])``, not
@@ -501,6 +535,112 @@ def adx_nb(
     return wilder_nb(dx, period), plus_di, minus_di
 
 
+# swings and levels ----------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def swing_points_nb(high: FloatArray, low: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:
+    """Swing highs and lows (fractals of ``k`` bars each side), each placed on the bar that confirms it.
+
+    A swing high at bar ``p``: ``high[p]`` strictly above each of the ``k`` highs before it and at least each of the
+    ``k`` highs after it, so a flat top of equal highs gives one swing, on its first bar (the bars after it do not
+    rise above it). A swing low mirrors it with lows. The ``k`` bars after ``p`` must have closed before anyone can
+    know, so the swing is written on bar ``p + k`` (its price, NaN on every other bar): a strategy reading bar ``i``
+    sees only swings confirmed by then.
+
+    The two sides are ``donchian_nb`` windows of ``k`` bars: the highest of ``p-k..p-1`` is ``upper[p-1]``, the
+    highest of ``p+1..p+k`` is ``upper[p+k]``. Each is NaN when its window leaves its run of finite bars, and bar
+    ``p`` itself must be finite, so a swing never spans a gap.
+    """
+    n = high.size
+    swing_high = np.full(n, np.nan)
+    swing_low = np.full(n, np.nan)
+    upper, lower, _ = donchian_nb(high, low, k)
+    for i in range(2 * k, n):
+        p = i - k
+        h = high[p]
+        lo = low[p]
+        if not (math.isfinite(h) and math.isfinite(lo)):
+            continue
+        # A NaN side compares false: no swing.
+        if h > upper[p - 1] and h >= upper[i]:
+            swing_high[i] = h
+        if lo < lower[p - 1] and lo <= lower[i]:
+            swing_low[i] = lo
+    return swing_high, swing_low
+
+
+@njit(cache=True)
+def last_swings_nb(high: FloatArray, low: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:
+    """Per bar, the price of the latest swing high and swing low confirmed at or before it (``swing_points_nb``);
+    NaN before the first of each in a run of finite bars. A gap forgets them, as every indicator here starts again
+    after a gap."""
+    n = high.size
+    swing_high, swing_low = swing_points_nb(high, low, k)
+    last_high = np.full(n, np.nan)
+    last_low = np.full(n, np.nan)
+    starts, stops = finite_runs_nb(high, low, high, low)
+    for r in range(starts.size):
+        h = np.nan
+        lo = np.nan
+        for i in range(starts[r], stops[r]):
+            if math.isfinite(swing_high[i]):
+                h = swing_high[i]
+            if math.isfinite(swing_low[i]):
+                lo = swing_low[i]
+            last_high[i] = h
+            last_low[i] = lo
+    return last_high, last_low
+
+
+@njit(cache=True)
+def support_resistance_nb(
+    high: FloatArray, low: FloatArray, close: FloatArray, k: int, memory: int
+) -> tuple[FloatArray, FloatArray]:
+    """Per bar: among the last ``memory`` swing levels confirmed at or before it (swing highs and lows alike, in
+    the order they were confirmed; a high and a low confirmed on one bar enter high first), support = the highest
+    level strictly below the close, resistance = the lowest strictly above it; NaN when there is none.
+
+    The levels live in a ring buffer of ``memory`` slots, emptied at every gap, and each bar scans it: O(n memory).
+    A level is taken only when its whole ``2k + 1``-bar window lies in the close's run too (swing_points_nb
+    already keeps it inside the run of finite highs and lows).
+    """
+    n = close.size
+    support = np.full(n, np.nan)
+    resistance = np.full(n, np.nan)
+    swing_high, swing_low = swing_points_nb(high, low, k)
+    ring = np.empty(memory)
+    starts, stops = finite_runs_nb(high, low, close, close)
+    for r in range(starts.size):
+        start, stop = starts[r], stops[r]
+        count = 0
+        slot = 0
+        for i in range(start, stop):
+            if i - 2 * k >= start:
+                for level in (swing_high[i], swing_low[i]):
+                    if math.isfinite(level):
+                        ring[slot] = level
+                        slot = (slot + 1) % memory
+                        count = min(count + 1, memory)
+            c = close[i]
+            below = -np.inf
+            above = np.inf
+            for j in range(count):
+                level = ring[j]
+                if below < level < c:
+                    below = level
+                elif c < level < above:
+                    above = level
+            if below > -np.inf:
+                support[i] = below
+            if above < np.inf:
+                resistance[i] = above
+    return support, resistance
+
+
+# regimes ---------------------------------------------------------------------------------------------------
+
+
 @njit(cache=True)
 def regime_codes_nb(
     close: FloatArray,
@@ -550,7 +690,10 @@ __all__ = [
     "adx_nb",
     "donchian_nb",
     "ema_nb",
+    "ema_slope_nb",
     "finite_runs_nb",
+    "last_swings_nb",
+    "percent_from_nb",
     "raw_stochastic_nb",
     "regime_codes_nb",
     "rolling_median_nb",
@@ -559,6 +702,8 @@ __all__ = [
     "rolling_vwap_nb",
     "rsi_nb",
     "sma_nb",
+    "support_resistance_nb",
+    "swing_points_nb",
     "true_range_nb",
     "wilder_nb",
     "wma_nb",

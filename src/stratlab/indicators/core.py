@@ -116,6 +116,16 @@ def ema(values: npt.ArrayLike, period: int) -> FloatArray:
 
 
 @memoized
+def ema_slope(values: npt.ArrayLike, period: int, lookback: int = 1) -> FloatArray:
+    """Percent change of :func:`ema` (``period``) over ``lookback`` bars: ``100 (ema[i] / ema[i - lookback] - 1)``,
+    NaN where either EMA is missing or the earlier one is zero. Warm-up: ``period - 1 + lookback`` bars."""
+    p = _period(period, "period")
+    lb = _period(lookback, "lookback")
+    (x,) = _series(values=values)
+    return nb.ema_slope_nb(x, p, lb)
+
+
+@memoized
 def wma(values: npt.ArrayLike, period: int) -> FloatArray:
     """Weighted moving average with linear weights 1..period, the newest bar heaviest. Warm-up: ``period - 1``."""
     p = _period(period, "period")
@@ -167,7 +177,12 @@ def bollinger(
 
 @memoized
 def _mean_and_deviation(close: FloatArray, period: int) -> tuple[FloatArray, FloatArray]:
-    mean, m2 = nb.rolling_moments_nb(close, period)
+    return _rolling_mean_and_deviation(close, period)
+
+
+def _rolling_mean_and_deviation(values: FloatArray, period: int) -> tuple[FloatArray, FloatArray]:
+    """Mean and population standard deviation (ddof=0) of the last ``period`` values."""
+    mean, m2 = nb.rolling_moments_nb(values, period)
     return mean, np.sqrt(m2 / period)
 
 
@@ -232,6 +247,35 @@ def rolling_vwap(
     p = _period(period, "period")
     h, lo, c, v = _series(high=high, low=low, close=close, volume=volume)
     return nb.rolling_vwap_nb(h, lo, c, v, p)
+
+
+@memoized
+def vwap_distance(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, volume: npt.ArrayLike, period: int
+) -> FloatArray:
+    """How far the close is from :func:`rolling_vwap` (``period``), in percent: ``100 (close / vwap - 1)``.
+    Warm-up: ``period - 1`` bars; NaN wherever the VWAP is (a window without volume)."""
+    p = _period(period, "period")
+    h, lo, c, v = _series(high=high, low=low, close=close, volume=volume)
+    return nb.percent_from_nb(c, nb.rolling_vwap_nb(h, lo, c, v, p))
+
+
+@memoized
+def volume_zscore(volume: npt.ArrayLike, period: int) -> FloatArray:
+    """``(volume[i] - mean) / std`` over the ``period`` bars ending at ``i`` (the bar itself included), with the
+    population standard deviation (ddof=0) as in :func:`bollinger`, so ``period`` >= 2. NaN where the window's
+    volumes are all equal (std 0: nothing to compare with). Warm-up: ``period - 1`` bars."""
+    p = _period(period, "period", 2)
+    (v,) = _series(volume=volume)
+    # Not through Bollinger's cached stage: that is keyed on the array it gets, here a read-only view of what the
+    # caller passed, which may be a writable array written between two calls. This function's own cache entry is
+    # keyed on the caller's array, and skipped when that is writable.
+    mean, deviation = _rolling_mean_and_deviation(v, p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z: FloatArray = (v - mean) / deviation
+    # 0 / 0 and x / 0 alike: a flat window (a halted market's zero volumes) has no spread to measure a bar with.
+    z[deviation == 0.0] = np.nan
+    return z
 
 
 @memoized
@@ -332,6 +376,7 @@ __all__ = [
     "bollinger",
     "donchian",
     "ema",
+    "ema_slope",
     "macd",
     "regime",
     "regime_warmup",
@@ -342,5 +387,7 @@ __all__ = [
     "sma",
     "stochastic",
     "true_range",
+    "volume_zscore",
+    "vwap_distance",
     "wma",
 ]
