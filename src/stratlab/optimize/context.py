@@ -23,7 +23,7 @@ from stratlab.optimize.backtest_space import CommonSpace
 from stratlab.report.split import PartName, SplitKind, SplitPart
 from stratlab.selection.gates import Gates
 from stratlab.selection.overfitting import DEFAULT_CSCV_BLOCKS
-from stratlab.strategies import get_strategy, strategy_names
+from stratlab.strategies import default_strategy_names, get_strategy
 
 SCHEMA_VERSION = 1
 REPRODUCIBILITY = (
@@ -93,7 +93,7 @@ class RunRequest(BaseModel):
     timeframe: str = "5m"
     start: str | None = None
     end: str | None = None
-    strategies: tuple[str, ...] = Field(default_factory=strategy_names)
+    strategies: tuple[str, ...] = Field(default_factory=default_strategy_names)
     max_trials: int = Field(default=200, ge=1, description="Completed trials per strategy (0 would be no search).")
     time_budget_s: float = Field(default=0.0, ge=0, description="Wall-clock limit of the whole run; 0 = none.")
     dd_threshold_pct: float = Field(default=20.0, ge=0, le=100, allow_inf_nan=False)

@@ -40,7 +40,7 @@ from stratlab.research.thresholds import (
     check_numeric_kpi,
 )
 from stratlab.settings import get_settings
-from stratlab.strategies import strategy_names
+from stratlab.strategies import default_strategy_names
 
 PoolName = Literal["GOOD", "BEST"]
 GOOD: PoolName = "GOOD"
@@ -143,7 +143,7 @@ class ResearchConfig(OneLineModel):
     name: str = Field(description="The experiment's name in the results database; a second start resumes it.")
     db: str | None = Field(default=None, description="Results database (path or URL); default: research_root.")
     markets: tuple[MarketChoice, ...] = Field(min_length=1)
-    strategies: tuple[str, ...] = Field(default_factory=strategy_names)
+    strategies: tuple[str, ...] = Field(default_factory=default_strategy_names)
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
     # TPE, not the optimiser's default: the loop searches one objective per cell, where the samplers were not compared.
     sampler: SamplerName = SamplerName.TPE

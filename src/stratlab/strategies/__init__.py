@@ -18,7 +18,13 @@ from stratlab.strategies.base import (
 from stratlab.strategies.bollinger_breakout import BollingerBreakout
 from stratlab.strategies.ma_cross import MaCross
 from stratlab.strategies.range_breakout import RangeBreakout
-from stratlab.strategies.registry import all_strategies, get_strategy, register, strategy_names
+from stratlab.strategies.registry import (
+    all_strategies,
+    default_strategy_names,
+    get_strategy,
+    register,
+    strategy_names,
+)
 from stratlab.strategies.rsi_reversion import RsiReversion
 from stratlab.strategies.scalping import Scalping
 from stratlab.strategies.stochastic import StochasticCross
@@ -41,6 +47,7 @@ __all__ = [
     "Strategy",
     "all_strategies",
     "apply_direction",
+    "default_strategy_names",
     "get_strategy",
     "register",
     "strategy_names",

@@ -537,6 +537,8 @@ class Strategy(ABC):
     # Backtest config fields this strategy trades with unless the user, the run or the trial gives them (a sizing
     # rule given replaces a default one). Plain values by field name: strategies know no engine.
     backtest_defaults: ClassVar[Mapping[str, object]] = MappingProxyType({})
+    # Whether a search that names no strategies includes this one.
+    in_default_search: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

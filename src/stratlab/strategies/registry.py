@@ -35,9 +35,14 @@ def strategy_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
+def default_strategy_names() -> tuple[str, ...]:
+    """The strategies a search takes when none are named: every one whose ``in_default_search`` is set, sorted."""
+    return tuple(name for name in strategy_names() if _REGISTRY[name].in_default_search)
+
+
 def all_strategies() -> tuple[Strategy, ...]:
     """Every registered strategy, in name order."""
     return tuple(_REGISTRY[name] for name in strategy_names())
 
 
-__all__ = ["all_strategies", "get_strategy", "register", "strategy_names"]
+__all__ = ["all_strategies", "default_strategy_names", "get_strategy", "register", "strategy_names"]

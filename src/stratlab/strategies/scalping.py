@@ -275,6 +275,9 @@ class Scalping(Strategy):
             DIRECTION,
         ),
     )
+    # Named, not searched by default: it trades with its own sizing (risk-based), so its returns would sit in one
+    # champion table with the five's whole-equity entries, and its trials cost more.
+    in_default_search = False
     backtest_defaults = MappingProxyType({"risk_pct": 0.5, "max_holding_bars": 48, "min_target_cost_multiple": 2.0})
 
     def events(self, candles: Candles, params: Mapping[str, object]) -> Int8Array:
