@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="DEBUG", description="Level of the log file (console follows --verbose/--quiet).")
 
     hyperliquid_base_url: str = Field(default="https://api.hyperliquid.xyz", description="Hyperliquid API root.")
+    hyperliquid_ws_url: str | None = Field(
+        default=None, description="Hyperliquid websocket (default: /ws beside the API root, ws:// for http://)."
+    )
     ccxt_base_url: str | None = Field(default=None, description="Overrides every URL of a ccxt exchange's API.")
     # Secrets: SecretStr prints as '**********' in repr, str, logs and JSON dumps.
     ccxt_api_key: SecretStr | None = Field(default=None, description="ccxt API key (a secret, never printed).")
@@ -73,6 +76,13 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"not an http(s) URL: {value!r}")
         return value.rstrip("/") if value else value
+
+    @field_validator("hyperliquid_ws_url")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ws://", "wss://")):
+            raise ValueError(f"not a ws(s) URL: {value!r}")
+        return value
 
 
 def load_settings() -> Settings:

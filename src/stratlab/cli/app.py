@@ -16,6 +16,7 @@ from stratlab.cli import (
     console,
     data_download,  # noqa: F401  (registers 'data download')
     data_import,  # noqa: F401  (registers 'data import-csv')
+    data_orderbook,  # noqa: F401  (registers 'data orderbook record')
 )
 from stratlab.cli.backtest import backtest
 from stratlab.cli.data import data_app

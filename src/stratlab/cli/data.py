@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 from stratlab.cli import console
-from stratlab.data.dates import format_ms
+from stratlab.data.dates import format_ms, format_ms_seconds
 from stratlab.data.inspect import inspect_series
+from stratlab.data.orderbook.store import OrderBookStore
 from stratlab.data.store import MarketStore, SeriesKey
 from stratlab.data.timeframes import parse_timeframe
 
@@ -31,13 +32,21 @@ def _when(ts_ms: int | None) -> str:
 
 @data_app.command("list")
 def list_command(data_root: DataRootOption = None) -> None:
-    """A table of every stored series: first and last bar, bar count, gaps."""
+    """A table of every stored series: first and last bar, bar count, gaps; then the order books recorded."""
     store = MarketStore(data_root)
     keys = store.list_series()
-    log.debug("%d series under %s", len(keys), store.ohlcv_root)
+    books = OrderBookStore(store.root)
+    book_keys = books.list_series()
+    log.debug("%d series and %d order books under %s", len(keys), len(book_keys), store.root)
     if not keys:
         console.stdout.print(f"No market data under {store.ohlcv_root}. Try: stratlab data demo")
-        return
+    else:
+        _print_candle_table(store, keys)
+    if book_keys:
+        _print_order_book_table(books)
+
+
+def _print_candle_table(store: MarketStore, keys: list[SeriesKey]) -> None:
     table = Table(title=f"Market data in {store.root}")
     for column in (
         "source",
@@ -65,6 +74,30 @@ def list_command(data_root: DataRootOption = None) -> None:
             str(len(report.problems)) if report.problems else "0",
         )
     console.stdout.print(table)
+
+
+def _print_order_book_table(books: OrderBookStore) -> None:
+    """Order-book series: one row each, with the UTC days and snapshots stored and any problem found."""
+    table = Table(title=f"Order books in {books.root}")
+    for column in ("source", "symbol", "kind", "first snapshot", "last snapshot", "days", "snapshots", "problems"):
+        table.add_column(column, justify="right" if column in {"days", "snapshots", "problems"} else "left")
+    summaries = [books.summarize(key) for key in books.list_series()]
+    for summary in summaries:
+        key = summary.key
+        table.add_row(
+            key.source,
+            key.symbol,
+            "order book",
+            format_ms_seconds(summary.first_ms) if summary.first_ms is not None else "-",
+            format_ms_seconds(summary.last_ms) if summary.last_ms is not None else "-",
+            f"{summary.days:,}",
+            f"{summary.snapshots:,}",
+            str(len(summary.problems)),
+        )
+    console.stdout.print(table)
+    for summary in summaries:
+        for problem in summary.problems:
+            console.stdout.print(f"problem {problem.rule}: {problem}", markup=False)
 
 
 @data_app.command("check")

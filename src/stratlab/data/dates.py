@@ -27,6 +27,11 @@ def format_ms(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def format_ms_seconds(ts_ms: int) -> str:
+    """``2025-07-01 00:05:07 UTC``: for events seconds apart, such as order-book snapshots."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def format_day(ts_ms: int) -> str:
     """The UTC day of ``ts_ms`` as ``2025-07-01``."""
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
@@ -36,4 +41,4 @@ def now_ms() -> int:
     return int(datetime.now(tz=UTC).timestamp() * 1000)
 
 
-__all__ = ["day_end_exclusive_ms", "day_start_ms", "format_ms", "now_ms"]
+__all__ = ["day_end_exclusive_ms", "day_start_ms", "format_ms", "format_ms_seconds", "now_ms"]

@@ -15,6 +15,10 @@ ccxt's own rate limiter stays on. Its network-type errors (rate limit, DDoS prot
 timeouts) become retries, except an HTTP 4xx that ccxt files under "not available" (400, 403, 404) and a host name
 that does not resolve, which no retry fixes. API keys are not passed: candles are public, and keys would make ccxt
 call private endpoints.
+
+Order books: ``fetch_order_book(symbol, limit)`` answers ``{"bids": [[price, amount, ...], ...], "asks": [...],
+"timestamp": ms or None, ...}`` best first; ``prepare_order_book`` loads the markets without a timeframe check.
+Some venues send no time with a book (Binance spot): its snapshot is then stamped with the time it was received.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from stratlab.data.candles import ohlcv_frame
-from stratlab.data.dates import format_ms
+from stratlab.data.dates import format_ms, now_ms
+from stratlab.data.orderbook.schema import BookSnapshot, book_problem
 from stratlab.data.sources.http_retry import (
     TransientError,
     is_retryable_status,
@@ -191,6 +196,27 @@ class CcxtSource:
             raise DownloadError(f"{self.name}: unknown symbol {symbol!r}{_symbol_hint(symbol, list(markets))}")
         self._market = markets[symbol]
 
+    def prepare_order_book(self, symbol: str, levels: int) -> None:
+        """Build the exchange, load its markets and check the symbol and that it serves order books."""
+        if self._exchange is None:
+            self._exchange = self._build(symbol)
+        exchange = self._exchange
+        if not (exchange.has or {}).get("fetchOrderBook"):
+            raise ConfigError(f"{self.name}: ccxt cannot fetch order books from this exchange")
+        if not exchange.markets:
+            self._call(exchange.load_markets, "load markets")
+        markets: dict[str, Any] = exchange.markets or {}
+        if symbol not in markets:
+            raise DownloadError(f"{self.name}: unknown symbol {symbol!r}{_symbol_hint(symbol, list(markets))}")
+        self._market = markets[symbol]
+
+    def fetch_order_book(self, symbol: str, levels: int) -> BookSnapshot:
+        """The current book of ``symbol``, ``levels`` levels a side (asked of the venue as the limit)."""
+        exchange = self.exchange
+        what = f"fetch_order_book {symbol}"
+        book = self._call(lambda: exchange.fetch_order_book(symbol, levels), what)
+        return order_book_snapshot(book, levels=levels, received_ms=now_ms(), context=f"{self.name}: {what}")
+
     def max_bars_per_request(self, timeframe: Timeframe) -> int:
         if self._exchange is None or self._market is None:
             return DEFAULT_PAGE_BARS
@@ -248,12 +274,43 @@ def ohlcv_rows_to_frame(rows: Any, *, context: str) -> pd.DataFrame:
     return ohlcv_frame(stamps, values)
 
 
+def _book_side(rows: Any, levels: int, context: str, side: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(rows, list):
+        raise DownloadError(f"{context}: {side}s are not a list: {one_line(repr(rows))!r}")
+    kept = rows[:levels]
+    prices = np.empty(len(kept), dtype=np.float64)
+    sizes = np.empty(len(kept), dtype=np.float64)
+    for index, row in enumerate(kept):
+        try:
+            prices[index], sizes[index] = float(row[0]), float(row[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise DownloadError(f"{context}: {side} {index} is not [price, amount]: {one_line(repr(row))!r}") from None
+    return prices, sizes
+
+
+def order_book_snapshot(book: Any, *, levels: int, received_ms: int, context: str) -> BookSnapshot:
+    """ccxt's order-book structure -> a checked ``BookSnapshot`` (stamped ``received_ms`` when it has no time)."""
+    if not isinstance(book, Mapping):
+        raise DownloadError(f"{context}: expected an order book, got {one_line(repr(book))!r}")
+    bid_price, bid_size = _book_side(book.get("bids"), levels, context, "bid")
+    ask_price, ask_size = _book_side(book.get("asks"), levels, context, "ask")
+    stamp = book.get("timestamp")
+    snapshot = BookSnapshot(
+        int(stamp) if isinstance(stamp, int | float) else received_ms, bid_price, bid_size, ask_price, ask_size
+    )
+    problem = book_problem(snapshot)
+    if problem is not None:
+        raise DownloadError(f"{context}: snapshot at {snapshot.timestamp_ms} refused: {problem}")
+    return snapshot
+
+
 __all__ = [
     "DEFAULT_PAGE_BARS",
     "SOURCE_PREFIX",
     "CcxtSource",
     "market_types_for",
     "ohlcv_rows_to_frame",
+    "order_book_snapshot",
     "rebase_api_urls",
     "rebase_url",
     "store_symbol_for",

@@ -7,6 +7,11 @@ list, which would look like an outage or a gap, so ``prepare`` checks the coin a
 
 Requests are weighed as Hyperliquid counts them (20 per request plus 1 per 60 candles returned) and spent from a
 ``TokenBucket``: the base before the request, the rest once the answer says how many candles it held.
+
+Order books: ``POST /info {"type": "l2Book", "coin": X}`` answers ``{"coin", "time", "levels": [bids, asks]}``,
+each level ``{"px", "sz", "n"}`` with strings for numbers, best first, at most 20 levels a side (weight 2). The
+websocket at ``/ws`` pushes the same object on the ``l2Book`` channel after ``{"method": "subscribe",
+"subscription": {"type": "l2Book", "coin": X}}`` (``HyperliquidBookStream``).
 """
 
 from __future__ import annotations
@@ -15,15 +20,20 @@ import difflib
 import json
 import logging
 import math
+import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
 import pandas as pd
+from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+from websockets.sync.client import ClientConnection, connect
 
 from stratlab.data.candles import ohlcv_frame
 from stratlab.data.dates import format_ms
-from stratlab.data.sources.http_retry import TokenBucket, one_line, send_once
+from stratlab.data.orderbook.schema import BookSnapshot, book_problem
+from stratlab.data.sources.http_retry import TokenBucket, TransientError, one_line, send_once, unresolved_host_error
 from stratlab.data.timeframes import Timeframe
 from stratlab.errors import ConfigError, DownloadError
 
@@ -50,6 +60,10 @@ INTERVALS: tuple[str, ...] = (
     "1M",
 )
 _CANDLE_KEYS = ("t", "s", "i", "o", "h", "l", "c", "v")
+L2_BOOK_WEIGHT = 2
+MAX_BOOK_LEVELS = 20
+# The server closes a websocket that has sent nothing for a minute; a ping well before that keeps it open.
+WS_PING_EVERY_S = 30.0
 
 
 def candle_snapshot_weight(candles: int) -> int:
@@ -100,10 +114,10 @@ class HyperliquidSource:
 
     # requests --------------------------------------------------------------------------------------------
 
-    def _post(self, body: dict[str, Any], what: str) -> Any:
+    def _post(self, body: dict[str, Any], what: str, weight: int = BASE_WEIGHT) -> Any:
         label = f"{self.name}: POST {self.info_url} ({what})"
         if self.limiter is not None:
-            self.limiter.acquire(BASE_WEIGHT)
+            self.limiter.acquire(weight)
         response = send_once(self._client, "POST", self.info_url, json=body, label=label)
         try:
             answer = response.json()
@@ -131,6 +145,10 @@ class HyperliquidSource:
             raise ConfigError(
                 f"{self.name}: timeframe {timeframe.name!r} not served (intervals: {' '.join(INTERVALS)})"
             )
+        self.check_coin(symbol)
+
+    def check_coin(self, symbol: str) -> None:
+        """A ``DownloadError`` with close names when ``symbol`` is not one of the listed perpetuals."""
         known = self.universe()
         if symbol in known:
             return
@@ -164,6 +182,151 @@ class HyperliquidSource:
             )
         return parse_candles(answer, coin=symbol, interval=timeframe.name, context=f"{self.name}: {what}")
 
+    # order books ------------------------------------------------------------------------------------------
+
+    def prepare_order_book(self, symbol: str, levels: int) -> None:
+        """Check the depth asked for and the coin (against ``meta``) before any snapshot is requested."""
+        if not 1 <= levels <= MAX_BOOK_LEVELS:
+            raise ConfigError(f"{self.name}: --levels {levels}: the l2Book serves 1 to {MAX_BOOK_LEVELS} levels a side")
+        self.check_coin(symbol)
+
+    def fetch_order_book(self, symbol: str, levels: int) -> BookSnapshot:
+        """The current ``l2Book`` of ``symbol``, cut to ``levels`` levels a side."""
+        what = f"l2Book {symbol}"
+        answer = self._post({"type": "l2Book", "coin": symbol}, what, weight=L2_BOOK_WEIGHT)
+        if answer is None:
+            # Hyperliquid answers null for a coin it does not list.
+            raise DownloadError(f"{self.name}: POST {self.info_url} ({what}): no book (null answer): unknown coin?")
+        return parse_l2_book(answer, coin=symbol, levels=levels, context=f"{self.name}: {what}")
+
+
+def _side_levels(items: Any, levels: int, context: str, side: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(items, list):
+        raise DownloadError(f"{context}: {side}s are not a list: {one_line(json.dumps(items))!r}")
+    kept = items[:levels]
+    prices = np.empty(len(kept), dtype=np.float64)
+    sizes = np.empty(len(kept), dtype=np.float64)
+    for index, item in enumerate(kept):
+        try:
+            prices[index] = float(item["px"])
+            sizes[index] = float(item["sz"])
+        except (TypeError, KeyError, ValueError):
+            raise DownloadError(
+                f"{context}: {side} level {index} is not {{px, sz, n}}: {one_line(json.dumps(item))!r}"
+            ) from None
+    return prices, sizes
+
+
+def parse_l2_book(answer: Any, *, coin: str, levels: int, context: str) -> BookSnapshot:
+    """An ``l2Book`` answer (REST, or the ``data`` of a websocket message) -> a checked ``BookSnapshot``."""
+    if not isinstance(answer, dict) or not {"coin", "time", "levels"} <= set(answer):
+        raise DownloadError(f"{context}: expected {{coin, time, levels}}, got {one_line(json.dumps(answer))!r}")
+    if answer["coin"] != coin:
+        raise DownloadError(f"{context}: book of {answer['coin']!r}, asked for {coin!r}")
+    sides = answer["levels"]
+    if not isinstance(sides, list) or len(sides) != 2:
+        raise DownloadError(f"{context}: levels is not [bids, asks]: {one_line(json.dumps(sides))!r}")
+    try:
+        stamp = int(answer["time"])
+    except (TypeError, ValueError):
+        raise DownloadError(f"{context}: time {answer['time']!r} is not epoch ms") from None
+    bid_price, bid_size = _side_levels(sides[0], levels, context, "bid")
+    ask_price, ask_size = _side_levels(sides[1], levels, context, "ask")
+    snapshot = BookSnapshot(stamp, bid_price, bid_size, ask_price, ask_size)
+    problem = book_problem(snapshot)
+    if problem is not None:
+        raise DownloadError(f"{context}: snapshot at {stamp} refused: {problem}")
+    return snapshot
+
+
+def _reason(exc: BaseException) -> str:
+    return one_line(str(exc)) or type(exc).__name__
+
+
+def websocket_url(base_url: str) -> str:
+    """The websocket endpoint beside an API root: ``https://host`` -> ``wss://host/ws``, ``http`` -> ``ws``."""
+    parts = urlsplit(base_url.rstrip("/"))
+    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path + "/ws", "", ""))
+
+
+class HyperliquidBookStream:
+    """The ``l2Book`` websocket feed of one coin: ``open`` subscribes, ``next_snapshot`` waits for the next push.
+
+    A connection that cannot be opened or is lost is a ``TransientError`` (the caller decides whether to reopen or
+    to poll instead); an ``error`` message from the server, or an answer that is not a book, a ``DownloadError``.
+    """
+
+    def __init__(self, url: str, coin: str, levels: int, *, timeout_s: float = 20.0, name: str = SOURCE_NAME) -> None:
+        self.url = url
+        self.coin = coin
+        self.levels = levels
+        self.timeout_s = timeout_s
+        self.context = f"{name}: websocket {url} (l2Book {coin})"
+        self._connection: ClientConnection | None = None
+        self._last_sent = 0.0
+
+    def open(self) -> None:
+        self.close()
+        try:
+            # legacy=True: the connection outlives this call (it is closed by close(), not by a with block).
+            self._connection = connect(self.url, open_timeout=self.timeout_s, close_timeout=1.0, legacy=True)
+        except InvalidURI as exc:
+            raise ConfigError(f"{self.context}: not a websocket URL: {exc}") from None
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            unresolved = unresolved_host_error(self.context, self.url.replace("ws", "http", 1), exc)
+            if unresolved is not None:
+                raise unresolved from None
+            raise TransientError(
+                f"{self.context}: cannot connect ({one_line(str(exc)) or type(exc).__name__})"
+            ) from None
+        subscription = {"type": "l2Book", "coin": self.coin}
+        self._send({"method": "subscribe", "subscription": subscription})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        connection = self._require_open()
+        try:
+            connection.send(json.dumps(message))
+        except (OSError, WebSocketException) as exc:
+            raise TransientError(
+                f"{self.context}: connection lost ({one_line(str(exc)) or type(exc).__name__})"
+            ) from None
+        self._last_sent = time.monotonic()
+
+    def _require_open(self) -> ClientConnection:
+        if self._connection is None:
+            raise TransientError(f"{self.context}: not connected")
+        return self._connection
+
+    def next_snapshot(self, timeout_s: float) -> BookSnapshot | None:
+        """The next book pushed within ``timeout_s``, or None if none came (other messages are skipped)."""
+        connection = self._require_open()
+        if time.monotonic() - self._last_sent > WS_PING_EVERY_S:
+            self._send({"method": "ping"})
+        try:
+            raw = connection.recv(timeout=max(timeout_s, 0.0))
+        except TimeoutError:
+            return None
+        except (OSError, WebSocketException) as exc:
+            raise TransientError(
+                f"{self.context}: connection lost ({one_line(str(exc)) or type(exc).__name__})"
+            ) from None
+        try:
+            message = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise DownloadError(f"{self.context}: a message is not JSON: {one_line(str(raw))!r}") from None
+        channel = message.get("channel") if isinstance(message, dict) else None
+        if channel == "error":
+            raise DownloadError(f"{self.context}: error message: {one_line(str(message.get('data')))}")
+        if channel != "l2Book":
+            return None  # subscriptionResponse, pong
+        return parse_l2_book(message.get("data"), coin=self.coin, levels=self.levels, context=self.context)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
 
 def parse_candles(items: list[Any], *, coin: str, interval: str, context: str) -> pd.DataFrame:
     """Hyperliquid candle objects -> a frame in the store's columns; a ``DownloadError`` for anything unexpected."""
@@ -188,9 +351,14 @@ def parse_candles(items: list[Any], *, coin: str, interval: str, context: str) -
 
 __all__ = [
     "INTERVALS",
+    "L2_BOOK_WEIGHT",
+    "MAX_BOOK_LEVELS",
     "MAX_CANDLES_PER_ANSWER",
     "SOURCE_NAME",
+    "HyperliquidBookStream",
     "HyperliquidSource",
     "candle_snapshot_weight",
     "parse_candles",
+    "parse_l2_book",
+    "websocket_url",
 ]
