@@ -493,6 +493,41 @@ def portfolio_equity_figure(day_ms: Sequence[int], equity: Sequence[float], draw
     return figure
 
 
+# -- order books ------------------------------------------------------------------------------------------------------
+
+BID_COLOUR, ASK_COLOUR = "#2ca02c", "#d62728"
+
+
+def order_book_figure(frame: pd.DataFrame, title: str, depth_bps: float, depth_levels: int) -> go.Figure:
+    """Quote depth within ``depth_bps`` of the mid on each side (top) and the top-``depth_levels`` size imbalance
+    (bottom) over UTC time. ``frame``: ``time`` (naive UTC), ``depth_bid_quote``, ``depth_ask_quote``, ``imbalance``."""
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.06)
+    band = f"{depth_bps:,g} bps"
+    for column, name, colour in (
+        ("depth_bid_quote", "bids", BID_COLOUR),
+        ("depth_ask_quote", "asks", ASK_COLOUR),
+    ):
+        figure.add_trace(
+            go.Scatter(x=frame["time"], y=frame[column], mode="lines", name=f"{name} within {band}",
+                       line={"color": colour},
+                       hovertemplate=f"%{{x|%Y-%m-%d %H:%M:%S}} UTC<br>{name}: %{{y:,.0f}} quote<extra></extra>"),
+            row=1, col=1,
+        )  # fmt: skip
+    figure.add_trace(
+        go.Scatter(x=frame["time"], y=frame["imbalance"], mode="lines", name="imbalance", line={"color": PALETTE[0]},
+                   hovertemplate="%{x|%Y-%m-%d %H:%M:%S} UTC<br>imbalance: %{y:+.3f}<extra></extra>"),
+        row=2, col=1,
+    )  # fmt: skip
+    figure.add_hline(y=0.0, line={"color": "#999999", "width": 1}, row=2, col=1)
+    figure.update_yaxes(title_text=f"depth within {band} (quote)", tickformat=",.0f", rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(title_text=f"imbalance, top {depth_levels} levels", range=[-1.05, 1.05], row=2, col=1)
+    figure.update_xaxes(title_text="time (UTC)", row=2, col=1)
+    figure.update_layout(
+        title=title, height=540, margin={"t": 80}, legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"}
+    )
+    return figure
+
+
 __all__ = [
     "WINDOW_DASHES",
     "candles_figure",
@@ -505,6 +540,7 @@ __all__ = [
     "history_figure",
     "monthly_figure",
     "neighbourhood_figure",
+    "order_book_figure",
     "pareto_figure",
     "portfolio_equity_figure",
     "strategy_colours",

@@ -1,4 +1,5 @@
-"""Data page: what the store holds, a chart of any series, and background jobs that fill it.
+"""Data page: what the store holds, a chart of any series, the order books recorded (depth and imbalance of any
+day), and background jobs that fill the store.
 
 Each form's jobs show right under it, newest first, each running one with a Cancel button and the tail of its log
 (a download's retries appear there as they happen). A jobs panel polls every two seconds only while one of its jobs
@@ -12,12 +13,14 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from stratlab.data.dates import format_ms
+from stratlab.data.dates import format_day, format_ms, format_ms_seconds
+from stratlab.data.orderbook.store import OrderBookStore
 from stratlab.data.store import MarketStore
 from stratlab.errors import StratlabError
-from stratlab.ui.charts import candles_figure
+from stratlab.ui.charts import candles_figure, order_book_figure
 from stratlab.ui.common import cached_candles, cached_series_report, roots, series_signature
 from stratlab.ui.jobs import RUNNING, Job, cancel_job, list_jobs, start_job
+from stratlab.ui.orderbook import book_signature, cached_book_day, cached_book_summary, day_starts
 
 st.title("Data")
 data_root, runs_root = roots()
@@ -109,6 +112,56 @@ if keys:
         st.plotly_chart(candles_figure(candles, str(chosen)), width="stretch")
     except (OSError, StratlabError) as exc:
         st.error(f"{chosen}: {exc}")
+
+
+def when(ts_ms: int | None) -> str:
+    return format_ms_seconds(ts_ms) if ts_ms is not None else "-"
+
+
+def order_books_section() -> None:
+    """The recorded order books: a table, then depth and imbalance over one UTC day of the chosen series."""
+    st.subheader("Order books")
+    book_keys = OrderBookStore(data_root).list_series()
+    if not book_keys:
+        st.info("No order books recorded yet; `stratlab data orderbook record --source hyperliquid_perps --symbol BTC` "
+                "records one.")  # fmt: skip
+        return
+    summaries = [cached_book_summary(str(data_root), key, book_signature(data_root, key)) for key in book_keys]
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"source": s.key.source, "symbol": s.key.symbol, "first snapshot": when(s.first_ms),
+                 "last snapshot": when(s.last_ms), "days": s.days, "snapshots": s.snapshots,
+                 "problems": len(s.problems)}
+                for s in summaries
+            ]
+        ),
+        hide_index=True, width="stretch",
+    )  # fmt: skip
+    for summary in summaries:
+        for problem in summary.problems[:3]:
+            st.warning(str(problem))
+    labels = {f"{k.source} / {k.symbol}": k for k in book_keys}
+    columns = st.columns(4)
+    chosen = labels[columns[0].selectbox("Order book", list(labels))]
+    days = day_starts(data_root, chosen)
+    day = columns[1].selectbox("Day (UTC)", days, format_func=format_day)
+    depth_bps = columns[2].number_input("Depth band (bps from mid)", min_value=0.1, max_value=10_000.0, value=10.0)
+    levels = int(columns[3].number_input("Imbalance levels", min_value=1, max_value=100, value=5, step=1))
+    if day is None:
+        return
+    try:
+        book_day = cached_book_day(str(data_root), chosen, int(day), float(depth_bps), levels,
+                                   book_signature(data_root, chosen))  # fmt: skip
+    except (OSError, StratlabError) as exc:
+        st.error(f"{chosen}: {exc}")
+        return
+    note = f" (each point = mean of {book_day.per_point:,} snapshots)" if book_day.per_point > 1 else ""
+    title = f"{chosen} on {format_day(int(day))}: {book_day.snapshots:,} snapshots{note}"
+    st.plotly_chart(order_book_figure(book_day.frame, title, float(depth_bps), levels), width="stretch")
+
+
+order_books_section()
 
 with st.form("Download"):
     st.subheader("Download")
