@@ -25,6 +25,10 @@ space, train part = the first 75 % of the bars:
    ``ma_cross`` and the common TP/SL ranges, and returns (Return [%], Max. Drawdown [%]); a fixed small number of
    completed trials. Ours uses two cores, so the ratio is also given per core (ours / 2 over theirs / 1).
 
+4. One strategy per run: a random-sampler run (journal, two workers) of each strategy alone, the five searched by
+   default and ``scalping`` (searched when named), so trials per second compare strategy by strategy; target:
+   scalping's steady rate within 3x of the slowest of the five's.
+
 Targets are printed next to the figures, never asserted. ``--quick`` takes smaller budgets and fewer
 backtesting.py trials.
 """
@@ -64,6 +68,9 @@ THROUGHPUT_BUDGET = {"full": 1000, "quick": 100}
 PEER_TRIALS = {"full": 10, "quick": 3}  # completed backtesting.py trials
 FEE_BPS = 4.5  # the engine's default taker fee, given to backtesting.py too
 
+PER_STRATEGY_BUDGET = {"full": 600, "quick": 60}  # completed trials of one strategy's own run
+SCALPING_TARGET = 3.0  # scalping's trials/s at most this many times below the slowest of the five
+
 TARGET_VS_PEER = 100.0
 TARGET_RATE = 200.0
 
@@ -71,11 +78,12 @@ TARGET_RATE = 200.0
 # the market -------------------------------------------------------------------------------------------------------
 
 
-def request(sampler: str, budget: int, label: str) -> Any:
+def request(sampler: str, budget: int, label: str, strategies: tuple[str, ...] | None = None) -> Any:
     from stratlab.optimize.context import RunRequest
 
+    chosen = {} if strategies is None else {"strategies": strategies}
     return RunRequest.parse(
-        source="demo", symbol="BTC", timeframe="5m", max_trials=budget, sampler=sampler, seed=0, label=label
+        source="demo", symbol="BTC", timeframe="5m", max_trials=budget, sampler=sampler, seed=0, label=label, **chosen
     )
 
 
@@ -121,10 +129,18 @@ class RunFigures:
         return self.completed / self.wall_s
 
 
-def whole_run(sampler: str, storage: str, budget: int, data_root: Path, runs_root: Path) -> RunFigures:
+def whole_run(
+    sampler: str,
+    storage: str,
+    budget: int,
+    data_root: Path,
+    runs_root: Path,
+    strategies: tuple[str, ...] | None = None,
+) -> RunFigures:
     from stratlab.optimize.runner import create_run, start_run
 
-    run_dir = create_run(request(sampler, budget, f"{sampler}-{storage}"), data_root=data_root, runs_root=runs_root)
+    label = f"{sampler}-{storage}" if strategies is None else f"{sampler}-{'-'.join(strategies)}"
+    run_dir = create_run(request(sampler, budget, label, strategies), data_root=data_root, runs_root=runs_root)
     url = sqlite_url(run_dir.path) if storage == "sqlite" else None  # None: the run's default, the journal
     with no_report():
         final = start_run(run_dir, workers=WORKERS, live=False, storage_url=url)
@@ -496,10 +512,10 @@ def main() -> None:
         data_root, runs_root = Path(tmp) / "data", Path(tmp) / "runs"
         build_s = build_demo(data_root)
         from stratlab.data.loader import load_ohlcv
-        from stratlab.strategies import strategy_names
+        from stratlab.strategies import default_strategy_names, strategy_names
 
         n_bars = len(load_ohlcv("demo", "BTC", "5m", data_root=data_root))
-        names = strategy_names()
+        names = default_strategy_names()
         print(
             f"data: demo BTC 5m, {n_bars:,} bars (12 months, built in {build_s:.1f} s); train = first 75 %; "
             f"{len(names)} strategies ({', '.join(names)}), default space (TP/SL searched, mode none)"
@@ -509,6 +525,11 @@ def main() -> None:
         runs = [whole_run(sampler, storage, budget, data_root, runs_root) for sampler, storage in configs]
         long_run = whole_run("random", "journal", THROUGHPUT_BUDGET[mode], data_root, runs_root)
         profiles = [profile_worker(sampler, storage, budget // 2, data_root, runs_root) for sampler, storage in configs]
+        every = strategy_names()  # the default five and those searched only when named (scalping)
+        per_strategy = {
+            name: whole_run("random", "journal", PER_STRATEGY_BUDGET[mode], data_root, runs_root, (name,))
+            for name in every
+        }
         peer = straightforward(data_root, peer_trials)
 
     # 1.
@@ -592,6 +613,25 @@ def main() -> None:
         f"storage: random on journal {journal.rate:.1f}/s vs sqlite {sqlite.rate:.1f}/s: {faster} measured faster "
         f"({max(journal.rate, sqlite.rate) / min(journal.rate, sqlite.rate):.1f}x); the default is journal"
         f"{'' if faster == 'journal' else ' (NOT the faster one here)'}"
+    )
+    # 4.
+    print()
+    print(
+        f"4. one strategy per run: random sampler, journal, {WORKERS} workers, {PER_STRATEGY_BUDGET[mode]} completed "
+        f"trials (strategies searched by default and scalping, searched when named)"
+    )
+    print(f"{'strategy':<22}{'trials/s':>10}{'steady':>9}")
+    for name, run in per_strategy.items():
+        print(f"{name:<22}{run.rate:>10.1f}{run.steady_rate:>9.1f}")
+    # Judged on the steady rate: a run of one strategy is short, and its fixed start-up would hide the trial cost.
+    five = {name: run for name, run in per_strategy.items() if name in names}
+    slowest = min(five, key=lambda name: five[name].steady_rate)
+    scalping = per_strategy["scalping"]
+    times = five[slowest].steady_rate / scalping.steady_rate
+    print(
+        f"target: scalping's steady trials/s within {SCALPING_TARGET:g}x of the slowest of the five ({slowest}, "
+        f"{five[slowest].steady_rate:.1f}/s): scalping {scalping.steady_rate:.1f}/s, {times:.2f}x slower: "
+        f"{verdict(SCALPING_TARGET, times)}"
     )
     print(f"(whole script {time.perf_counter() - began:.0f} s)")
 

@@ -109,6 +109,8 @@ def test_launch_offers_every_option_of_run_new_in_data_order(
     assert (numbers["Leverage"], numbers["Funding (bps per 8 h)"], numbers["Walk-forward windows (0 = none)"]) == (
         1.0, 0.0, 0,
     )  # fmt: skip
+    # No sizing field by default: each strategy trades with its own (scalping risks 0.5 % at its stop).
+    assert next(s for s in at.selectbox if s.label == "Sizing").value == "strategy"
 
 
 def test_a_three_way_walk_forward_grid_and_martingale_launch_asks_what_the_cli_asks(
@@ -134,6 +136,7 @@ def test_a_three_way_walk_forward_grid_and_martingale_launch_asks_what_the_cli_a
     set_field(at, "multiselect", "Position modes", ["grid", "martingale"])
     set_field(at, "selectbox", "Sampler", "random")
     set_field(at, "selectbox", "On an opposite signal", "close")
+    set_field(at, "selectbox", "Sizing", "size_pct")  # the default leaves each strategy its own sizing
     set_field(at, "toggle", "Anchored windows", True)
     for toggle in at.toggle:
         if toggle.label != "Anchored windows":

@@ -137,6 +137,10 @@ def backtest(
     max_holding_bars: Annotated[
         int | None, Opt("--max-holding-bars", help="Close a position at the open after this many bars held.")
     ] = None,
+    min_target_cost_multiple: Annotated[
+        float | None,
+        Opt("--min-target-cost-multiple", help="Skip entries whose target move is under M x round-trip costs."),
+    ] = None,
     on_opposite: Annotated[
         str | None, Opt("--on-opposite", help=f"{' | '.join(OppositePolicy)} [{OppositePolicy.REVERSE}].")
     ] = None,
@@ -184,6 +188,7 @@ def backtest(
         "max_consecutive_losses": max_consecutive_losses,
         "max_idle_bars": max_idle_bars,
         "max_holding_bars": max_holding_bars,
+        "min_target_cost_multiple": min_target_cost_multiple,
         "on_opposite": on_opposite,
         "funding_bps_per_8h": funding_bps_per_8h,
     }

@@ -16,7 +16,13 @@ from pydantic import ValidationError
 
 from stratlab.cli.run import request_from_options
 from stratlab.data.store import MarketStore
-from stratlab.engine.config import BacktestConfig, OppositePolicy, PositionMode, describe_validation_error
+from stratlab.engine.config import (
+    SIZING_FIELDS,
+    BacktestConfig,
+    OppositePolicy,
+    PositionMode,
+    describe_validation_error,
+)
 from stratlab.errors import ConfigError, StratlabError
 from stratlab.optimize.backtest_space import MAY_BE_OFF, OPTIONS, RANGED, format_range
 from stratlab.optimize.context import RunRequest, SamplerName
@@ -41,8 +47,11 @@ MODE_RANGES = (
     ("martingale_mult", "Martingale multiplier"),
     ("martingale_max_steps", "Martingale max steps"),
 )
+# No sizing field: every strategy trades with its own default (Strategy.backtest_defaults, else size_pct 100).
+STRATEGY_SIZING = "strategy"
 # BacktestConfig's sizing rules: the field each one sets and what its number means.
 SIZING = {
+    STRATEGY_SIZING: "each strategy's own (100 % of equity as margin; scalping: 0.5 % risked at its stop)",
     "size_pct": "% of equity as margin per entry (size_pct)",
     "risk_pct": "% of equity lost at the stop loss (risk_pct)",
     "size_units": "a fixed quantity per entry (size_units)",
@@ -50,7 +59,7 @@ SIZING = {
 # The fixed backtest settings with a field of their own; any other BacktestConfig field goes in the JSON field.
 OWN_FIELDS = (
     "initial_equity", "fee_bps", "slippage_bps", "leverage", "maintenance_margin_pct", "funding_bps_per_8h",
-    "on_opposite", *SIZING,
+    "on_opposite", *SIZING_FIELDS,
 )  # fmt: skip
 NO_PREVIOUS = ""
 
@@ -66,14 +75,16 @@ def gates_text(gates: Gates) -> str:
     return ",".join(f"{name}={value:g}" for name, value in changed)
 
 
-def sizing_rule(config: BacktestConfig) -> str:
-    return "risk_pct" if config.risk_pct is not None else "size_units" if config.size_units is not None else "size_pct"
+def sizing_rule(given: dict[str, Any]) -> str:
+    """The sizing field a run's fixed settings give, or ``STRATEGY_SIZING`` when they give none."""
+    return next((name for name in SIZING_FIELDS if given.get(name) is not None), STRATEGY_SIZING)
 
 
 def widget_values(request: RunRequest) -> dict[str, Any]:
     """Every field of the form as ``request`` sets it (a default request: the CLI's defaults)."""
     config = BacktestConfig.from_mapping(request.backtest)
-    rule = sizing_rule(config)
+    rule = sizing_rule(request.backtest)
+    size = float(config.size_pct if rule == STRATEGY_SIZING else getattr(config, rule))
     others = {k: v for k, v in request.backtest.items() if k not in OWN_FIELDS}
     split = request.split
     walk_forward = request.walk_forward
@@ -84,7 +95,7 @@ def widget_values(request: RunRequest) -> dict[str, Any]:
         "slippage_bps": float(config.slippage_bps), "leverage": float(config.leverage),
         "maintenance_margin_pct": float(config.maintenance_margin_pct),
         "funding_bps_per_8h": float(config.funding_bps_per_8h), "on_opposite": str(config.on_opposite),
-        "sizing": rule, "size": float(getattr(config, rule)), "other_backtest": json.dumps(others) if others else "",
+        "sizing": rule, "size": size, "other_backtest": json.dumps(others) if others else "",
         "modes": [str(mode) for mode in request.common.position_modes],
         "split_kind": TWO_WAY if len(split) == 2 else THREE_WAY,
         "train_frac": float(split[0]) if len(split) == 2 else 0.75,
@@ -159,7 +170,8 @@ def range_input(column: Any, name: str, label: str) -> str:
 def backtest_text(values: dict[str, Any]) -> str:
     """The fixed backtest settings as the CLI's --backtest JSON: the fields of the form, then the JSON field's."""
     fixed: dict[str, Any] = {name: values[name] for name in OWN_FIELDS if name in values}
-    fixed[values["sizing"]] = values["size"]
+    if values["sizing"] != STRATEGY_SIZING:
+        fixed[values["sizing"]] = values["size"]
     other = values["other_backtest"].strip()
     if other:
         try:
