@@ -6,9 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from stratlab.data.loader import load_ohlcv
+from stratlab.data.orderbook import BookSnapshot, OrderBookStore
 from stratlab.metrics import KPI_NAMES
 from tests.conftest import run_cli
 
@@ -62,6 +65,37 @@ def test_scalping_trades_with_its_own_defaults_and_says_so(demo_root: Path, tmp_
     given = run_cli("backtest", "--strategy", "scalping", *period, "--size-pct", "50", "--json")
     assert given.returncode == 0, given.stderr
     assert json.loads(given.stdout)["notes"][0].startswith("scalping's own backtest defaults: max_holding_bars=48,")
+
+
+def test_scalping_reads_the_recorded_order_book_of_the_period_and_says_on_which_share(
+    tmp_path: Path, demo_root: Path
+) -> None:
+    root = tmp_path / "with-book"
+    series = Path("ohlcv", "demo", "BTC", "5m", "2025")
+    (root / series).mkdir(parents=True)
+    shutil.copyfile(demo_root / series / "02.parquet", root / series / "02.parquet")
+    # Two days of February 2025 with a snapshot every 30 s: bids ten times the asks (imbalance 9/11).
+    start_ms = 1_738_368_000_000 + 9 * 86_400_000  # 2025-02-10 00:00 UTC
+    snapshots = [
+        BookSnapshot(
+            timestamp_ms=start_ms + 30_000 * k, bid_price=np.array([99.0, 98.0]), bid_size=np.array([10.0, 10.0]),
+            ask_price=np.array([101.0, 102.0]), ask_size=np.array([1.0, 1.0]),
+        )
+        for k in range(2 * 2_880)
+    ]  # fmt: skip
+    OrderBookStore(root).write_snapshots("demo", "BTC", snapshots)
+    candles = load_ohlcv("demo", "BTC", "5m", "2025-02-01", "2025-02-28", data_root=root)
+    assert candles.book is not None
+    assert candles.book.coverage == pytest.approx(2 / 28)
+    covered = candles.book.snapshots > 0
+    assert covered.sum() == 2 * 288 and (candles.book.snapshots[covered] == 10).all()
+    assert candles.book.imbalance[covered] == pytest.approx(np.full(576, 9 / 11))
+    period = ["--start", "2025-02-01", "--end", "2025-02-28", "--data-root", str(root)]
+    result = run_cli("backtest", "--strategy", "scalping", *period, "--json")
+    assert result.returncode == 0, result.stderr
+    assert (
+        json.loads(result.stdout)["notes"][1] == "scalping: order-book filter on 7% of bars (the rest run without it)"
+    )
 
 
 def test_table_output_lists_the_kpis(demo_root: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from stratlab.data.candles import Candles
 from stratlab.data.dates import day_end_exclusive_ms, day_start_ms, format_ms
+from stratlab.data.orderbook.features import bar_book_features
 from stratlab.data.store import MarketStore
 from stratlab.data.timeframes import parse_timeframe
 from stratlab.errors import ConfigError, DataError
@@ -25,7 +27,8 @@ def load_ohlcv(
     """Candles of ``source/symbol/timeframe`` from ``start`` 00:00 UTC to the end of day ``end`` (inclusive).
 
     ``start``/``end`` are ``YYYY-MM-DD`` or None for the first/last stored bar. Only the month files that overlap
-    the range are read; each is validated (``DataError`` naming the file and its first bad row).
+    the range are read; each is validated (``DataError`` naming the file and its first bad row). Where the store
+    holds order-book snapshots of the series in the period, ``Candles.book`` carries them summarised per bar.
     """
     tf = parse_timeframe(timeframe)
     start_ms = day_start_ms(start, "start") if start is not None else None
@@ -59,9 +62,13 @@ def load_ohlcv(
         raise DataError(
             f"{source}/{symbol}/{tf.name}: no bars between {start or 'start'} and {end or 'end'} (stored: {span})"
         )
-    return Candles.from_frame(
+    candles = Candles.from_frame(
         frame, source=source, symbol=symbol, timeframe=tf, files=tuple(str(f.path) for f in selected)
     )
+    if tf.fixed_ms is None:
+        return candles  # calendar months: no fixed bar length to cut snapshots by
+    book = bar_book_features(source, symbol, candles.timestamp_ms, tf.fixed_ms, data_root=data_root)
+    return candles if book is None else replace(candles, book=book)
 
 
 __all__ = ["load_ohlcv"]
