@@ -34,7 +34,6 @@ from stratlab.data.sources.http_retry import RetryPolicy
 from stratlab.data.sources.hyperliquid import HyperliquidBookStream, HyperliquidSource
 from stratlab.errors import ConfigError, DownloadError
 from stratlab.settings import Settings, get_settings
-from tests.conftest import run_cli
 from tests.data.book_server import BookReplayServer, HyperliquidWsServer, book_levels
 from tests.data.replay_server import Scripted
 
@@ -338,7 +337,9 @@ def test_cli_ctrl_c_stops_after_a_last_flush(server: BookReplayServer, data_root
 
 
 @pytest.mark.slow
-def test_kill_9_loses_only_unflushed_snapshots_and_a_rerun_appends(server: BookReplayServer, data_root: Path) -> None:
+def test_kill_9_loses_only_unflushed_snapshots_and_a_rerun_appends(
+    server: BookReplayServer, data_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = OrderBookStore(data_root)
     args = record_args(server.url, data_root, "--feed", "poll", "--flush-every", "2")
     process = subprocess.Popen(
@@ -363,8 +364,10 @@ def test_kill_9_loses_only_unflushed_snapshots_and_a_rerun_appends(server: BookR
     day_dir = store.day_files(SOURCE, "BTC")[-1].path.parent
     leftover = day_dir / f".{store.day_files(SOURCE, 'BTC')[-1].path.name}.999999.deadbeef{TEMP_SUFFIX}"
     leftover.write_bytes(b"half a parquet file")
-    again = run_cli(*record_args(server.url, data_root, "--feed", "poll", "--duration", "0.3s"), env=FAST_ENV)
-    assert again.returncode == 0, again.stderr
+    code, _, err = in_process(
+        capsys, monkeypatch, *record_args(server.url, data_root, "--feed", "poll", "--duration", "0.3s")
+    )
+    assert code == 0, err
     after = store.summarize(BookSeriesKey(SOURCE, "BTC"))
     assert after.problems == [] and after.snapshots > kept.snapshots
     assert not stored(store).duplicated(["timestamp_ms", "side", "level"]).any()
@@ -376,10 +379,11 @@ def test_kill_9_loses_only_unflushed_snapshots_and_a_rerun_appends(server: BookR
     [
         (["--source", "binance"], 1, "error: source: unknown 'binance' (known: hyperliquid_perps, ccxt_<exchange>)"),
         (["--interval", "fast"], 1, "error: --interval: expected a positive span such as 5s, 250ms, 1m, 1h or 1d"),
+        (["--duration", "1 hour"], 1, "error: --duration: expected a positive span such as 5s"),
         (["--levels", "0"], 2, "error: --levels: 0 is below the minimum 1"),
         (["--symbol", "NOPE"], 1, "error: hyperliquid_perps: unknown coin 'NOPE'"),
     ],
-    ids=["unknown-source", "bad-interval", "levels-out-of-range", "unknown-coin"],
+    ids=["unknown-source", "bad-interval", "bad-duration", "levels-out-of-range", "unknown-coin"],
 )
 def test_cli_errors_are_one_line_without_a_traceback(
     server: BookReplayServer,
