@@ -20,7 +20,7 @@ from stratlab.engine.config import PositionMode
 from stratlab.optimize.backtest_space import OPTIONS, SEARCHED_BACKTEST
 from stratlab.optimize.context import SamplerName
 from stratlab.optimize.rundir import RunDir
-from stratlab.strategies import FloatParam, IntParam, strategy_names
+from stratlab.strategies import FloatParam, IntParam, default_strategy_names, strategy_names
 from tests.conftest import run_cli
 from tests.optimize.test_space import cli_option
 from tests.ui.browser import pids_marked_with
@@ -103,7 +103,8 @@ def test_launch_page_has_every_setting_and_refuses_bad_input_inline(
     assert choices["Sampler"] == [s.value for s in SamplerName] == ["tpe", "nsga2", "random", "qmc", "gp-tr"]
     strategy_toggles = [t for t in at.toggle if t.label in strategy_names()]
     assert sorted(t.label for t in strategy_toggles) == sorted(strategy_names())
-    assert all(t.value for t in strategy_toggles)
+    # On by default: the strategies a search takes when none are named (scalping only when named).
+    assert {t.label for t in strategy_toggles if t.value} == set(default_strategy_names())
     numbers = {n.label: n.value for n in at.number_input}
     assert numbers["Fee (bps)"] == 4.5 and numbers["DD threshold X (test, %)"] == 20.0
     assert {"Initial equity", "Slippage (bps)", "Max trials per strategy", "Time budget (s, 0 = off)"} <= set(numbers)

@@ -47,6 +47,13 @@ def _scale(scale: float | None) -> float:
     return 0.0 if scale is None else float(scale)
 
 
+def previous_bar(values: FloatArray) -> FloatArray:
+    """``values`` shifted one bar later (NaN on bar 0): bar i sees what bar i-1 held."""
+    out = np.full(values.shape, np.nan)
+    out[1:] = values[:-1]
+    return out
+
+
 def to_events(long: BoolArray, short: BoolArray) -> Int8Array:
     """int8 events: +1 where only ``long`` holds, -1 where only ``short`` holds, else 0."""
     events = np.zeros(long.shape, dtype=np.int8)

@@ -8,7 +8,7 @@ import numpy as np
 
 from stratlab.data.candles import Candles
 from stratlab.indicators import atr, donchian
-from stratlab.strategies._crossing import cross_above, cross_below, to_events
+from stratlab.strategies._crossing import cross_above, cross_below, previous_bar, to_events
 from stratlab.strategies.base import (
     DIRECTION,
     FloatArray,
@@ -22,13 +22,6 @@ from stratlab.strategies.base import (
     get_int,
 )
 from stratlab.strategies.registry import register
-
-
-def _previous(values: FloatArray) -> FloatArray:
-    """``values`` shifted one bar later (NaN on bar 0)."""
-    out = np.full(values.shape, np.nan)
-    out[1:] = values[:-1]
-    return out
 
 
 @register
@@ -63,7 +56,7 @@ class RangeBreakout(Strategy):
 
     def events(self, candles: Candles, params: Mapping[str, object]) -> Int8Array:
         upper, lower, _ = donchian(candles.high, candles.low, get_int(params, "lookback"))
-        highest, lowest = _previous(upper), _previous(lower)
+        highest, lowest = previous_bar(upper), previous_bar(lower)
         close = candles.close
         long = cross_above(close, highest)
         short = cross_below(close, lowest)

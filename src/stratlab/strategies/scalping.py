@@ -60,7 +60,7 @@ from stratlab.indicators import (
     volume_zscore,
     vwap_distance,
 )
-from stratlab.strategies._crossing import cross_above, cross_below
+from stratlab.strategies._crossing import cross_above, cross_below, previous_bar, to_events
 from stratlab.strategies.base import (
     DIRECTION,
     LONG,
@@ -130,12 +130,6 @@ class _Features:
     book_microprice: FloatArray | None
 
 
-def _previous(values: FloatArray) -> FloatArray:
-    out = np.full(values.shape, np.nan)
-    out[1:] = values[:-1]
-    return out
-
-
 def _features(candles: Candles, params: Mapping[str, object]) -> _Features:
     high, low, close, volume = candles.high, candles.low, candles.close, candles.volume
     ratio = get_int(params, "htf_ratio")
@@ -151,11 +145,11 @@ def _features(candles: Candles, params: Mapping[str, object]) -> _Features:
         close=close,
         atr=atr(high, low, close, ATR_PERIOD),
         rsi=rsi(close, get_int(params, "rsi_period")),
-        hist_change=hist - _previous(hist),
+        hist_change=hist - previous_bar(hist),
         vwap_distance=vwap_distance(high, low, close, volume, FLOW_PERIOD),
         volume_z=volume_zscore(volume, FLOW_PERIOD),
-        upper=_previous(upper),
-        lower=_previous(lower),
+        upper=previous_bar(upper),
+        lower=previous_bar(lower),
         support=support,
         resistance=resistance,
         trend_slope=None if trend is None else align_to_base(candles, trend, ema_slope(trend.close, EMA_PERIOD)),
@@ -293,9 +287,7 @@ class Scalping(Strategy):
                 long |= taken
             else:
                 short |= taken
-        events = np.zeros(len(candles), dtype=np.int8)
-        events[long & ~short] = LONG
-        events[short & ~long] = SHORT
+        events = to_events(long, short)
         # Two setups of one side on neighbouring bars are one entry: the first.
         events[1:][events[1:] == events[:-1]] = 0
         return events
