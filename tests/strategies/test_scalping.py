@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stratlab.data import Candles, parse_timeframe
 from stratlab.data.demo import DEFAULT_SYMBOLS, DemoSpec, generate_demo_market
@@ -179,3 +181,52 @@ def test_the_book_filter_changes_entries_and_the_notes_say_whether_it_ran(candle
     # A slice keeps the book's bars with the candles'.
     tail = with_book.slice(half, n)
     assert tail.book is not None and tail.book.coverage == 1.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1), cut=st.floats(0.3, 0.95), setup=st.sampled_from(["breakout", "reversion", "both"])
+)
+def test_changing_any_bar_after_i_never_changes_a_signal_or_a_stop_at_or_before_i(
+    seed: int, cut: float, setup: str
+) -> None:
+    """Three weeks of 5-minute bars, 30-minute and 2-hour timeframes: a different future (prices and volumes) after
+    bar i leaves every event and every stop distance up to bar i as it was."""
+    rng = np.random.default_rng(seed)
+    n = 6_048
+
+    def market(generator: np.random.Generator, size: int, start: float) -> tuple[np.ndarray, ...]:
+        close = start * np.exp(np.cumsum(generator.normal(0.0, 0.002, size)))
+        open_ = np.concatenate([[start], close[:-1]])
+        high = np.maximum(open_, close) * (1 + generator.uniform(0, 0.001, size))
+        low = np.minimum(open_, close) * (1 - generator.uniform(0, 0.001, size))
+        return open_, high, low, close, generator.uniform(1.0, 100.0, size)
+
+    base = market(rng, n, 100.0)
+    last = int(cut * n)
+    tail = market(np.random.default_rng(seed + 1), n - last - 1, float(base[3][last]))
+    changed = tuple(np.concatenate([a[: last + 1], b]) for a, b in zip(base, tail, strict=True))
+
+    def candles(arrays: tuple[np.ndarray, ...]) -> Candles:
+        open_, high, low, close, volume = arrays
+        return Candles(
+            source="random", symbol="X", timeframe=parse_timeframe("5m"),
+            timestamp_ms=np.arange(n, dtype=np.int64) * 300_000, open=open_, high=high, low=low, close=close,
+            volume=volume,
+        )  # fmt: skip
+
+    params = {
+        "htf_ratio": 4,
+        "setup": setup,
+        "min_confidence": 0.3,
+        "stop_rule": "structure",
+        "target_rule": "structure",
+    }
+    first, second = candles(base), candles(changed)
+    np.testing.assert_array_equal(
+        SCALPING.signals(first, params)[: last + 1], SCALPING.signals(second, params)[: last + 1]
+    )
+    a, b = SCALPING.stops(first, params), SCALPING.stops(second, params)
+    assert a is not None and b is not None
+    np.testing.assert_array_equal(a.stop_loss[: last + 1], b.stop_loss[: last + 1])
+    np.testing.assert_array_equal(a.take_profit[: last + 1], b.take_profit[: last + 1])
