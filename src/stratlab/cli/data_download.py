@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,18 @@ from stratlab.data.download import download_candles, open_source
 from stratlab.data.sources.http_retry import RetryPolicy
 from stratlab.data.store import MarketStore
 from stratlab.data.timeframes import parse_timeframe
-from stratlab.settings import get_settings
+from stratlab.settings import Settings, get_settings
+
+
+def download_retry_policy(settings: Settings) -> RetryPolicy:
+    """How a command that asks a venue retries: ``STRATLAB_DOWNLOAD_MAX_RETRIES`` times, the rest as by default."""
+    return RetryPolicy(max_retries=settings.download_max_retries)
+
+
+def print_summary(lines: Iterable[str]) -> None:
+    """A run's summary on stdout, one fact a line, as plain text (a symbol or a path may look like rich markup)."""
+    for line in lines:
+        console.stdout.print(line, markup=False)
 
 
 @data_app.command("download")
@@ -55,14 +67,13 @@ def download_command(
             start_ms,
             end_ms,
             store_symbol=store_symbol,
-            retry=RetryPolicy(max_retries=settings.download_max_retries),
+            retry=download_retry_policy(settings),
             show_progress=progress,
             console=console.stderr,
         )
     finally:
         remote.close()
-    for line in summary.lines():
-        console.stdout.print(line, markup=False)
+    print_summary(summary.lines())
 
 
-__all__ = ["download_command"]
+__all__ = ["download_command", "download_retry_policy", "print_summary"]

@@ -10,6 +10,7 @@ import typer
 
 from stratlab.cli import console
 from stratlab.cli.data import DataRootOption, data_app
+from stratlab.cli.data_download import download_retry_policy, print_summary
 from stratlab.data.orderbook.record import (
     FEEDS,
     MAX_LEVELS,
@@ -20,7 +21,6 @@ from stratlab.data.orderbook.record import (
     record_order_book,
 )
 from stratlab.data.orderbook.store import OrderBookStore
-from stratlab.data.sources.http_retry import RetryPolicy
 from stratlab.errors import ConfigError
 from stratlab.settings import get_settings
 
@@ -88,14 +88,13 @@ def record_command(
             plan,
             stream=stream,
             store_symbol=store_symbol,
-            retry=RetryPolicy(max_retries=settings.download_max_retries),
+            retry=download_retry_policy(settings),
             show_progress=progress,
             console=console.stderr,
         )
     finally:
         remote.close()
-    for line in summary.lines():
-        console.stdout.print(line, markup=False)
+    print_summary(summary.lines())
     if summary.interrupted:
         raise typer.Exit(130)
 

@@ -376,8 +376,9 @@ def download_candles(
     )
 
 
-def open_source(name: str, *, settings: Settings, base_url: str | None = None) -> CandleSource:
-    """The source called ``name``: ``hyperliquid_perps`` or ``ccxt_<exchange>``; ``base_url`` replaces the API root."""
+def open_source(name: str, *, settings: Settings, base_url: str | None = None) -> HyperliquidSource | CcxtSource:
+    """The source called ``name``: ``hyperliquid_perps`` or ``ccxt_<exchange>``; ``base_url`` replaces the API root.
+    Each serves candles (``CandleSource``) and order books (``BookSource``)."""
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"--base-url: not an http(s) URL: {base_url!r}")
     if name == HYPERLIQUID_SOURCE:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from stratlab.data.gaps import Gap, find_gaps
 from stratlab.data.store import MarketStore, SeriesKey, read_parquet_frame
@@ -29,6 +34,23 @@ class SeriesReport:
         return sum(g.missing_bars for g in self.gaps)
 
 
+def stored_timestamps_and_problems(
+    path: Path, find_file_problems: Callable[[pd.DataFrame, str], list[Problem]]
+) -> tuple[npt.NDArray[np.int64] | None, list[Problem]]:
+    """A stored file's timestamps and every problem ``find_file_problems`` sees in it. A file that cannot be read
+    is one problem, not an error, so that one damaged file does not hide the rest of a series; its timestamps are
+    None then, and when a column is missing or mistyped (they would not mean what they say)."""
+    name = str(path)
+    try:
+        frame = read_parquet_frame(path)
+    except DataError as exc:
+        return None, [Problem(name, "unreadable", str(exc).removeprefix(f"{name}: "))]
+    problems = find_file_problems(frame, name)
+    if any(p.rule in {"missing_columns", "wrong_dtype"} for p in problems):
+        return None, problems
+    return frame["timestamp_ms"].to_numpy(dtype=np.int64), problems
+
+
 def inspect_series(store: MarketStore, key: SeriesKey) -> SeriesReport:
     """Read every month file of a series, collecting all problems instead of stopping at the first."""
     tf = parse_timeframe(key.timeframe)
@@ -40,16 +62,11 @@ def inspect_series(store: MarketStore, key: SeriesKey) -> SeriesReport:
     ]
     stamps: list[np.ndarray] = []
     for month_file in store.month_files(key.source, key.symbol, tf):
-        path = str(month_file.path)
-        try:
-            frame = read_parquet_frame(month_file.path)
-        except DataError as exc:
-            problems.append(Problem(path, "unreadable", str(exc).removeprefix(f"{path}: ")))
-            continue
-        file_problems = find_problems(frame, path, tf, month_file.window_ms)
+        check = functools.partial(find_problems, timeframe=tf, window_ms=month_file.window_ms)
+        file_stamps, file_problems = stored_timestamps_and_problems(month_file.path, check)
         problems.extend(file_problems)
-        if not any(p.rule in {"missing_columns", "wrong_dtype"} for p in file_problems):
-            stamps.append(frame["timestamp_ms"].to_numpy(dtype=np.int64))
+        if file_stamps is not None:
+            stamps.append(file_stamps)
     ts = np.unique(np.concatenate(stamps)) if stamps else np.empty(0, dtype=np.int64)
     ts = ts[tf.on_grid(ts)]  # off-grid bars are already reported; they would make every gap wrong
     return SeriesReport(
@@ -62,4 +79,4 @@ def inspect_series(store: MarketStore, key: SeriesKey) -> SeriesReport:
     )
 
 
-__all__ = ["SeriesReport", "inspect_series"]
+__all__ = ["SeriesReport", "inspect_series", "stored_timestamps_and_problems"]

@@ -111,22 +111,33 @@ def read_parquet_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
-def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` with the store schema to ``path`` atomically (see ``stratlab.atomic_io``)."""
-    table = pa.Table.from_pandas(frame[list(OHLCV_COLUMNS)], schema=SCHEMA, preserve_index=False)
+def write_parquet_with_schema(frame: pd.DataFrame, path: Path, schema: pa.Schema) -> None:
+    """Write ``frame``'s columns of ``schema``, typed as it says, to ``path`` atomically (see
+    ``stratlab.atomic_io``), zstd-compressed as every file of the store."""
+    table = pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)
     with atomic_writer(path) as handle:
         pq.write_table(table, handle, compression="zstd")
+
+
+def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` with the store schema to ``path`` atomically (see ``stratlab.atomic_io``)."""
+    write_parquet_with_schema(frame, path, SCHEMA)
+
+
+def store_root(root: Path | str | None) -> Path:
+    """The store's root folder: ``root``, else ``STRATLAB_DATA_ROOT`` (the settings)."""
+    if root is None:
+        from stratlab.settings import get_settings
+
+        root = get_settings().data_root
+    return Path(root)
 
 
 class MarketStore:
     """One store root. All reads and writes of OHLCV Parquet files go through here."""
 
     def __init__(self, root: Path | str | None = None) -> None:
-        if root is None:
-            from stratlab.settings import get_settings
-
-            root = get_settings().data_root
-        self.root = Path(root)
+        self.root = store_root(root)
 
     @property
     def ohlcv_root(self) -> Path:
@@ -323,4 +334,6 @@ __all__ = [
     "check_name",
     "month_windows",
     "read_parquet_frame",
+    "store_root",
+    "write_parquet_with_schema",
 ]

@@ -6,6 +6,7 @@ first bad row (for loading and writing). Rows are 0-based positions in the file,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,30 +42,38 @@ class Problem:
         return f"{where}{self.message}{more}"
 
 
-def check_schema(frame: pd.DataFrame, file: str) -> list[Problem]:
-    """Missing, extra or wrongly typed columns. Row checks only make sense once this list is empty."""
+def column_problems(
+    frame: pd.DataFrame, file: str, columns: Sequence[str], dtypes: Mapping[str, np.dtype[np.generic]]
+) -> list[Problem]:
+    """Columns missing from ``columns``, columns not in it, and columns whose dtype is not the one ``dtypes`` says:
+    the schema rule of every stored file, whatever its columns."""
     problems: list[Problem] = []
-    columns = [str(c) for c in frame.columns]
-    missing = [c for c in OHLCV_COLUMNS if c not in columns]
-    extra = [c for c in columns if c not in OHLCV_COLUMNS]
+    present = [str(c) for c in frame.columns]
+    missing = [c for c in columns if c not in present]
+    extra = [c for c in present if c not in columns]
     if missing:
         problems.append(Problem(file, "missing_columns", f"missing column(s) {', '.join(missing)}"))
     if extra:
         problems.append(Problem(file, "extra_columns", f"unexpected column(s) {', '.join(extra)}"))
-    for name, expected in EXPECTED_DTYPES.items():
-        if name in columns and frame[name].dtype != expected:
+    for name, expected in dtypes.items():
+        if name in present and frame[name].dtype != expected:
             problems.append(
                 Problem(file, "wrong_dtype", f"column {name} has dtype {frame[name].dtype}, expected {expected}")
             )
     return problems
 
 
-def _rows(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
-    return np.flatnonzero(mask)
+def check_schema(frame: pd.DataFrame, file: str) -> list[Problem]:
+    """Missing, extra or wrongly typed columns. Row checks only make sense once this list is empty."""
+    return column_problems(frame, file, OHLCV_COLUMNS, EXPECTED_DTYPES)
 
 
-def _row_problem(file: str, rule: str, mask: npt.NDArray[np.bool_], describe: DescribeRow) -> Problem | None:
-    rows = _rows(mask)
+def first_row_problem(
+    file: str, rule: str, mask: npt.NDArray[np.bool_], describe: Callable[[int], str]
+) -> Problem | None:
+    """The rule broken by the rows ``mask`` marks, reported once: its first row (``describe`` words it), how many
+    rows break it and the first few of them; None when no row does."""
+    rows = np.flatnonzero(mask)
     if rows.size == 0:
         return None
     first = int(rows[0])
@@ -155,7 +164,7 @@ def check_rows(
         )
     problems: list[Problem] = []
     for rule, mask, template in checks:
-        problem = _row_problem(file, rule, mask, DescribeRow(template, frame))
+        problem = first_row_problem(file, rule, mask, DescribeRow(template, frame))
         if problem is not None:
             problems.append(problem)
     problems.sort(key=lambda p: p.row if p.row is not None else -1)  # stable: ties keep the checking order
@@ -181,4 +190,13 @@ def validate_frame(
         raise DataError(str(problems[0]))
 
 
-__all__ = ["EXPECTED_DTYPES", "Problem", "check_rows", "check_schema", "find_problems", "validate_frame"]
+__all__ = [
+    "EXPECTED_DTYPES",
+    "Problem",
+    "check_rows",
+    "check_schema",
+    "column_problems",
+    "find_problems",
+    "first_row_problem",
+    "validate_frame",
+]

@@ -32,7 +32,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from stratlab.data.dates import format_ms_seconds
 from stratlab.data.orderbook.schema import BookSnapshot
 from stratlab.data.orderbook.store import OrderBookStore
-from stratlab.data.sources.http_retry import RetryEvent, RetryPolicy, TokenBucket, TransientError, with_retries
+from stratlab.data.sources.http_retry import RetryEvent, RetryPolicy, TransientError, with_retries
 from stratlab.data.store import check_name
 from stratlab.errors import ConfigError, DownloadError
 
@@ -147,21 +147,29 @@ class RecordSummary:
 
 
 class _Recording:
-    """The buffer, the counters and the flush rule of one recording."""
+    """The buffer, the counters and the flush rule of one recording, and what its feeds run by: the deadline (None:
+    until stopped), the retry policy, the clock and the sleep."""
 
     def __init__(
         self,
         store: OrderBookStore,
         summary: RecordSummary,
         plan: RecordPlan,
-        clock: Callable[[], float],
         on_change: Callable[[RecordSummary], None],
+        *,
+        deadline: float | None,
+        retry: RetryPolicy,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
     ) -> None:
         self.store = store
         self.summary = summary
         self.plan = plan
-        self.clock = clock
         self.on_change = on_change
+        self.deadline = deadline
+        self.retry = retry
+        self.clock = clock
+        self.sleep = sleep
         self.buffer: list[BookSnapshot] = []
         self.last_flush = clock()
         self.consecutive_errors = 0
@@ -245,17 +253,9 @@ class _ProgressView:
         )  # fmt: skip
 
 
-def _poll(
-    source: BookSource,
-    symbol: str,
-    recording: _Recording,
-    deadline: float | None,
-    retry: RetryPolicy,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> None:
+def _poll(source: BookSource, symbol: str, recording: _Recording) -> None:
     """One snapshot per tick until the deadline (or for ever)."""
-    plan = recording.plan
+    plan, deadline, clock, sleep = recording.plan, recording.deadline, recording.clock, recording.sleep
     next_tick = clock()
     while deadline is None or next_tick < deadline:
         wait = next_tick - clock()
@@ -263,7 +263,10 @@ def _poll(
             sleep(wait)
         try:
             snapshot = with_retries(
-                lambda: source.fetch_order_book(symbol, plan.levels), retry, sleep=sleep, on_retry=recording.retried
+                lambda: source.fetch_order_book(symbol, plan.levels),
+                recording.retry,
+                sleep=sleep,
+                on_retry=recording.retried,
             )
         except DownloadError as exc:
             recording.failed(exc)
@@ -275,16 +278,10 @@ def _poll(
             next_tick += math.ceil(behind / plan.interval_s) * plan.interval_s
 
 
-def _stream(
-    stream: BookStream,
-    recording: _Recording,
-    deadline: float | None,
-    retry: RetryPolicy,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> bool:
+def _stream(stream: BookStream, recording: _Recording) -> bool:
     """Pushed snapshots, one per interval of the venue's time, until the deadline; False once the stream is lost
     for good (it could not be reopened, or the venue refused it) so that the caller polls instead."""
+    deadline, clock = recording.deadline, recording.clock
     interval_ms = recording.plan.interval_s * 1000.0
     last_kept: int | None = None
     while deadline is None or clock() < deadline:
@@ -295,7 +292,7 @@ def _stream(
             recording.summary.errors += 1
             log.warning("%s; reconnecting", exc.message)
             try:
-                with_retries(stream.open, retry, sleep=sleep, on_retry=recording.retried)
+                with_retries(stream.open, recording.retry, sleep=recording.sleep, on_retry=recording.retried)
             except DownloadError as lost:
                 log.warning("%s", lost)
                 return False
@@ -338,13 +335,12 @@ def record_order_book(
     deadline = None if plan.duration_s is None else started + plan.duration_s
     label = f"{source.name} {symbol} book"
     with _ProgressView(show_progress, console, label, plan.duration_s) as view:
-        recording = _Recording(store, summary, plan, clock, view.update)
+        recording = _Recording(
+            store, summary, plan, view.update, deadline=deadline, retry=policy, clock=clock, sleep=sleep
+        )
         try:
-            if stream is not None and not _streamed(stream, recording, deadline, policy, clock, sleep):
-                recording.summary.feed = "polling" if recording.summary.received == 0 else "websocket, then polling"
-                _poll(source, symbol, recording, deadline, policy, clock, sleep)
-            elif stream is None:
-                _poll(source, symbol, recording, deadline, policy, clock, sleep)
+            if stream is None or not _streamed(stream, recording):
+                _poll(source, symbol, recording)
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
@@ -357,50 +353,31 @@ def record_order_book(
     return summary
 
 
-def _streamed(
-    stream: BookStream,
-    recording: _Recording,
-    deadline: float | None,
-    retry: RetryPolicy,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> bool:
-    """True when the stream served the whole recording; False when it never opened or was lost for good."""
+def _streamed(stream: BookStream, recording: _Recording) -> bool:
+    """True when the stream served the whole recording; False when it never opened or was lost for good, the feed
+    then named for the polling that follows."""
+    summary = recording.summary
     # One quick retry only: a venue without a websocket should not delay the polling fallback by a minute.
-    opening = RetryPolicy(max_retries=1, base_delay_s=min(retry.base_delay_s, 1.0), jitter=0.0)
+    opening = RetryPolicy(max_retries=1, base_delay_s=min(recording.retry.base_delay_s, 1.0), jitter=0.0)
     try:
-        with_retries(stream.open, opening, sleep=sleep, on_retry=recording.retried)
+        with_retries(stream.open, opening, sleep=recording.sleep, on_retry=recording.retried)
     except DownloadError as exc:
-        recording.summary.errors += 1
-        recording.summary.notes.append(f"note: websocket unavailable, polled instead: {exc}")
-        return False
-    if _stream(stream, recording, deadline, retry, clock, sleep):
-        return True
-    recording.summary.notes.append("note: the websocket was lost and could not be reopened; polled the rest")
+        summary.errors += 1
+        summary.notes.append(f"note: websocket unavailable, polled instead: {exc}")
+    else:
+        if _stream(stream, recording):
+            return True
+        summary.notes.append("note: the websocket was lost and could not be reopened; polled the rest")
+    summary.feed = "polling" if summary.received == 0 else "websocket, then polling"
     return False
 
 
 def open_book_source(name: str, *, settings: Settings, base_url: str | None = None) -> BookSource:
     """The REST source called ``name`` (``hyperliquid_perps`` or ``ccxt_<exchange>``); ``base_url`` replaces the
-    API root."""
-    from stratlab.data.sources.ccxt_exchange import SOURCE_PREFIX, CcxtSource
-    from stratlab.data.sources.hyperliquid import SOURCE_NAME, HyperliquidSource
+    API root. The downloader's sources: the same venues, URLs and limits."""
+    from stratlab.data.download import open_source
 
-    if base_url is not None and not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"--base-url: not an http(s) URL: {base_url!r}")
-    if name == SOURCE_NAME:
-        return HyperliquidSource(
-            base_url or settings.hyperliquid_base_url,
-            timeout_s=settings.download_timeout_s,
-            limiter=TokenBucket(settings.download_weight_per_minute),
-        )
-    if name.startswith(SOURCE_PREFIX) and len(name) > len(SOURCE_PREFIX):
-        return CcxtSource(
-            name.removeprefix(SOURCE_PREFIX),
-            base_url=base_url or settings.ccxt_base_url,
-            timeout_s=settings.download_timeout_s,
-        )
-    raise ConfigError(f"source: unknown {name!r} (known: {SOURCE_NAME}, {SOURCE_PREFIX}<exchange>)")
+    return open_source(name, settings=settings, base_url=base_url)
 
 
 def open_book_stream(

@@ -18,7 +18,7 @@ every row inside the UTC day its file covers. Rows in messages are 0-based posit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 
 from stratlab.data.dates import format_ms
-from stratlab.data.validate import Problem
-from stratlab.errors import DataError
+from stratlab.data.validate import Problem, column_problems, first_row_problem
+from stratlab.errors import DataError, DownloadError
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -94,6 +94,14 @@ def book_problem(snapshot: BookSnapshot) -> str | None:
     return None
 
 
+def storable_snapshot(snapshot: BookSnapshot, context: str) -> BookSnapshot:
+    """``snapshot`` as a venue sent it, or a ``DownloadError`` naming the rule it breaks (``book_problem``)."""
+    problem = book_problem(snapshot)
+    if problem is not None:
+        raise DownloadError(f"{context}: snapshot at {snapshot.timestamp_ms} refused: {problem}")
+    return snapshot
+
+
 def snapshots_frame(snapshots: Sequence[BookSnapshot]) -> pd.DataFrame:
     """Snapshots as rows of the contract, sorted; on an equal ``timestamp_ms`` the later snapshot in the list wins."""
     latest: dict[int, BookSnapshot] = {}
@@ -133,20 +141,7 @@ def sort_book_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def check_book_schema(frame: pd.DataFrame, file: str) -> list[Problem]:
     """Missing, extra or wrongly typed columns. Row checks only make sense once this list is empty."""
-    columns = [str(c) for c in frame.columns]
-    problems: list[Problem] = []
-    missing = [c for c in BOOK_COLUMNS if c not in columns]
-    extra = [c for c in columns if c not in BOOK_COLUMNS]
-    if missing:
-        problems.append(Problem(file, "missing_columns", f"missing column(s) {', '.join(missing)}"))
-    if extra:
-        problems.append(Problem(file, "extra_columns", f"unexpected column(s) {', '.join(extra)}"))
-    for name, expected in BOOK_DTYPES.items():
-        if name in columns and frame[name].dtype != expected:
-            problems.append(
-                Problem(file, "wrong_dtype", f"column {name} has dtype {frame[name].dtype}, expected {expected}")
-            )
-    return problems
+    return column_problems(frame, file, BOOK_COLUMNS, BOOK_DTYPES)
 
 
 @dataclass(frozen=True)
@@ -164,16 +159,9 @@ class _Rows:
         when = f"timestamp_ms={int(self.ts[row])} ({format_ms(int(self.ts[row]))})"
         return f"{when} {side} level {int(self.level[row])}: "
 
-
-def _first(file: str, rule: str, mask: BoolArray, rows: _Rows, message: str) -> Problem | None:
-    bad = np.flatnonzero(mask)
-    if bad.size == 0:
-        return None
-    first = int(bad[0])
-    return Problem(
-        file, rule, rows.describe(first) + message, row=first, count=int(bad.size),
-        example_rows=tuple(int(r) for r in bad[:5]),
-    )  # fmt: skip
+    def worded(self, message: str) -> Callable[[int], str]:
+        """A rule's message for one of its rows: the row named, then ``message``."""
+        return lambda row: self.describe(row) + message
 
 
 def _snapshot_rules(rows: _Rows) -> list[tuple[str, BoolArray, str]]:
@@ -251,7 +239,8 @@ def check_book_rows(frame: pd.DataFrame, file: str, window_ms: tuple[int, int] |
                 f"outside this file's UTC day [{format_ms(start)}, {format_ms(end)})",
             )
         )
-    problems = [p for rule, mask, message in checks if (p := _first(file, rule, mask, rows, message)) is not None]
+    found = [first_row_problem(file, rule, mask, rows.worded(message)) for rule, mask, message in checks]
+    problems = [problem for problem in found if problem is not None]
     problems.sort(key=lambda p: p.row if p.row is not None else -1)
     return problems
 
@@ -281,5 +270,6 @@ __all__ = [
     "find_book_problems",
     "snapshots_frame",
     "sort_book_frame",
+    "storable_snapshot",
     "validate_book_frame",
 ]

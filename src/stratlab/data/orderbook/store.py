@@ -13,6 +13,7 @@ one, and writing the same snapshots twice (a rerun, a snapshot the venue sent ag
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -21,12 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from stratlab.atomic_io import atomic_writer
+from stratlab.data.inspect import stored_timestamps_and_problems
 from stratlab.data.orderbook.schema import (
-    BOOK_COLUMNS,
     BOOK_SCHEMA,
     BookSnapshot,
     empty_book_frame,
@@ -35,10 +33,9 @@ from stratlab.data.orderbook.schema import (
     sort_book_frame,
     validate_book_frame,
 )
-from stratlab.data.store import check_name, read_parquet_frame
+from stratlab.data.store import check_name, read_parquet_frame, store_root, write_parquet_with_schema
 from stratlab.data.timeframes import DAY_MS
 from stratlab.data.validate import Problem
-from stratlab.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -111,20 +108,14 @@ def day_keys(timestamps_ms: np.ndarray) -> np.ndarray:
 
 def write_book_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` with the order-book schema to ``path`` atomically."""
-    table = pa.Table.from_pandas(frame[list(BOOK_COLUMNS)], schema=BOOK_SCHEMA, preserve_index=False)
-    with atomic_writer(path) as handle:
-        pq.write_table(table, handle, compression="zstd")
+    write_parquet_with_schema(frame, path, BOOK_SCHEMA)
 
 
 class OrderBookStore:
     """One store root's order books. All reads and writes of order-book Parquet files go through here."""
 
     def __init__(self, root: Path | str | None = None) -> None:
-        if root is None:
-            from stratlab.settings import get_settings
-
-            root = get_settings().data_root
-        self.root = Path(root)
+        self.root = store_root(root)
 
     @property
     def book_root(self) -> Path:
@@ -174,16 +165,11 @@ class OrderBookStore:
         stamps: list[np.ndarray] = []
         files = self.day_files(key.source, key.symbol)
         for day_file in files:
-            path = str(day_file.path)
-            try:
-                frame = read_parquet_frame(day_file.path)
-            except DataError as exc:
-                problems.append(Problem(path, "unreadable", str(exc).removeprefix(f"{path}: ")))
-                continue
-            file_problems = find_book_problems(frame, path, day_file.window_ms)
+            check = functools.partial(find_book_problems, window_ms=day_file.window_ms)
+            file_stamps, file_problems = stored_timestamps_and_problems(day_file.path, check)
             problems += file_problems
-            if not any(p.rule in {"missing_columns", "wrong_dtype"} for p in file_problems):
-                stamps.append(np.unique(frame["timestamp_ms"].to_numpy(dtype=np.int64)))
+            if file_stamps is not None:
+                stamps.append(file_stamps)
         ts = np.unique(np.concatenate(stamps)) if stamps else np.empty(0, dtype=np.int64)
         return BookSeriesSummary(
             key=key,

@@ -35,7 +35,7 @@ import pandas as pd
 
 from stratlab.data.candles import ohlcv_frame
 from stratlab.data.dates import format_ms, now_ms
-from stratlab.data.orderbook.schema import BookSnapshot, book_problem
+from stratlab.data.orderbook.schema import BookSnapshot, storable_snapshot
 from stratlab.data.sources.http_retry import (
     TransientError,
     is_retryable_status,
@@ -181,14 +181,15 @@ class CcxtSource:
         except ccxt.BaseError as exc:
             raise DownloadError(f"{self.name}: {what}: {type(exc).__name__}: {one_line(str(exc))}") from None
 
-    def prepare(self, symbol: str, timeframe: Timeframe) -> None:
+    def _built(self, symbol: str) -> Any:
+        """The exchange, built on first use (which markets it loads depends on the symbol)."""
         if self._exchange is None:
             self._exchange = self._build(symbol)
-        exchange = self._exchange
-        # Checked before load_markets: it needs no request, and a refused timeframe should cost none.
-        if timeframe.name not in (exchange.timeframes or {}):
-            served = " ".join(exchange.timeframes or {}) or "none"
-            raise ConfigError(f"{self.name}: timeframe {timeframe.name!r} not served (timeframes: {served})")
+        return self._exchange
+
+    def _select_market(self, symbol: str) -> None:
+        """Load the markets once and keep ``symbol``'s; ``DownloadError`` with close names when it is not one."""
+        exchange = self.exchange
         if not exchange.markets:
             self._call(exchange.load_markets, "load markets")
         markets: dict[str, Any] = exchange.markets or {}
@@ -196,19 +197,20 @@ class CcxtSource:
             raise DownloadError(f"{self.name}: unknown symbol {symbol!r}{_symbol_hint(symbol, list(markets))}")
         self._market = markets[symbol]
 
+    def prepare(self, symbol: str, timeframe: Timeframe) -> None:
+        exchange = self._built(symbol)
+        # Checked before load_markets: it needs no request, and a refused timeframe should cost none.
+        if timeframe.name not in (exchange.timeframes or {}):
+            served = " ".join(exchange.timeframes or {}) or "none"
+            raise ConfigError(f"{self.name}: timeframe {timeframe.name!r} not served (timeframes: {served})")
+        self._select_market(symbol)
+
     def prepare_order_book(self, symbol: str, levels: int) -> None:
         """Build the exchange, load its markets and check the symbol and that it serves order books."""
-        if self._exchange is None:
-            self._exchange = self._build(symbol)
-        exchange = self._exchange
+        exchange = self._built(symbol)
         if not (exchange.has or {}).get("fetchOrderBook"):
             raise ConfigError(f"{self.name}: ccxt cannot fetch order books from this exchange")
-        if not exchange.markets:
-            self._call(exchange.load_markets, "load markets")
-        markets: dict[str, Any] = exchange.markets or {}
-        if symbol not in markets:
-            raise DownloadError(f"{self.name}: unknown symbol {symbol!r}{_symbol_hint(symbol, list(markets))}")
-        self._market = markets[symbol]
+        self._select_market(symbol)
 
     def fetch_order_book(self, symbol: str, levels: int) -> BookSnapshot:
         """The current book of ``symbol``, ``levels`` levels a side (asked of the venue as the limit)."""
@@ -298,10 +300,7 @@ def order_book_snapshot(book: Any, *, levels: int, received_ms: int, context: st
     snapshot = BookSnapshot(
         int(stamp) if isinstance(stamp, int | float) else received_ms, bid_price, bid_size, ask_price, ask_size
     )
-    problem = book_problem(snapshot)
-    if problem is not None:
-        raise DownloadError(f"{context}: snapshot at {snapshot.timestamp_ms} refused: {problem}")
-    return snapshot
+    return storable_snapshot(snapshot, context)
 
 
 __all__ = [

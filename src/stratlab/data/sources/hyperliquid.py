@@ -32,7 +32,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from stratlab.data.candles import ohlcv_frame
 from stratlab.data.dates import format_ms
-from stratlab.data.orderbook.schema import BookSnapshot, book_problem
+from stratlab.data.orderbook.schema import BookSnapshot, storable_snapshot
 from stratlab.data.sources.http_retry import TokenBucket, TransientError, one_line, send_once, unresolved_host_error
 from stratlab.data.timeframes import Timeframe
 from stratlab.errors import ConfigError, DownloadError
@@ -232,11 +232,7 @@ def parse_l2_book(answer: Any, *, coin: str, levels: int, context: str) -> BookS
         raise DownloadError(f"{context}: time {answer['time']!r} is not epoch ms") from None
     bid_price, bid_size = _side_levels(sides[0], levels, context, "bid")
     ask_price, ask_size = _side_levels(sides[1], levels, context, "ask")
-    snapshot = BookSnapshot(stamp, bid_price, bid_size, ask_price, ask_size)
-    problem = book_problem(snapshot)
-    if problem is not None:
-        raise DownloadError(f"{context}: snapshot at {stamp} refused: {problem}")
-    return snapshot
+    return storable_snapshot(BookSnapshot(stamp, bid_price, bid_size, ask_price, ask_size), context)
 
 
 def _reason(exc: BaseException) -> str:
