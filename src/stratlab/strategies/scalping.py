@@ -60,6 +60,7 @@ from stratlab.indicators import (
     volume_zscore,
     vwap_distance,
 )
+from stratlab.indicators.cache import memoized
 from stratlab.strategies._crossing import cross_above, cross_below, previous_bar, to_events
 from stratlab.strategies.base import (
     DIRECTION,
@@ -132,14 +133,14 @@ class _Features:
 
 def _features(candles: Candles, params: Mapping[str, object]) -> _Features:
     high, low, close, volume = candles.high, candles.low, candles.close, candles.volume
-    ratio = get_int(params, "htf_ratio")
     hist = macd(close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)[2]
     upper, lower, _ = donchian(high, low, get_int(params, "breakout_lookback"))
     support, resistance = support_resistance(high, low, close, get_int(params, "swing_k"), LEVEL_MEMORY)
-    trend_tf = coarser_timeframe(candles.timeframe, ratio)
-    bias_tf = coarser_timeframe(candles.timeframe, ratio * ratio)
-    trend = None if trend_tf is None else higher_timeframe(candles, trend_tf)
-    bias = None if bias_tf is None else higher_timeframe(candles, bias_tf)
+    tf = candles.timeframe
+    trend_slope, trend_hist, trend_rsi, trend_regime, bias_slope = _coarser_inputs(
+        candles.timestamp_ms, candles.open, high, low, close, volume,
+        tf.name, tf.fixed_ms, tf.origin_ms, get_int(params, "htf_ratio"),
+    )  # fmt: skip
     book = candles.book
     return _Features(
         close=close,
@@ -152,17 +153,51 @@ def _features(candles: Candles, params: Mapping[str, object]) -> _Features:
         lower=previous_bar(lower),
         support=support,
         resistance=resistance,
-        trend_slope=None if trend is None else align_to_base(candles, trend, ema_slope(trend.close, EMA_PERIOD)),
-        trend_hist=None
-        if trend is None
-        else align_to_base(candles, trend, macd(trend.close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)[2]),
-        trend_rsi=None if trend is None else align_to_base(candles, trend, rsi(trend.close, TREND_RSI_PERIOD)),
-        trend_regime=None
-        if trend is None
-        else align_to_base(candles, trend, regime(trend.high, trend.low, trend.close, **REGIME_SETTINGS)),
-        bias_slope=None if bias is None else align_to_base(candles, bias, ema_slope(bias.close, EMA_PERIOD)),
+        trend_slope=trend_slope,
+        trend_hist=trend_hist,
+        trend_rsi=trend_rsi,
+        trend_regime=trend_regime,
+        bias_slope=bias_slope,
         book_imbalance=None if book is None else book.imbalance,
         book_microprice=None if book is None else book.microprice_bps,
+    )
+
+
+_NO_INPUTS: tuple[None, None, None, None, None] = (None, None, None, None, None)
+
+
+@memoized
+def _coarser_inputs(
+    timestamp_ms: npt.NDArray[np.int64],
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    volume: FloatArray,
+    timeframe_name: str,
+    timeframe_fixed_ms: int | None,
+    timeframe_origin_ms: int,
+    ratio: int,
+) -> tuple[FloatArray | None, FloatArray | None, FloatArray | None, FloatArray | None, FloatArray | None]:
+    """(trend EMA slope, trend MACD histogram, trend RSI, trend regime, bias EMA slope) on the trading bars; None
+    for a timeframe that does not exist. Memoised in a search (the cache keys arrays and scalars, not Candles): a
+    trial's signals and stops, and every trial with the same ratio, share them."""
+    candles = Candles(
+        source="", symbol="", timeframe=Timeframe(timeframe_name, timeframe_fixed_ms, timeframe_origin_ms),
+        timestamp_ms=timestamp_ms, open=open_, high=high, low=low, close=close, volume=volume,
+    )  # fmt: skip
+    trend_tf = coarser_timeframe(candles.timeframe, ratio)
+    bias_tf = coarser_timeframe(candles.timeframe, ratio * ratio)
+    if trend_tf is None:
+        return _NO_INPUTS
+    trend = higher_timeframe(candles, trend_tf)
+    bias = None if bias_tf is None else higher_timeframe(candles, bias_tf)
+    return (
+        align_to_base(candles, trend, ema_slope(trend.close, EMA_PERIOD)),
+        align_to_base(candles, trend, macd(trend.close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)[2]),
+        align_to_base(candles, trend, rsi(trend.close, TREND_RSI_PERIOD)),
+        align_to_base(candles, trend, regime(trend.high, trend.low, trend.close, **REGIME_SETTINGS)),
+        None if bias is None else align_to_base(candles, bias, ema_slope(bias.close, EMA_PERIOD)),
     )
 
 
@@ -178,27 +213,43 @@ def _share(conditions: list[tuple[FloatArray | None, float]], side: int) -> Floa
     return np.asarray(total / len(present), dtype=np.float64)
 
 
-def confidence(f: _Features, params: Mapping[str, object], side: int, breakout: bool) -> FloatArray:
-    """The confidence of an entry on ``side`` for the breakout (or reversion) setup on each bar, in [0, 1]; NaN
-    where a weighed input is still unknown."""
+def confidence(
+    f: _Features, params: Mapping[str, object], side: int, breakout: bool, bars: npt.NDArray[np.intp] | None = None
+) -> FloatArray:
+    """The confidence of an entry on ``side`` for the breakout (or reversion) setup, in [0, 1], on ``bars`` (every
+    bar when None); NaN where a weighed input is still unknown. A search asks only for the bars where a setup
+    triggered: a few hundred of a hundred thousand."""
+
+    def on(values: FloatArray) -> FloatArray:
+        return values if bars is None else values[bars]
+
+    def maybe_on(values: FloatArray | None) -> FloatArray | None:
+        return None if values is None else on(values)
+
     # Volume participation is side-free: `side * (side * z) > 0.5` reads `z > 0.5`.
-    participation = side * f.volume_z
-    vwap_side = f.vwap_distance if breakout else -f.vwap_distance
-    trend_rsi = None if f.trend_rsi is None else f.trend_rsi - 50.0
+    participation = side * on(f.volume_z)
+    vwap_side = on(f.vwap_distance) if breakout else -on(f.vwap_distance)
+    trend_rsi = None if f.trend_rsi is None else on(f.trend_rsi) - 50.0
     groups = (
-        ("w_trend", _share([(f.trend_slope, 0.0), (f.bias_slope, 0.0), (f.trend_hist, 0.0)], side)),
-        ("w_momentum", _share([(f.hist_change, 0.0), (trend_rsi, 0.0)], side)),
+        (
+            "w_trend",
+            _share(
+                [(maybe_on(f.trend_slope), 0.0), (maybe_on(f.bias_slope), 0.0), (maybe_on(f.trend_hist), 0.0)], side
+            ),
+        ),
+        ("w_momentum", _share([(on(f.hist_change), 0.0), (trend_rsi, 0.0)], side)),
         ("w_flow", _share([(participation, VOLUME_Z_MIN), (vwap_side, 0.0)], side)),
     )
-    score = np.zeros(f.close.shape)
-    weight = np.zeros(f.close.shape)
+    shape = f.close.shape if bars is None else bars.shape
+    score = np.zeros(shape)
+    weight = np.zeros(shape)
     for name, share in groups:
         w = get_float(params, name)
         if w > 0.0 and share is not None:
             score += w * share  # NaN (an input still unknown) spreads: no entry on that bar
             weight += w
     book_weight = get_float(params, "w_book")
-    book = _share([(f.book_imbalance, IMBALANCE_MIN), (f.book_microprice, 0.0)], side)
+    book = _share([(maybe_on(f.book_imbalance), IMBALANCE_MIN), (maybe_on(f.book_microprice), 0.0)], side)
     if book_weight > 0.0 and book is not None:
         # Only bars with snapshots count the book: elsewhere the other groups share the score.
         covered = ~np.isnan(book)
@@ -208,10 +259,11 @@ def confidence(f: _Features, params: Mapping[str, object], side: int, breakout: 
         return np.where(weight > 0.0, score / weight, np.where(np.isnan(score), np.nan, 1.0))
 
 
-def _regime_allows(f: _Features, breakout: bool) -> BoolArray:
+def _regime_allows(f: _Features, breakout: bool, bars: npt.NDArray[np.intp]) -> BoolArray:
+    """On ``bars``: whether the trend timeframe's regime admits the setup (always, without a trend timeframe)."""
     if f.trend_regime is None:
-        return np.ones(f.close.shape, dtype=np.bool_)
-    code = f.trend_regime
+        return np.ones(bars.shape, dtype=np.bool_)
+    code = f.trend_regime[bars]
     known = ~np.isnan(code) & (code != REGIME_UNKNOWN)
     if breakout:
         return np.asarray(known & (code != REGIME_RANGE_LOW_VOL), dtype=np.bool_)
@@ -232,6 +284,23 @@ def _setups(f: _Features, params: Mapping[str, object]) -> list[tuple[int, bool,
         found.append((LONG, False, cross_above(f.rsi, np.full(f.rsi.shape, 50.0 - band), scale=100.0) & below_vwap))
         found.append((SHORT, False, cross_below(f.rsi, np.full(f.rsi.shape, 50.0 + band), scale=100.0) & above_vwap))
     return found
+
+
+def _entries(f: _Features, params: Mapping[str, object]) -> Int8Array:
+    """Both sides' events: a setup's trigger, on a bar with an ATR, that the regime admits and whose confidence
+    reaches ``min_confidence``."""
+    threshold = get_float(params, "min_confidence")
+    long = np.zeros(f.close.shape, dtype=np.bool_)
+    short = np.zeros(f.close.shape, dtype=np.bool_)
+    for side, breakout, triggered in _setups(f, params):
+        bars = np.flatnonzero(triggered & ~np.isnan(f.atr))
+        bars = bars[_regime_allows(f, breakout, bars)]
+        taken = bars[confidence(f, params, side, breakout, bars) >= threshold]
+        (long if side == LONG else short)[taken] = True
+    events = to_events(long, short)
+    # Two setups of one side on neighbouring bars are one entry: the first.
+    events[1:][events[1:] == events[:-1]] = 0
+    return events
 
 
 @register
@@ -275,22 +344,7 @@ class Scalping(Strategy):
     backtest_defaults = MappingProxyType({"risk_pct": 0.5, "max_holding_bars": 48, "min_target_cost_multiple": 2.0})
 
     def events(self, candles: Candles, params: Mapping[str, object]) -> Int8Array:
-        f = _features(candles, params)
-        threshold = get_float(params, "min_confidence")
-        ready = ~np.isnan(f.atr)
-        long = np.zeros(len(candles), dtype=np.bool_)
-        short = np.zeros(len(candles), dtype=np.bool_)
-        for side, breakout, triggered in _setups(f, params):
-            score = confidence(f, params, side, breakout)
-            taken = triggered & ready & _regime_allows(f, breakout) & (score >= threshold)
-            if side == LONG:
-                long |= taken
-            else:
-                short |= taken
-        events = to_events(long, short)
-        # Two setups of one side on neighbouring bars are one entry: the first.
-        events[1:][events[1:] == events[:-1]] = 0
-        return events
+        return _entries(_features(candles, params), params)
 
     def warmup(self, params: Mapping[str, object]) -> int:
         # The trading timeframe's own inputs. The coarser timeframes' inputs add more (their warm-up times the
@@ -305,21 +359,29 @@ class Scalping(Strategy):
         )
 
     def stop_distances(self, candles: Candles, params: Mapping[str, object]) -> StopDistances:
+        # The engine reads a distance on a signal bar only, so only those bars get one (NaN elsewhere).
         f = _features(candles, params)
-        average_range = np.where(f.atr > 0.0, f.atr, np.nan)
+        side = _entries(f, params)
+        bars = np.flatnonzero(side)
+        long = side[bars] == LONG
+        close = f.close[bars]
+        average_range = f.atr[bars]
+        average_range = np.where(average_range > 0.0, average_range, np.nan)
         stop = get_float(params, "stop_atr") * average_range
         target = get_float(params, "target_atr") * average_range
-        side = self.events(candles, params)
+        below = close - f.support[bars]  # how far the nearest support lies under the close
+        above = f.resistance[bars] - close
         if get_str(params, "stop_rule") == "structure":
-            buffer = STRUCTURE_BUFFER_ATR * average_range
-            beyond = np.where(
-                side == LONG, f.close - f.support, np.where(side == SHORT, f.resistance - f.close, np.nan)
-            )
-            stop = np.where(np.isnan(beyond), stop, beyond + buffer)
+            beyond = np.where(long, below, above)
+            stop = np.where(np.isnan(beyond), stop, beyond + STRUCTURE_BUFFER_ATR * average_range)
         if get_str(params, "target_rule") == "structure":
-            ahead = np.where(side == LONG, f.resistance - f.close, np.where(side == SHORT, f.close - f.support, np.nan))
+            ahead = np.where(long, above, below)
             target = np.where(np.isnan(ahead), target, ahead)
-        return StopDistances(take_profit=_positive(target), stop_loss=_positive(stop))
+        take_profit = np.full(f.close.shape, np.nan)
+        stop_loss = np.full(f.close.shape, np.nan)
+        take_profit[bars] = _positive(target)
+        stop_loss[bars] = _positive(stop)
+        return StopDistances(take_profit=take_profit, stop_loss=stop_loss)
 
     def notes(self, candles: Candles, params: Mapping[str, object] | None = None) -> tuple[str, ...]:
         """Whether the order-book filter was used, and on which share of the bars."""
