@@ -32,7 +32,7 @@ SymbolOption = Annotated[str, Opt("--symbol", help="Symbol, e.g. BTC.")]
 TimeframeOption = Annotated[str, Opt("--timeframe", help="Bar timeframe.")]
 StartOption = Annotated[str | None, Opt("--start", help="First day, YYYY-MM-DD (UTC).")]
 EndOption = Annotated[str | None, Opt("--end", help="Last day, YYYY-MM-DD (UTC, included).")]
-StrategiesOption = Annotated[str | None, Opt("--strategies", help="Comma-separated names (default: the five single-rule ones).")]
+StrategiesOption = Annotated[str | None, Opt("--strategies", help="Comma-separated names (default: all but scalping).")]
 MaxTrialsOption = Annotated[int, Opt("--max-trials", help="Completed trials per strategy.")]
 TimeBudgetOption = Annotated[float, Opt("--time-budget", help="Seconds for the whole run; 0 = no limit.")]
 DdThresholdOption = Annotated[
