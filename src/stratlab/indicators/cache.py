@@ -15,9 +15,12 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
+
+from stratlab.data.candles import Candles
+from stratlab.data.timeframes import Timeframe
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -124,4 +127,35 @@ def memoized(function: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-__all__ = ["DEFAULT_BUDGET_BYTES", "indicator_cache", "memoized"]
+def memoized_on_candles(function: Callable[Concatenate[Candles, P], R]) -> Callable[Concatenate[Candles, P], R]:
+    """``memoized`` for a function of ``Candles`` (and scalars): the cache keys arrays and scalars, not objects, so
+    the candles go in as their arrays and timeframe and come out as bare candles (no source, symbol, files or book:
+    the function must not need them)."""
+
+    def on_pieces(
+        timestamp_ms: Any, open_: Any, high: Any, low: Any, close: Any, volume: Any,
+        timeframe_name: str, timeframe_fixed_ms: int | None, timeframe_origin_ms: int,
+        *args: P.args, **kwargs: P.kwargs,
+    ) -> R:  # fmt: skip
+        candles = Candles(
+            source="", symbol="", timeframe=Timeframe(timeframe_name, timeframe_fixed_ms, timeframe_origin_ms),
+            timestamp_ms=timestamp_ms, open=open_, high=high, low=low, close=close, volume=volume,
+        )  # fmt: skip
+        return function(candles, *args, **kwargs)
+
+    # The cache key starts with the qualified name: each decorated function keeps its own entries.
+    on_pieces.__qualname__ = function.__qualname__
+    cached = memoized(on_pieces)
+
+    @functools.wraps(function)
+    def wrapper(candles: Candles, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        tf = candles.timeframe
+        return cached(
+            candles.timestamp_ms, candles.open, candles.high, candles.low, candles.close, candles.volume,
+            tf.name, tf.fixed_ms, tf.origin_ms, *args, **kwargs,
+        )  # fmt: skip
+
+    return wrapper
+
+
+__all__ = ["DEFAULT_BUDGET_BYTES", "indicator_cache", "memoized", "memoized_on_candles"]

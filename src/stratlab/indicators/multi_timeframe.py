@@ -17,7 +17,7 @@ from stratlab.data.candles import Candles
 from stratlab.data.resample import resample
 from stratlab.data.timeframes import Timeframe, parse_timeframe
 from stratlab.errors import ConfigError
-from stratlab.indicators.cache import memoized
+from stratlab.indicators.cache import memoized, memoized_on_candles
 from stratlab.indicators.core import FloatArray
 
 IntArray = npt.NDArray[np.int64]
@@ -30,21 +30,7 @@ def higher_timeframe(base: Candles, timeframe: str | Timeframe) -> Candles:
     cached across calls too. A timeframe that ``base``'s bars do not nest into raises ``ConfigError``.
     """
     target = parse_timeframe(timeframe)
-    source = base.timeframe
-    arrays = _resampled(
-        base.timestamp_ms,
-        base.open,
-        base.high,
-        base.low,
-        base.close,
-        base.volume,
-        source.name,
-        source.fixed_ms,
-        source.origin_ms,
-        target.name,
-        target.fixed_ms,
-        target.origin_ms,
-    )
+    arrays = _resampled(base, target.name, target.fixed_ms, target.origin_ms)
     timestamp_ms, open_, high, low, close, volume = arrays
     return Candles(
         source=base.source,
@@ -60,33 +46,11 @@ def higher_timeframe(base: Candles, timeframe: str | Timeframe) -> Candles:
     )
 
 
-@memoized
+@memoized_on_candles
 def _resampled(
-    timestamp_ms: npt.NDArray[np.int64],
-    open_: FloatArray,
-    high: FloatArray,
-    low: FloatArray,
-    close: FloatArray,
-    volume: FloatArray,
-    source_name: str,
-    source_fixed_ms: int | None,
-    source_origin_ms: int,
-    target_name: str,
-    target_fixed_ms: int | None,
-    target_origin_ms: int,
+    candles: Candles, target_name: str, target_fixed_ms: int | None, target_origin_ms: int
 ) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    # The cache keys arrays and scalars, not Candles or Timeframe objects: hence the pieces.
-    candles = Candles(
-        source="",
-        symbol="",
-        timeframe=Timeframe(source_name, source_fixed_ms, source_origin_ms),
-        timestamp_ms=timestamp_ms,
-        open=open_,
-        high=high,
-        low=low,
-        close=close,
-        volume=volume,
-    )
+    # Arrays, not Candles, so that the cache can hold them (the target timeframe goes in as its pieces too).
     out = resample(candles, Timeframe(target_name, target_fixed_ms, target_origin_ms))
     return out.timestamp_ms, out.open, out.high, out.low, out.close, out.volume
 

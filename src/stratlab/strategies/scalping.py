@@ -60,7 +60,7 @@ from stratlab.indicators import (
     volume_zscore,
     vwap_distance,
 )
-from stratlab.indicators.cache import memoized
+from stratlab.indicators.cache import memoized_on_candles
 from stratlab.strategies._crossing import cross_above, cross_below, previous_bar, to_events
 from stratlab.strategies.base import (
     DIRECTION,
@@ -136,11 +136,9 @@ def _features(candles: Candles, params: Mapping[str, object]) -> _Features:
     hist = macd(close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)[2]
     upper, lower, _ = donchian(high, low, get_int(params, "breakout_lookback"))
     support, resistance = support_resistance(high, low, close, get_int(params, "swing_k"), LEVEL_MEMORY)
-    tf = candles.timeframe
     trend_slope, trend_hist, trend_rsi, trend_regime, bias_slope = _coarser_inputs(
-        candles.timestamp_ms, candles.open, high, low, close, volume,
-        tf.name, tf.fixed_ms, tf.origin_ms, get_int(params, "htf_ratio"),
-    )  # fmt: skip
+        candles, get_int(params, "htf_ratio")
+    )
     book = candles.book
     return _Features(
         close=close,
@@ -166,26 +164,13 @@ def _features(candles: Candles, params: Mapping[str, object]) -> _Features:
 _NO_INPUTS: tuple[None, None, None, None, None] = (None, None, None, None, None)
 
 
-@memoized
+@memoized_on_candles
 def _coarser_inputs(
-    timestamp_ms: npt.NDArray[np.int64],
-    open_: FloatArray,
-    high: FloatArray,
-    low: FloatArray,
-    close: FloatArray,
-    volume: FloatArray,
-    timeframe_name: str,
-    timeframe_fixed_ms: int | None,
-    timeframe_origin_ms: int,
-    ratio: int,
+    candles: Candles, ratio: int
 ) -> tuple[FloatArray | None, FloatArray | None, FloatArray | None, FloatArray | None, FloatArray | None]:
     """(trend EMA slope, trend MACD histogram, trend RSI, trend regime, bias EMA slope) on the trading bars; None
-    for a timeframe that does not exist. Memoised in a search (the cache keys arrays and scalars, not Candles): a
-    trial's signals and stops, and every trial with the same ratio, share them."""
-    candles = Candles(
-        source="", symbol="", timeframe=Timeframe(timeframe_name, timeframe_fixed_ms, timeframe_origin_ms),
-        timestamp_ms=timestamp_ms, open=open_, high=high, low=low, close=close, volume=volume,
-    )  # fmt: skip
+    for a timeframe that does not exist. Memoised in a search: a trial's signals and stops, and every trial with
+    the same ratio, share them."""
     trend_tf = coarser_timeframe(candles.timeframe, ratio)
     bias_tf = coarser_timeframe(candles.timeframe, ratio * ratio)
     if trend_tf is None:
