@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     research_root: Path = Field(
         default=Path("research"), description="Where research loops keep their results database, locks and reports."
     )
+    strategies_dir: Path = Field(
+        default=Path("strategies"), description="Folder of the user's own strategy files (*.py), read at start."
+    )
+    strategy_checks_root: Path = Field(
+        default=Path("strategy_checks"), description="Where `strategy check` records its verdict per file content."
+    )
     log_level: str = Field(default="DEBUG", description="Level of the log file (console follows --verbose/--quiet).")
 
     hyperliquid_base_url: str = Field(default="https://api.hyperliquid.xyz", description="Hyperliquid API root.")

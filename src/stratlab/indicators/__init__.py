@@ -5,6 +5,10 @@ support / resistance they leave, and the alignment of a coarser timeframe's valu
 
 from stratlab.indicators.cache import indicator_cache
 from stratlab.indicators.core import (
+    MEMORY_RTOL,
+    ema_memory,
+    smoothing_memory,
+    wilder_memory,
     REGIME_NAMES,
     REGIME_RANGE_HIGH_VOL,
     REGIME_RANGE_LOW_VOL,
@@ -39,6 +43,10 @@ from stratlab.indicators.multi_timeframe import align_to_base, higher_timeframe
 from stratlab.indicators.structure import confirmed_swings, support_resistance, swing_warmup
 
 __all__ = [
+    "MEMORY_RTOL",
+    "ema_memory",
+    "smoothing_memory",
+    "wilder_memory",
     "REGIME_NAMES",
     "REGIME_RANGE_HIGH_VOL",
     "REGIME_RANGE_LOW_VOL",

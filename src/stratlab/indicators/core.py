@@ -115,6 +115,31 @@ def ema(values: npt.ArrayLike, period: int) -> FloatArray:
     return nb.ema_nb(x, p)
 
 
+# How close a recursive average must come to its value on a longer history to count as the same (one part in a
+# million of the gap the start left): what a strategy's declared memory promises and the history check measures.
+MEMORY_RTOL = 1e-6
+
+
+def smoothing_memory(alpha: float) -> int:
+    """Bars after which a recursive average with weight ``alpha`` on the newest value has forgotten its start: the
+    gap a different start leaves shrinks by ``1 - alpha`` a bar, so this is where it falls below ``MEMORY_RTOL``."""
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
+    if alpha == 1.0:
+        return 1
+    return math.ceil(math.log(MEMORY_RTOL) / math.log(1.0 - alpha))
+
+
+def ema_memory(period: int) -> int:
+    """:func:`smoothing_memory` of :func:`ema` (``alpha = 2 / (period + 1)``), counting its seed window."""
+    return period + smoothing_memory(2.0 / (period + 1))
+
+
+def wilder_memory(period: int) -> int:
+    """:func:`smoothing_memory` of Wilder's average (RSI, ATR, ADX: ``alpha = 1 / period``), counting its seed."""
+    return period + smoothing_memory(1.0 / period)
+
+
 @memoized
 def ema_slope(values: npt.ArrayLike, period: int, lookback: int = 1) -> FloatArray:
     """Percent change of :func:`ema` (``period``) over ``lookback`` bars: ``100 (ema[i] / ema[i - lookback] - 1)``,
@@ -361,6 +386,10 @@ def regime(
 
 
 __all__ = [
+    "MEMORY_RTOL",
+    "ema_memory",
+    "smoothing_memory",
+    "wilder_memory",
     "REGIME_NAMES",
     "REGIME_RANGE_HIGH_VOL",
     "REGIME_RANGE_LOW_VOL",

@@ -21,13 +21,21 @@ from stratlab.strategies.range_breakout import RangeBreakout
 from stratlab.strategies.registry import (
     all_strategies,
     default_strategy_names,
+    forget_user_strategies,
     get_strategy,
+    load_failures,
+    load_strategies_dir,
+    load_user_strategies,
     register,
     strategy_names,
+    strategy_source,
+    use_source,
+    user_strategy_names,
 )
 from stratlab.strategies.rsi_reversion import RsiReversion
 from stratlab.strategies.scalping import Scalping
 from stratlab.strategies.stochastic import StochasticCross
+from stratlab.strategies.user import LoadFailure, StrategyNameClash, StrategySource
 
 __all__ = [
     "DIRECTION",
@@ -36,6 +44,7 @@ __all__ = [
     "Constraint",
     "FloatParam",
     "IntParam",
+    "LoadFailure",
     "MaCross",
     "ParamSpace",
     "ParamSpec",
@@ -45,10 +54,19 @@ __all__ = [
     "StochasticCross",
     "StopDistances",
     "Strategy",
+    "StrategyNameClash",
+    "StrategySource",
     "all_strategies",
     "apply_direction",
     "default_strategy_names",
+    "forget_user_strategies",
     "get_strategy",
+    "load_failures",
+    "load_strategies_dir",
+    "load_user_strategies",
     "register",
     "strategy_names",
+    "strategy_source",
+    "use_source",
+    "user_strategy_names",
 ]

@@ -585,6 +585,12 @@ class Strategy(ABC):
         """
         return self.warmup(self.space.validate(params))
 
+    def memory_bars(self, params: Mapping[str, object] | None = None) -> int:
+        """How many bars after the series' first the values still depend on where it started: from then on, signals
+        and stops equal those of any longer history. ``stratlab strategy check`` measures it against this."""
+        values = self.space.validate(params)
+        return max(self.memory(values), self.warmup(values))
+
     def notes(self, candles: Candles, params: Mapping[str, object] | None = None) -> tuple[str, ...]:
         """Lines a backtest's output states about the inputs this strategy used on ``candles`` (none by default)."""
         return ()
@@ -607,6 +613,12 @@ class Strategy(ABC):
     @abstractmethod
     def warmup(self, params: Mapping[str, object]) -> int:
         """The number of leading bars on which :meth:`events` is always 0. Called by :meth:`warmup_bars`."""
+
+    def memory(self, params: Mapping[str, object]) -> int:
+        """Bars until the values forget the series' start (called by :meth:`memory_bars`). Windows of finite length
+        forget it after the warm-up, the default; recursive averages (EMA, Wilder's) remember longer: declare
+        ``indicators.ema_memory`` / ``wilder_memory`` of their periods."""
+        return self.warmup(params)
 
     def stop_distances(self, candles: Candles, params: Mapping[str, object]) -> StopDistances | None:
         """Per-bar stop distances, or ``None`` (the default: the backtest config decides TP/SL). Called by

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from stratlab.data.candles import Candles
-from stratlab.indicators import ema, sma
+from stratlab.indicators import ema, ema_memory, sma
 from stratlab.strategies._crossing import cross_above, cross_below, to_events
 from stratlab.strategies.base import (
     DIRECTION,
@@ -52,3 +52,9 @@ class MaCross(Strategy):
     def warmup(self, params: Mapping[str, object]) -> int:
         # The slow average is first defined on bar slow-1; a cross also needs the bar before it.
         return get_int(params, "slow")
+
+    def memory(self, params: Mapping[str, object]) -> int:
+        # An EMA remembers its seed; an SMA forgets it after its window (the warm-up).
+        if get_str(params, "ma_type") == "ema":
+            return ema_memory(get_int(params, "slow")) + 1
+        return self.warmup(params)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from stratlab.data.candles import Candles
-from stratlab.indicators import atr, donchian
+from stratlab.indicators import atr, donchian, wilder_memory
 from stratlab.strategies._crossing import cross_above, cross_below, previous_bar, to_events
 from stratlab.strategies.base import (
     DIRECTION,
@@ -73,6 +73,12 @@ class RangeBreakout(Strategy):
             # ATR is first defined on bar atr_period (its first true range needs a previous close).
             bars = max(bars, get_int(params, "atr_period"))
         return bars
+
+    def memory(self, params: Mapping[str, object]) -> int:
+        # The channel forgets after its window; the stops' ATR is Wilder's average, which remembers longer.
+        if self._has_stops(params):
+            return max(self.warmup(params), wilder_memory(get_int(params, "atr_period")) + 1)
+        return self.warmup(params)
 
     def stop_distances(self, candles: Candles, params: Mapping[str, object]) -> StopDistances:
         average_range = atr(candles.high, candles.low, candles.close, get_int(params, "atr_period"))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from stratlab.data.candles import Candles
-from stratlab.indicators import rsi
+from stratlab.indicators import rsi, wilder_memory
 from stratlab.strategies._crossing import to_events
 from stratlab.strategies.base import DIRECTION, Constraint, Int8Array, IntParam, ParamSpace, Strategy, get_int
 from stratlab.strategies.registry import register
@@ -46,3 +46,7 @@ class RsiReversion(Strategy):
     def warmup(self, params: Mapping[str, object]) -> int:
         # RSI needs `period` price changes, so it is first defined on bar `period`; the event needs the bar before.
         return get_int(params, "period") + 1
+
+    def memory(self, params: Mapping[str, object]) -> int:
+        # RSI averages gains and losses with Wilder's smoothing, which remembers its start.
+        return wilder_memory(get_int(params, "period")) + 1

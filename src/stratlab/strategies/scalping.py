@@ -51,6 +51,7 @@ from stratlab.indicators import (
     align_to_base,
     atr,
     donchian,
+    ema_memory,
     ema_slope,
     higher_timeframe,
     macd,
@@ -59,6 +60,7 @@ from stratlab.indicators import (
     support_resistance,
     volume_zscore,
     vwap_distance,
+    wilder_memory,
 )
 from stratlab.indicators.cache import memoized_on_candles
 from stratlab.strategies._crossing import cross_above, cross_below, previous_bar, to_events
@@ -342,6 +344,23 @@ class Scalping(Strategy):
             FLOW_PERIOD - 1,
             ATR_PERIOD,
         )
+
+    def memory(self, params: Mapping[str, object]) -> int:
+        # Recursive averages on three timeframes. A coarser bar spans at most twice its ratio in trading bars (the
+        # next listed interval), plus the partial first bucket of a later start; sums of chained averages bound
+        # their joint memory from above.
+        ratio = get_int(params, "htf_ratio")
+        macd_memory = ema_memory(MACD_SLOW) + ema_memory(MACD_SIGNAL)
+        trading = max(macd_memory, wilder_memory(get_int(params, "rsi_period")), wilder_memory(ATR_PERIOD)) + 1
+        regime_memory = (
+            ema_memory(REGIME_SETTINGS["trend_period"])
+            + 2 * wilder_memory(REGIME_SETTINGS["adx_period"])
+            + REGIME_SETTINGS["vol_period"]
+            + REGIME_SETTINGS["vol_lookback"]
+        )
+        trend = max(macd_memory, wilder_memory(TREND_RSI_PERIOD), regime_memory, ema_memory(EMA_PERIOD) + 1) + 1
+        bias = ema_memory(EMA_PERIOD) + 2
+        return max(self.warmup(params), trading, 2 * ratio * trend, 2 * ratio * ratio * bias)
 
     def stop_distances(self, candles: Candles, params: Mapping[str, object]) -> StopDistances:
         # The engine reads a distance on a signal bar only, so only those bars get one (NaN elsewhere).
