@@ -53,6 +53,9 @@ def research_start(
         str | None, Opt("--cluster", help="A Dask scheduler, tcp://HOST:PORT: its workers run the backtests.")
     ] = None,
     data_root: Annotated[Path | None, Opt("--data-root", help="Store root (default: STRATLAB_DATA_ROOT).")] = None,
+    skip_check: Annotated[
+        bool, Opt("--skip-check", help="Search user strategies that never passed `strategy check` (recorded).")
+    ] = False,
 ) -> None:
     """Run the loop of --config until its stop rule holds; a second start of the same experiment resumes it."""
     from stratlab.processes import hold_process_lock
@@ -62,6 +65,8 @@ def research_start(
     from stratlab.research.loop import LOCK_FILE, ResearchLoop
 
     config = load_config(config_path)
+    if skip_check:
+        config = config.model_copy(update={"skip_check": True})
     settings = get_settings()
     root = data_root or settings.data_root
     target = database_for(config, db)

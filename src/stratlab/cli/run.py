@@ -60,6 +60,9 @@ WalkForwardOption = Annotated[
 AnchoredOption = Annotated[bool, Opt("--anchored", help="Walk-forward windows all start at the first bar.")]
 EmbargoOption = Annotated[int, Opt("--embargo-bars", help="Bars skipped between a window's in-sample and its OOS.")]
 CscvBlocksOption = Annotated[int, Opt("--cscv-blocks", help="S, the blocks of days PBO's CSCV cuts (even).")]
+SkipCheckOption = Annotated[
+    bool, Opt("--skip-check", help="Search user strategies that never passed `strategy check` (recorded in the run).")
+]
 RequirePassOption = Annotated[
     bool, Opt("--require-pass", help="Exit with code 3 when the champion is flagged (or there is none).")
 ]
@@ -122,6 +125,7 @@ def request_from_options(
     walk_forward: int,
     anchored: bool,
     embargo_bars: int,
+    skip_check: bool = False,
 ) -> RunRequest:
     """The options of ``run new``, as typed, into a validated ``RunRequest``; a bad one is a one-line ``ConfigError``
     naming its option. The Launch page builds its request here too, so both faces accept and refuse the same."""
@@ -157,6 +161,7 @@ def request_from_options(
         "gates": Gates.from_text(gates),
         "cscv_blocks": cscv_blocks,
         "walk_forward": _walk_forward(walk_forward, anchored, embargo_bars),
+        "skip_check": skip_check,
     }
     if strategies:
         values["strategies"] = tuple(s.strip() for s in strategies.split(",") if s.strip())
@@ -220,6 +225,7 @@ def run_new(
     walk_forward: WalkForwardOption = 0,
     anchored: AnchoredOption = False,
     embargo_bars: EmbargoOption = 0,
+    skip_check: SkipCheckOption = False,
     data_root: DataRootOption = None,
 ) -> None:
     run_dir = _new(**{k: v for k, v in locals().items()})
@@ -490,6 +496,7 @@ def optimize(
     walk_forward: WalkForwardOption = 0,
     anchored: AnchoredOption = False,
     embargo_bars: EmbargoOption = 0,
+    skip_check: SkipCheckOption = False,
     data_root: DataRootOption = None,
     workers: WorkersOption = 2,
     live: Annotated[bool, Opt("--live/--no-live", help="Show the live progress view.")] = True,

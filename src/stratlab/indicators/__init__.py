@@ -6,9 +6,6 @@ support / resistance they leave, and the alignment of a coarser timeframe's valu
 from stratlab.indicators.cache import indicator_cache
 from stratlab.indicators.core import (
     MEMORY_RTOL,
-    ema_memory,
-    smoothing_memory,
-    wilder_memory,
     REGIME_NAMES,
     REGIME_RANGE_HIGH_VOL,
     REGIME_RANGE_LOW_VOL,
@@ -24,6 +21,7 @@ from stratlab.indicators.core import (
     bollinger,
     donchian,
     ema,
+    ema_memory,
     ema_slope,
     macd,
     regime,
@@ -33,10 +31,12 @@ from stratlab.indicators.core import (
     rolling_vwap,
     rsi,
     sma,
+    smoothing_memory,
     stochastic,
     true_range,
     volume_zscore,
     vwap_distance,
+    wilder_memory,
     wma,
 )
 from stratlab.indicators.multi_timeframe import align_to_base, higher_timeframe
@@ -44,9 +44,6 @@ from stratlab.indicators.structure import confirmed_swings, support_resistance, 
 
 __all__ = [
     "MEMORY_RTOL",
-    "ema_memory",
-    "smoothing_memory",
-    "wilder_memory",
     "REGIME_NAMES",
     "REGIME_RANGE_HIGH_VOL",
     "REGIME_RANGE_LOW_VOL",
@@ -64,6 +61,7 @@ __all__ = [
     "confirmed_swings",
     "donchian",
     "ema",
+    "ema_memory",
     "ema_slope",
     "higher_timeframe",
     "indicator_cache",
@@ -75,11 +73,13 @@ __all__ = [
     "rolling_vwap",
     "rsi",
     "sma",
+    "smoothing_memory",
     "stochastic",
     "support_resistance",
     "swing_warmup",
     "true_range",
     "volume_zscore",
     "vwap_distance",
+    "wilder_memory",
     "wma",
 ]

@@ -387,9 +387,6 @@ def regime(
 
 __all__ = [
     "MEMORY_RTOL",
-    "ema_memory",
-    "smoothing_memory",
-    "wilder_memory",
     "REGIME_NAMES",
     "REGIME_RANGE_HIGH_VOL",
     "REGIME_RANGE_LOW_VOL",
@@ -405,6 +402,7 @@ __all__ = [
     "bollinger",
     "donchian",
     "ema",
+    "ema_memory",
     "ema_slope",
     "macd",
     "regime",
@@ -414,9 +412,11 @@ __all__ = [
     "rolling_vwap",
     "rsi",
     "sma",
+    "smoothing_memory",
     "stochastic",
     "true_range",
     "volume_zscore",
     "vwap_distance",
+    "wilder_memory",
     "wma",
 ]

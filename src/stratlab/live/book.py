@@ -33,7 +33,7 @@ from stratlab.engine.backtest import per_bar_distances
 from stratlab.engine.stepper import OhlcBar, Stepper, StepResult
 from stratlab.errors import DataError
 from stratlab.live.feeds import ClosedBar
-from stratlab.strategies import get_strategy
+from stratlab.strategies import StrategySource, use_source
 
 FloatArray = npt.NDArray[np.float64]
 _FIELDS = ("open", "high", "low", "close", "volume")
@@ -142,8 +142,10 @@ class Book:
         state: bytes | None = None,
         pending: PendingOrder | None = None,
         traded_bars: int = 0,
+        source: StrategySource | None = None,
     ) -> None:
-        self.strategy = get_strategy(strategy)
+        # A user strategy trades as its manifest recorded it: a changed file is refused, not traded.
+        self.strategy = use_source(strategy, source, used_by="paper book")
         self.params = self.strategy.space.validate(params)
         self.config = config
         self.timeframe = parse_timeframe(warmup.timeframe)

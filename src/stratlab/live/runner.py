@@ -138,7 +138,7 @@ class Runner:
             )
             manifest = book_spec.manifest
             self.books[row.book_id] = Book(
-                manifest.strategy, manifest.params, book_spec.config, history,
+                manifest.strategy, manifest.params, book_spec.config, history, source=manifest.strategy_source,
                 state=row.kernel_state, pending=row.pending, traded_bars=row.traded_bars,
             )  # fmt: skip
 
@@ -306,7 +306,9 @@ class Runner:
                     continue
                 manifest = book_spec.manifest
                 own = candles.slice(int((candles.timestamp_ms < start).sum()), len(candles))
-                self.books[book_id] = Book(manifest.strategy, manifest.params, book_spec.config, own)
+                self.books[book_id] = Book(
+                    manifest.strategy, manifest.params, book_spec.config, own, source=manifest.strategy_source
+                )
                 new_books.append((book_id, start, book_spec.capital))
             self.store.add_warmup_bars(key, candles, new_books)
         warmups.clear()
@@ -319,7 +321,11 @@ class Runner:
                 book_spec = self.book_specs[book_id]
                 manifest = book_spec.manifest
                 self.books[book_id] = Book(
-                    manifest.strategy, manifest.params, book_spec.config, _candles(book_spec, [])
+                    manifest.strategy,
+                    manifest.params,
+                    book_spec.config,
+                    _candles(book_spec, []),
+                    source=manifest.strategy_source,
                 )
                 self.store.add_book(book_id, key, bar.time_ms, book_spec.capital)
 

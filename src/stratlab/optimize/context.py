@@ -23,7 +23,7 @@ from stratlab.optimize.backtest_space import CommonSpace
 from stratlab.report.split import PartName, SplitKind, SplitPart
 from stratlab.selection.gates import Gates
 from stratlab.selection.overfitting import DEFAULT_CSCV_BLOCKS
-from stratlab.strategies import default_strategy_names, get_strategy
+from stratlab.strategies import StrategySource, default_strategy_names, get_strategy, recall_sources
 
 SCHEMA_VERSION = 1
 REPRODUCIBILITY = (
@@ -112,6 +112,9 @@ class RunRequest(BaseModel):
     cscv_blocks: int = Field(
         default=DEFAULT_CSCV_BLOCKS, ge=2, le=24, multiple_of=2, description="S, the blocks of days PBO's CSCV cuts."
     )
+    skip_check: bool = Field(
+        default=False, description="Search user strategies that never passed `stratlab strategy check` (recorded)."
+    )
 
     @field_validator("strategies")
     @classmethod
@@ -193,9 +196,20 @@ class RunContext(BaseModel):
         default=(), description="Walk-forward windows, each train, validation, holdout; empty for a plain run."
     )
     package_version: str
+    strategy_sources: dict[str, StrategySource] = Field(
+        default_factory=dict, description="Each user strategy's file, content hash and check state; built-ins none."
+    )
     reproducibility: str = Field(
         default=REPRODUCIBILITY, description="What the same command with the same --seed gives again."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recall_user_strategies(cls, raw: Any) -> Any:
+        # The request names them; their files must be known before it is validated, wherever this process runs.
+        if isinstance(raw, dict):
+            recall_sources(raw.get("strategy_sources"))
+        return raw
 
     def part(self, name: str) -> SplitPart:
         for part in self.parts:

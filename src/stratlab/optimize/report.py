@@ -269,6 +269,7 @@ def write_report(
                 verdict=luck["verdict"], summary=luck["summary"], gates=luck["gates"],
                 statistics=_jsonable(luck["statistics"]),
             ),
+            strategy_source=context.strategy_sources.get(champ.strategy),
         ).write(run_dir.champion_path)  # fmt: skip
         champion_summary = {
             "strategy": champ.strategy,

@@ -45,6 +45,7 @@ from stratlab.optimize.rundir import EndReason, RunDir, RunState
 from stratlab.optimize.storage import default_storage_url, open_storage
 from stratlab.optimize.worker import budget_met, open_studies, read_studies, worker_command
 from stratlab.selection import pareto_front
+from stratlab.strategies.check_records import trusted_sources
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def create_run(request: RunRequest, *, data_root: Path | str, runs_root: Path | 
     candles = load_ohlcv(
         request.source, request.symbol, request.timeframe, request.start, request.end, data_root=data_root
     )
+    sources = trusted_sources(request.strategies, skip_check=request.skip_check)
     warmup = max_warmup_bars(request.strategies)
     windows = (
         ()
@@ -97,6 +99,7 @@ def create_run(request: RunRequest, *, data_root: Path | str, runs_root: Path | 
         windows=windows,
         storage_url=request.storage,  # None: the journal inside the run directory, wherever it moves
         package_version=__version__,
+        strategy_sources=sources,
     )
     run_dir.create(context)
     run_dir.append_progress("run_created", run_id=run_id, strategies=list(request.strategies))

@@ -288,6 +288,7 @@ def trial_manifest(backtest: TrialBacktest) -> Manifest:
             selection_part=backtest.split_kind.selection_part, part_roles=backtest.roles,
         ),
         verdict=candidate_verdict(backtest),
+        strategy_source=context.strategy_sources.get(backtest.strategy),
     )  # fmt: skip
 
 

@@ -48,7 +48,7 @@ from stratlab.optimize.storage import open_storage
 from stratlab.optimize.trial_returns import TrialReturnsWriter, trial_key
 from stratlab.processes import pid_alive
 from stratlab.settings import get_settings
-from stratlab.strategies import Strategy, get_strategy
+from stratlab.strategies import Strategy, use_source
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,13 @@ def run_worker(
     candles = load_run_candles(context, data_root)
     evaluator = Evaluator(context, candles)
     searches = {search.study: search for search in context.searches}
-    strategies: dict[str, Strategy] = {study: get_strategy(search.strategy) for study, search in searches.items()}
+    # A user strategy runs as the run recorded it: from its file, refused if the file changed since.
+    strategies: dict[str, Strategy] = {
+        study: use_source(
+            search.strategy, context.strategy_sources.get(search.strategy), used_by=f"run {context.run_id}"
+        )
+        for study, search in searches.items()
+    }
     budget_s = request.time_budget_s if time_budget_s is None else time_budget_s
     run_dir.append_progress("worker_started", worker=tag, index=worker_index, orphans_failed=summary.failed_orphans)
     last_report = last_orphan_check = time.monotonic()

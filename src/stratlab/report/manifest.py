@@ -38,7 +38,7 @@ from stratlab.errors import ConfigError, DataError
 from stratlab.metrics import Kpis
 from stratlab.report.split import PartName, PartRole, SplitKind, SplitPart
 from stratlab.selection.gates import VerdictName
-from stratlab.strategies import get_strategy
+from stratlab.strategies import StrategySource, get_strategy, recall_sources, use_source
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 MANIFEST_SCHEMA_VERSION: Final = 1
@@ -121,6 +121,16 @@ class Manifest(BaseModel):
     kpis: dict[PartName, Kpis]
     selection: ManifestSelection
     verdict: ManifestVerdict | None = None  # None in manifests written before runs were judged
+    # A user strategy's file, content hash and check state; None for a built-in. Replay refuses a changed file.
+    strategy_source: StrategySource | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recall_user_strategy(cls, raw: Any) -> Any:
+        # The strategy's file must be known before its name and parameters are validated, wherever this runs.
+        if isinstance(raw, dict) and isinstance(raw.get("strategy"), str):
+            recall_sources({raw["strategy"]: raw.get("strategy_source")} if raw.get("strategy_source") else None)
+        return raw
 
     @field_validator("strategy")
     @classmethod
@@ -237,7 +247,7 @@ def replay_manifest(path: Path, data_root: Path | str | None = None) -> list[Rep
             f"{candles.label}: these candles are not the ones the manifest was made on "
             f"({len(candles):,} bars here, {dataset.n_bars:,} there; fingerprints differ)"
         )
-    strategy = get_strategy(manifest.strategy)
+    strategy = use_source(manifest.strategy, manifest.strategy_source, used_by=str(path))
     signals = strategy.signals(candles, manifest.params)
     stops = strategy.stops(candles, manifest.params)
     replays = []

@@ -163,6 +163,9 @@ class ResearchConfig(OneLineModel):
     pareto: dict[str, Objective] = Field(default_factory=lambda: dict(DEFAULT_PARETO))
     keep_trades: Literal["pools", "all"] = "pools"
     step_logs: float = Field(default=0.0, ge=0, le=1, description="Share of backtests whose bars are logged.")
+    skip_check: bool = Field(
+        default=False, description="Search user strategies that never passed `stratlab strategy check` (recorded)."
+    )
 
     @field_validator("name")
     @classmethod

@@ -27,6 +27,7 @@ from stratlab.research.config import BEST, GOOD, TIER_OF_POOL, ResearchConfig
 from stratlab.research.db import ResultsDb
 from stratlab.research.markets import load_market, market_key
 from stratlab.research.thresholds import FLAG_KPIS, KpiBound, ThresholdSet, format_value
+from stratlab.strategies.check_records import trusted_sources
 
 HAND_PICKED = (
     "picked by hand from the results database, not admitted by the loop's thresholds: every part's figures were "
@@ -225,6 +226,8 @@ def detail_manifest(detail: BacktestDetail, holdout_seen: bool = False) -> Manif
             selection_part=SplitKind.THREE_WAY.selection_part, part_roles=detail.roles(holdout_seen),
         ),
         verdict=None,
+        # A user strategy's file as it is now: the KPIs above were just run again with it.
+        strategy_source=trusted_sources([detail.strategy], skip_check=True).get(detail.strategy),
     )  # fmt: skip
 
 

@@ -39,6 +39,7 @@ from stratlab.report.manifest import ManifestDataset
 from stratlab.report.robustness import make_champion, neighbours, plateau
 from stratlab.report.split import PartName, SplitPart
 from stratlab.research.steps import StepRow, step_rows
+from stratlab.strategies import StrategySource, use_source
 
 FloatArray = npt.NDArray[np.float64]
 # Chunks per worker and batch: enough that a slow chunk does not leave the other workers idle at the batch's end,
@@ -59,6 +60,7 @@ class Job:
     keep_daily_returns: bool = False
     log_steps: bool = False
     neighbourhood: bool = False  # judge the train result's parameter neighbourhood (a BEST candidate)
+    source: StrategySource | None = None  # a user strategy's file as the experiment recorded it
 
 
 @dataclass
@@ -101,6 +103,7 @@ def _part(market: ManifestDataset, name: PartName) -> SplitPart:
 
 
 def run_job(job: Job, data_root: str) -> Outcome:
+    use_source(job.strategy, job.source, used_by="research")  # a worker imports a user's file once, checked
     backtester = WARM.backtester(job.market, data_root)
     outcome = Outcome(kpis={})
     for name in job.parts:

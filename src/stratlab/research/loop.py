@@ -69,7 +69,8 @@ from stratlab.research.markets import MarketKey, market_key, market_label, resol
 from stratlab.research.scoring import score
 from stratlab.research.search import Searched, SearchTask, objective_value, search_chunk
 from stratlab.research.thresholds import AdaptiveThresholds
-from stratlab.strategies import Strategy, get_strategy
+from stratlab.strategies import Strategy, StrategySource, use_source
+from stratlab.strategies.check_records import trusted_sources
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +148,16 @@ def kpi_frame(records: Sequence[Kpis]) -> pd.DataFrame:
     return pd.DataFrame([kpi_values(record) for record in records])
 
 
-def experiment_record(config: ResearchConfig, markets: Sequence[ManifestDataset]) -> dict[str, Any]:
-    """What the experiments table keeps: the config as given and each market as resolved (fingerprint, parts)."""
-    return {"config": config.model_dump(mode="json"), "markets": [m.model_dump(mode="json") for m in markets]}
+def experiment_record(
+    config: ResearchConfig, markets: Sequence[ManifestDataset], sources: Mapping[str, StrategySource]
+) -> dict[str, Any]:
+    """What the experiments table keeps: the config as given, each market as resolved (fingerprint, parts) and each
+    user strategy's file, content hash and check state."""
+    return {
+        "config": config.model_dump(mode="json"),
+        "markets": [m.model_dump(mode="json") for m in markets],
+        "strategy_sources": {name: source.model_dump(mode="json") for name, source in sources.items()},
+    }
 
 
 def _changed_fields(stored: Mapping[str, Any], config: ResearchConfig) -> list[str]:
@@ -177,7 +185,7 @@ class ResearchLoop:
         self.executor = executor
         self.on_progress = on_progress
         self.rng = random.Random(config.seed)
-        self.experiment_id, self.markets = self._open_experiment()
+        self.experiment_id, self.markets, self.sources = self._open_experiment()
         self.thresholds: dict[Tier, AdaptiveThresholds] = {}
         self.seen = pd.DataFrame()
         self.members: dict[PoolName, set[int]] = {GOOD: set(), BEST: set()}
@@ -195,7 +203,7 @@ class ResearchLoop:
 
     # opening and resuming -----------------------------------------------------------------------------------------
 
-    def _open_experiment(self) -> tuple[int, list[ManifestDataset]]:
+    def _open_experiment(self) -> tuple[int, list[ManifestDataset], dict[str, StrategySource]]:
         found = self.db.experiment_config(self.config.name)
         if found is not None:
             experiment_id, stored = found
@@ -206,7 +214,11 @@ class ResearchLoop:
                     "would not be comparable; give this config a new name"
                 )
             markets = [ManifestDataset.model_validate(m) for m in stored.get("markets", [])]
-            return experiment_id, markets
+            sources = {
+                name: StrategySource.model_validate(raw) for name, raw in stored.get("strategy_sources", {}).items()
+            }
+            return experiment_id, markets, sources
+        sources = trusted_sources(self.config.strategies, skip_check=self.config.skip_check)
         keys = [market_key(m) for m in self.config.markets]
         if len(set(keys)) != len(keys):
             raise ConfigError("research config: markets: each source, symbol and timeframe once")
@@ -214,7 +226,8 @@ class ResearchLoop:
             resolve_market(choice, self.config.strategies, self.config.split, self.data_root)
             for choice in self.config.markets
         ]
-        return self.db.experiment(self.config.name, experiment_record(self.config, markets)), markets
+        record = experiment_record(self.config, markets, sources)
+        return self.db.experiment(self.config.name, record), markets, sources
 
     def _resume(self) -> None:
         stored = self.db.backtests_frame(self.experiment_id)
@@ -240,7 +253,9 @@ class ResearchLoop:
     def _open_cells(self, stored: pd.DataFrame) -> list[Cell]:
         cells = []
         for index, (market, name) in enumerate((m, s) for m in self.markets for s in self.config.strategies):
-            cell = Cell(index, market, get_strategy(name))
+            cell = Cell(
+                index, market, use_source(name, self.sources.get(name), used_by=f"experiment {self.config.name!r}")
+            )
             source, symbol, timeframe = market_key(market)
             mine = stored[
                 (stored["strategy"] == name) & (stored["source"] == source) & (stored["symbol"] == symbol)
@@ -296,6 +311,7 @@ class ResearchLoop:
                 common=self.config.common, fixed=dict(self.config.backtest),
                 keep_trades=self.config.keep_trades == "all",
                 log_steps=tuple(sampled(self.config.step_logs, self.rng) for _ in range(size)),
+                source=self.sources.get(cell.strategy.name),
             )
             for k, size in enumerate(sizes)
         ]  # fmt: skip

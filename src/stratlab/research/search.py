@@ -31,7 +31,7 @@ from stratlab.optimize.space import config_for, suggest
 from stratlab.report.manifest import ManifestDataset
 from stratlab.report.split import PartName
 from stratlab.research.execute import WARM, Job, Outcome, run_job
-from stratlab.strategies import get_strategy
+from stratlab.strategies import StrategySource, use_source
 
 # Tries per wanted parameter set before a task gives up on a space mostly outside the strategy's constraints.
 TRIES_PER_SET = 10
@@ -63,6 +63,7 @@ class SearchTask:
     fixed: dict[str, Any]
     keep_trades: bool
     log_steps: tuple[bool, ...]  # per parameter set, drawn by the loop (its rate, its seed)
+    source: StrategySource | None = None  # a user strategy's file as the experiment recorded it
 
 
 @dataclass
@@ -84,7 +85,7 @@ def _study(task: SearchTask) -> optuna.Study:
 def run_search(task: SearchTask, data_root: str) -> list[Searched]:
     """Ask, backtest on train and tell, ``task.count`` times (constraint breakers pruned and replaced)."""
     study = _study(task)
-    strategy = get_strategy(task.strategy)
+    strategy = use_source(task.strategy, task.source, used_by="research")
     made: list[tuple[Job | None, Outcome | None]] = []
     backtested = 0
     for _ in range(TRIES_PER_SET * task.count):
@@ -100,7 +101,7 @@ def run_search(task: SearchTask, data_root: str) -> list[Searched]:
             continue
         config: BacktestConfig = config_for(strategy, task.fixed, searched)
         job = Job(market=task.market, strategy=task.strategy, params=params, config=config, parts=(PartName.TRAIN,),
-                  keep_trades=task.keep_trades, log_steps=task.log_steps[backtested])  # fmt: skip
+                  keep_trades=task.keep_trades, log_steps=task.log_steps[backtested], source=task.source)  # fmt: skip
         outcome = run_job(job, data_root)
         value = objective_value(outcome.kpis[PartName.TRAIN], task.objective)
         state = TrialState.COMPLETE if value is not None else TrialState.FAIL

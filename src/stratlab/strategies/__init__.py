@@ -26,6 +26,7 @@ from stratlab.strategies.registry import (
     load_failures,
     load_strategies_dir,
     load_user_strategies,
+    recall_sources,
     register,
     strategy_names,
     strategy_source,
@@ -35,7 +36,7 @@ from stratlab.strategies.registry import (
 from stratlab.strategies.rsi_reversion import RsiReversion
 from stratlab.strategies.scalping import Scalping
 from stratlab.strategies.stochastic import StochasticCross
-from stratlab.strategies.user import LoadFailure, StrategyNameClash, StrategySource
+from stratlab.strategies.user import LoadFailure, StrategyNameClashError, StrategySource
 
 __all__ = [
     "DIRECTION",
@@ -54,7 +55,7 @@ __all__ = [
     "StochasticCross",
     "StopDistances",
     "Strategy",
-    "StrategyNameClash",
+    "StrategyNameClashError",
     "StrategySource",
     "all_strategies",
     "apply_direction",
@@ -64,6 +65,7 @@ __all__ = [
     "load_failures",
     "load_strategies_dir",
     "load_user_strategies",
+    "recall_sources",
     "register",
     "strategy_names",
     "strategy_source",

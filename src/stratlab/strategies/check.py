@@ -89,7 +89,7 @@ def _where(exc: BaseException) -> str:
 def _run(doing: str, call: Callable[[], T]) -> T:
     try:
         return call()
-    except Exception as exc:  # noqa: BLE001  (the strategy's code: its error is the finding)
+    except Exception as exc:
         raise StrategyCodeError(f"{doing} raised {type(exc).__name__}: {exc}{_where(exc)}") from exc
 
 
@@ -157,11 +157,14 @@ def _contract_for(strategy: Strategy, candles: Candles, params: dict[str, object
         differs = int(np.argmax(np.asarray(events) != np.asarray(again)))
         return f"two calls on the same candles differ at bar #{differs:,}: the result must not depend on state"
     for length in (0, 1):
-        short = candles.slice(0, length)
-        problem = _events_problem(_run(f"events() on {length} bars", lambda s=short: strategy.events(s, params)), length)  # type: ignore[misc]
+        problem = _events_problem(_short_events(strategy, candles.slice(0, length), params), length)
         if problem is not None:
             return f"on {length} bar(s): {problem}"
     return None
+
+
+def _short_events(strategy: Strategy, short: Candles, params: dict[str, object]) -> object:
+    return _run(f"events() on {len(short)} bars", lambda: strategy.events(short, params))
 
 
 def check_contract(strategy: Strategy, candles: Candles, sets: Sequence[dict[str, object]]) -> CheckResult:
@@ -268,8 +271,8 @@ def check_look_ahead(
                         f"{_bar(candles, i)} changes when {how}: {difference}; params {_show(params)}",
                     )  # fmt: skip
     checked = len(sets) * len(plan.cuts) * 2
-    return CheckResult("look-ahead", "pass", f"{checked} cut series ({len(sets)} parameter sets × "
-                       f"{len(plan.cuts)} cuts × future replaced or dropped) equal the full series up to the cut")  # fmt: skip
+    how = f"{len(sets)} parameter sets × {len(plan.cuts)} cuts × future replaced or dropped"
+    return CheckResult("look-ahead", "pass", f"{checked} cut series ({how}) equal the full series up to the cut")
 
 
 def _head(stops: StopDistances, length: int) -> StopDistances:

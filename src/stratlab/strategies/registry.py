@@ -9,9 +9,11 @@ under one name are a one-line error naming both files; a user file that fails to
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
+
+from pydantic import ValidationError
 
 from stratlab.errors import ConfigError
 from stratlab.settings import get_settings
@@ -19,7 +21,7 @@ from stratlab.strategies.base import Strategy
 from stratlab.strategies.user import (
     FoundStrategy,
     LoadFailure,
-    StrategyNameClash,
+    StrategyNameClashError,
     StrategySource,
     file_sha256,
     find_in_entry_points,
@@ -47,12 +49,12 @@ def _file_of(cls: type) -> str:
 
 def register(cls: S) -> S:
     """Class decorator: add a concrete strategy under its ``name``. A class of another file under the same name is a
-    :class:`StrategyNameClash` naming both files; the same file imported again replaces its class."""
+    :class:`StrategyNameClashError` naming both files; the same file imported again replaces its class."""
     existing = _REGISTRY.get(cls.name)
     if existing is not None and type(existing) is not cls:
         first, second = _file_of(type(existing)), _file_of(cls)
         if first != second:
-            raise StrategyNameClash(f"strategy name {cls.name!r} is defined twice: in {first} and in {second}")
+            raise StrategyNameClashError(f"strategy name {cls.name!r} is defined twice: in {first} and in {second}")
     _REGISTRY[cls.name] = cls()
     return cls
 
@@ -123,6 +125,25 @@ def strategy_source(name: str) -> StrategySource | None:
     return _SOURCES.get(name)
 
 
+def recall_sources(recorded: object) -> None:
+    """Import the files a stored run or manifest recorded for its user strategies (``{name: source}``) that this
+    process does not know yet, before the stored names are validated: a run started with another strategies folder
+    still reads. A file that is gone or broken is left for the name check (or :func:`use_source`) to report."""
+    if not isinstance(recorded, Mapping):
+        return
+    for name, raw in recorded.items():
+        if name in _REGISTRY:
+            continue
+        try:
+            source = raw if isinstance(raw, StrategySource) else StrategySource.model_validate(raw)
+        except ValidationError:
+            continue
+        if Path(source.file).is_file():
+            found, failure = find_in_file(Path(source.file))
+            if failure is None:
+                _add_user(found)
+
+
 def use_source(name: str, source: StrategySource | None, *, used_by: str) -> Strategy:
     """The strategy ``name`` as ``used_by`` (a run, a manifest) recorded it: a user strategy is imported from the
     recorded file when this process does not know it yet, and refused (one line) when that file's content changed."""
@@ -173,6 +194,7 @@ __all__ = [
     "load_failures",
     "load_strategies_dir",
     "load_user_strategies",
+    "recall_sources",
     "register",
     "strategy_names",
     "strategy_source",

@@ -1,5 +1,5 @@
-"""Strategies written by users: the ``*.py`` files of a strategies folder and the ``stratlab.strategies`` entry points of
-installed packages, imported as the user's code and described by where they came from.
+"""Strategies written by users: the ``*.py`` files of a strategies folder and the ``stratlab.strategies`` entry points
+of installed packages, imported as the user's code and described by where they came from.
 
 A file is imported under a module name of its own, and every concrete :class:`Strategy` subclass it defines (``name``
 set in the class body) is one strategy; ``@register`` in the file is allowed but not needed. A file that fails to
@@ -53,7 +53,7 @@ class StrategySource(BaseModel):
         return self.model_copy(update={"check": state})
 
 
-class StrategyNameClash(ConfigError):
+class StrategyNameClashError(ConfigError):
     """Two strategies under one name: the message names both files."""
 
 
@@ -154,11 +154,11 @@ def find_in_file(path: Path) -> tuple[list[FoundStrategy], LoadFailure | None]:
     resolved = path.resolve()
     try:
         classes, sha256 = import_strategy_file(resolved)
-    except StrategyNameClash:
+    except StrategyNameClashError:
         raise
     except DataError as exc:
         return [], LoadFailure(str(path), f"{path}: {exc}", "")
-    except Exception as exc:  # noqa: BLE001  (any error of the user's code is theirs to read, not ours to raise)
+    except Exception as exc:
         message = f"{path} did not import, so its strategies are not available; its error:"
         return [], LoadFailure(str(path), message, _user_traceback(exc, {str(resolved)}))
     source = StrategySource(file=str(resolved), sha256=sha256)
@@ -181,7 +181,7 @@ def find_in_entry_points() -> tuple[list[FoundStrategy], list[LoadFailure]]:
         where = f"entry point {point.name} = {point.value}"
         try:
             obj = point.load()
-        except Exception as exc:  # noqa: BLE001  (the package's code, reported as such)
+        except Exception as exc:
             text = "".join(traceback.format_exception(exc)).rstrip()
             failures.append(LoadFailure(where, f"{where} did not import; its error:", text))
             continue
@@ -194,7 +194,9 @@ def find_in_entry_points() -> tuple[list[FoundStrategy], list[LoadFailure]]:
             if file is None:
                 failures.append(LoadFailure(where, f"{where}: the source file of {cls.__qualname__} is unknown", ""))
                 continue
-            found.append(FoundStrategy(cls, StrategySource(file=str(file), sha256=file_sha256(file), entry_point=where)))
+            found.append(
+                FoundStrategy(cls, StrategySource(file=str(file), sha256=file_sha256(file), entry_point=where))
+            )
     return found, failures
 
 
@@ -204,7 +206,7 @@ __all__ = [
     "CheckState",
     "FoundStrategy",
     "LoadFailure",
-    "StrategyNameClash",
+    "StrategyNameClashError",
     "StrategySource",
     "file_sha256",
     "find_in_entry_points",
