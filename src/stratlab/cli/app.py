@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,10 +26,12 @@ from stratlab.cli.paper import paper_app
 from stratlab.cli.portfolio import portfolio_app
 from stratlab.cli.research import research_app
 from stratlab.cli.run import optimize, run_app
+from stratlab.cli.strategy import strategy_app
 from stratlab.cli.ui import ui
 from stratlab.errors import StratlabError
 from stratlab.logging_setup import configure_logging
 from stratlab.settings import get_settings
+from stratlab.strategies import load_failures, load_user_strategies
 
 log = logging.getLogger("stratlab")
 
@@ -44,6 +48,7 @@ app.add_typer(run_app, name="run")
 app.add_typer(portfolio_app, name="portfolio")
 app.add_typer(paper_app, name="paper")
 app.add_typer(research_app, name="research")
+app.add_typer(strategy_app, name="strategy")
 app.command("optimize")(optimize)
 app.command("ui")(ui)
 
@@ -61,13 +66,36 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    strategies_dir: Annotated[
+        Path | None,
+        typer.Option("--strategies-dir", help="Folder of your own strategy files (default: STRATLAB_STRATEGIES_DIR)."),
+    ] = None,
 ) -> None:
     """Global options; the log file (logs/stratlab.log) keeps STRATLAB_LOG_LEVEL and up (DEBUG by default)."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    if strategies_dir is not None:
+        _use_strategies_dir(strategies_dir)
     settings = get_settings()
     configure_logging(level, settings.log_dir, file_level=settings.log_level)
     # Secrets are SecretStr, so this line shows them masked.
     log.debug("stratlab %s, settings: %r", __version__, settings)
+    _load_user_strategies()
+
+
+def _use_strategies_dir(folder: Path) -> None:
+    """The folder for this command and every process it starts (workers read the setting from the environment)."""
+    if not folder.is_dir():
+        raise typer.BadParameter(f"no such folder: {folder}", param_hint="--strategies-dir")
+    os.environ["STRATLAB_STRATEGIES_DIR"] = str(folder.resolve())
+    get_settings.cache_clear()
+
+
+def _load_user_strategies() -> None:
+    """Read the user's strategies once, up front: a file that does not import is shown here, once, with its own
+    traceback, and the command goes on without it; a name clash stops the command (one line naming both files)."""
+    load_user_strategies()
+    for failure in load_failures():
+        console.stderr.print(f"warning: {failure.report()}", markup=False, highlight=False)
 
 
 def _option_name(param: object) -> str:
