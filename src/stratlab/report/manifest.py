@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from stratlab import __version__
 from stratlab.atomic_io import write_text_atomic
@@ -114,6 +114,9 @@ class Manifest(BaseModel):
     package_version: str = __version__
     run_id: str
     dataset: ManifestDataset
+    # A user strategy's file, content hash and check state; None for a built-in. Replay refuses a changed file.
+    # Declared before ``strategy``: its file must be imported before the name is checked, wherever this runs.
+    strategy_source: StrategySource | None = None
     strategy: str
     trial: int
     params: dict[str, Any]
@@ -121,20 +124,13 @@ class Manifest(BaseModel):
     kpis: dict[PartName, Kpis]
     selection: ManifestSelection
     verdict: ManifestVerdict | None = None  # None in manifests written before runs were judged
-    # A user strategy's file, content hash and check state; None for a built-in. Replay refuses a changed file.
-    strategy_source: StrategySource | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _recall_user_strategy(cls, raw: Any) -> Any:
-        # The strategy's file must be known before its name and parameters are validated, wherever this runs.
-        if isinstance(raw, dict) and isinstance(raw.get("strategy"), str):
-            recall_sources({raw["strategy"]: raw.get("strategy_source")} if raw.get("strategy_source") else None)
-        return raw
 
     @field_validator("strategy")
     @classmethod
-    def _a_registered_strategy(cls, name: str) -> str:
+    def _a_registered_strategy(cls, name: str, info: ValidationInfo) -> str:
+        source = info.data.get("strategy_source")
+        if source is not None:
+            recall_sources({name: source})
         try:
             get_strategy(name)
         except ConfigError as exc:
