@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 from stratlab.data import Candles, parse_timeframe
 from stratlab.data.demo import DEFAULT_SYMBOLS, DemoSpec, generate_demo_market
 from stratlab.strategies import DIRECTION, StopDistances, Strategy, get_strategy, strategy_names
+from stratlab.strategies.check import CheckPlan, check_history, other_future, parameter_sets
 
 NAMES = strategy_names()
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "strategies.md"
@@ -26,31 +26,6 @@ def candles() -> Candles:
     """One month of the demo market's 5-minute BTC bars (8,928 bars): trends, ranges, jumps."""
     frame = generate_demo_market(DemoSpec(months=1, symbols=DEFAULT_SYMBOLS[:1]))["BTC"]
     return Candles.from_frame(frame, source="demo", symbol="BTC", timeframe="5m")
-
-
-def other_future(candles: Candles, last: int, seed: int) -> Candles:
-    """``candles`` with every bar after ``last`` replaced by a different, wilder random walk from the same close."""
-    rng = np.random.default_rng(seed)
-    m = len(candles) - last - 1
-    close = candles.close[last] * np.exp(np.cumsum(rng.normal(0.0, 0.01, m)))
-    open_ = np.concatenate([[candles.close[last]], close[:-1]])
-    high = np.maximum(open_, close) * (1.0 + rng.uniform(0.0, 0.004, m))
-    low = np.minimum(open_, close) * (1.0 - rng.uniform(0.0, 0.004, m))
-
-    def join(head: npt.NDArray[np.float64], tail: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.concatenate([head[: last + 1], tail])
-
-    return Candles(
-        source=candles.source,
-        symbol=candles.symbol,
-        timeframe=candles.timeframe,
-        timestamp_ms=candles.timestamp_ms,
-        open=join(candles.open, open_),
-        high=join(candles.high, high),
-        low=join(candles.low, low),
-        close=join(candles.close, close),
-        volume=join(candles.volume, rng.uniform(1.0, 50.0, m)),
-    )
 
 
 def param_sets(strategy: Strategy, count: int, seed: int) -> list[dict[str, object]]:
@@ -128,6 +103,16 @@ def test_no_look_ahead(name: str, candles: Candles) -> None:
             head = candles.slice(0, last + 1)
             np.testing.assert_array_equal(strategy.signals(head, params), full[: last + 1])
             assert_same_stops(strategy.stops(head, params), full_stops, last + 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_values_forget_the_series_start_within_the_declared_memory(name: str, candles: Candles) -> None:
+    """Started later, every built-in gives the full series' signals and stops once its declared memory has passed
+    (recursive averages declare theirs: the warm-up alone is not enough for an EMA or Wilder's RSI and ATR)."""
+    strategy = get_strategy(name)
+    plan = CheckPlan(draws=4, seed=3)
+    result = check_history(strategy, candles, parameter_sets(strategy, plan), plan)
+    assert result.status != "fail", result.detail
 
 
 @pytest.mark.parametrize("name", NAMES)

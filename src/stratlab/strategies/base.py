@@ -566,6 +566,9 @@ class Strategy(ABC):
         events = np.asarray(self.events(candles, values))
         if events.shape != (len(candles),):
             raise ValueError(f"{self.name}: events() returned shape {events.shape} for {len(candles)} bars")
+        if events.dtype.kind not in "iu":
+            # A cast would turn 0.5 into 0 unnoticed: events are whole numbers by contract.
+            raise ValueError(f"{self.name}: events() returned {events.dtype} values, not int8 -1/0/+1")
         if (np.abs(events) > 1).any():
             raise ValueError(f"{self.name}: events() returned values other than -1, 0, +1")
         return apply_direction(events.astype(np.int8), get_str(values, "direction"))

@@ -57,6 +57,10 @@ class StrategyNameClashError(ConfigError):
     """Two strategies under one name: the message names both files."""
 
 
+class IncompleteStrategyError(ConfigError):
+    """A strategy class that names itself but misses a method it must implement."""
+
+
 @dataclass(frozen=True)
 class FoundStrategy:
     """A strategy class found in a user's file, and that file."""
@@ -102,8 +106,8 @@ def _user_traceback(exc: BaseException, files: Iterable[str]) -> str:
     return "".join(formatted.format()).rstrip()
 
 
-def _strategies_of(module: ModuleType) -> list[type[Strategy]]:
-    """The concrete strategy classes a module defines itself (not those it imports), in definition order."""
+def _named_strategies(module: ModuleType) -> list[type[Strategy]]:
+    """The strategy classes with a ``name`` a module defines itself (not those it imports), in definition order."""
     return [
         obj
         for obj in vars(module).values()
@@ -111,8 +115,21 @@ def _strategies_of(module: ModuleType) -> list[type[Strategy]]:
         and issubclass(obj, Strategy)
         and obj.__module__ == module.__name__
         and "name" in obj.__dict__
-        and not inspect.isabstract(obj)
     ]
+
+
+def _strategies_of(module: ModuleType) -> list[type[Strategy]]:
+    """The concrete strategy classes a module defines; one that names itself but misses a method is an error (it
+    would otherwise be absent without a word)."""
+    classes = _named_strategies(module)
+    for cls in classes:
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        if missing:
+            names = ", ".join(missing)
+            raise IncompleteStrategyError(
+                f"strategy class {cls.__qualname__} ({cls.name!r}) does not implement {names}"
+            )
+    return classes
 
 
 def import_strategy_file(path: Path) -> tuple[list[type[Strategy]], str]:
@@ -156,7 +173,7 @@ def find_in_file(path: Path) -> tuple[list[FoundStrategy], LoadFailure | None]:
         classes, sha256 = import_strategy_file(resolved)
     except StrategyNameClashError:
         raise
-    except DataError as exc:
+    except (DataError, IncompleteStrategyError) as exc:
         return [], LoadFailure(str(path), f"{path}: {exc}", "")
     except Exception as exc:
         message = f"{path} did not import, so its strategies are not available; its error:"
