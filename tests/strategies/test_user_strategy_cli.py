@@ -66,7 +66,8 @@ def test_write_check_optimise_replay_and_refuse_a_changed_file(tmp_path: Path, d
     # Replayed from a folder without the strategies: the manifest's recorded file is imported.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    replayed = run_cli("--strategies-dir", str(elsewhere), "backtest", "--manifest", str(run / "champion.json"), env=env)
+    champion = str(run / "champion.json")
+    replayed = run_cli("--strategies-dir", str(elsewhere), "backtest", "--manifest", champion, env=env)
     assert replayed.returncode == 0, replayed.stderr
 
     path.write_text(written.replace("default=400", "default=450"), encoding="utf-8")
