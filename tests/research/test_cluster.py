@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from stratlab.research.config import ResearchConfig
 from stratlab.research.db import ResultsDb
 from stratlab.research.execute import DaskExecutor, InlineExecutor, warm_markets
 from stratlab.research.loop import ResearchLoop
+from stratlab.strategies import forget_user_strategies, load_strategies_dir
 from tests.pg_server import free_port
 
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -134,6 +136,37 @@ def test_the_loop_on_two_cluster_workers_writes_what_it_writes_in_one_process(
         loaded = client.run(warm_markets)
     # Both workers ran backtests, and each loaded the market once and kept it.
     assert list(loaded.values()) == [[fingerprint], [fingerprint]]
+
+
+def test_cluster_workers_import_a_user_strategy_from_the_file_the_experiment_recorded(
+    scheduler: str, demo_root: Path, tmp_path: Path
+) -> None:
+    """The workers know no strategies folder: each search task carries the file (and hash) the loop recorded, and the
+    worker imports it. The experiment keeps that the check was skipped."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    template = files("stratlab.strategies").joinpath("templates/ema_cross.py.tmpl").read_text(encoding="utf-8")
+    (folder / "cross_mine.py").write_text(template.replace("__NAME__", "cross_mine").replace("__CLASS__", "CrossMine"))
+    load_strategies_dir(folder)
+    config = {**CONFIG, "name": "user", "strategies": ["cross_mine"], "skip_check": True,
+              "stop": {"best": 1000, "max_backtests": 48}}  # fmt: skip
+    path = tmp_path / "user.sqlite"
+    db = ResultsDb.open(path)
+    try:
+        loop = ResearchLoop(ResearchConfig.model_validate(config), db, data_root=demo_root, work_dir=tmp_path / "w",
+                            executor=DaskExecutor(demo_root, scheduler))  # fmt: skip
+        loop.run()
+        loop.executor.close()
+    finally:
+        db.close()
+        forget_user_strategies()
+    rows = backtests(path)
+    assert len(rows) == 48 and {row[1] for row in rows} == {"cross_mine"}
+    assert len({row[2] for row in rows}) > 40  # searched: distinct parameter sets
+    with sqlite3.connect(path) as connection:
+        stored = json.loads(connection.execute("select config_json from experiments").fetchone()[0])
+    recorded = stored["strategy_sources"]["cross_mine"]
+    assert recorded["file"] == str((folder / "cross_mine.py").resolve()) and recorded["check"] == "skipped"
 
 
 def test_no_scheduler_at_the_address_is_one_line() -> None:
