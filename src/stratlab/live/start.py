@@ -27,6 +27,7 @@ from stratlab.live.spec import REPLAY_FEED, BookSpec, BrokerKind, RunnerSpec, bo
 from stratlab.portfolio.manifest import read_portfolio_manifest
 from stratlab.report.manifest import Manifest, read_manifest
 from stratlab.report.split import PartRole
+from stratlab.strategies import use_source
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,18 @@ def _manifests_and_weights(options: StartOptions) -> list[tuple[Manifest, float]
         raise ConfigError("--portfolio and --manifest: give one or the other")
     if options.portfolio is not None:
         portfolio = read_portfolio_manifest(options.portfolio)
-        return [(member.manifest, member.weight) for member in portfolio.members]
-    if not options.manifests:
-        raise ConfigError("--manifest: give at least one champion manifest (or --portfolio)")
-    share = 1.0 / len(options.manifests)
-    return [(read_manifest(path), share) for path in options.manifests]
+        chosen = [(member.manifest, member.weight) for member in portfolio.members]
+        where = [str(options.portfolio)] * len(chosen)
+    else:
+        if not options.manifests:
+            raise ConfigError("--manifest: give at least one champion manifest (or --portfolio)")
+        share = 1.0 / len(options.manifests)
+        chosen = [(read_manifest(path), share) for path in options.manifests]
+        where = [str(path) for path in options.manifests]
+    for (manifest, _), used_by in zip(chosen, where, strict=True):
+        # Refused before anything starts: a book must trade the strategy file its manifest was made with.
+        use_source(manifest.strategy, manifest.strategy_source, used_by=used_by)
+    return chosen
 
 
 def traded_part_start_ms(manifest: Manifest) -> int:
