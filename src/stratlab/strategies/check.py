@@ -210,39 +210,67 @@ def _same_floats(a: FloatArray, b: FloatArray, rtol: float) -> npt.NDArray[np.bo
     return both_nan | np.isclose(a, b, rtol=rtol, atol=0.0)
 
 
-def first_difference(
-    signals: npt.NDArray[np.int8],
-    stops: StopDistances | None,
-    reference_signals: npt.NDArray[np.int8],
-    reference_stops: StopDistances | None,
-    rtol: float,
-) -> tuple[int, str] | None:
-    """The first bar where the signals or stop distances of two computations over the same bars differ, and how."""
-    differs = signals != reference_signals
-    what = np.where(differs, 0, -1)
-    pairs = []
-    if stops is not None and reference_stops is not None:
-        pairs = [("take profit", stops.take_profit, reference_stops.take_profit),
-                 ("stop loss", stops.stop_loss, reference_stops.stop_loss)]  # fmt: skip
-    elif (stops is None) != (reference_stops is None):
-        return 0, "stops are set on one series and not on the other"
-    for k, (_, got, want) in enumerate(pairs, start=1):
-        off = ~_same_floats(got, want, rtol)
-        what = np.where((what < 0) & off, k, what)
-        differs |= off
-    if not differs.any():
+_SIGNAL, _TAKE_PROFIT, _STOP_LOSS, _STOPS_ON_ONE_SIDE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a strategy computed on some candles: its signals and stop distances (None: it sets no stops)."""
+
+    signals: npt.NDArray[np.int8]
+    stops: StopDistances | None
+
+    def bars(self, start: int, stop: int | None = None) -> Outputs:
+        """The values of bars ``start`` up to ``stop`` (the end when None)."""
+        cut = slice(start, stop)
+        if self.stops is None:
+            return Outputs(self.signals[cut], None)
+        return Outputs(self.signals[cut], StopDistances(self.stops.take_profit[cut], self.stops.stop_loss[cut]))
+
+
+def _differences(got: Outputs, want: Outputs, rtol: float) -> npt.NDArray[np.int64]:
+    """Per bar, what differs between two computations over the same bars: -1 nothing, else the first of the signal,
+    the take-profit and the stop-loss distance that does (or that only one of them sets stops at all)."""
+    if (got.stops is None) != (want.stops is None):
+        return np.full(got.signals.size, _STOPS_ON_ONE_SIDE, dtype=np.int64)
+    what = np.where(got.signals != want.signals, _SIGNAL, -1)
+    if got.stops is not None and want.stops is not None:
+        for code, mine, theirs in (
+            (_TAKE_PROFIT, got.stops.take_profit, want.stops.take_profit),
+            (_STOP_LOSS, got.stops.stop_loss, want.stops.stop_loss),
+        ):
+            what = np.where((what < 0) & ~_same_floats(mine, theirs, rtol), code, what)
+    return what.astype(np.int64)
+
+
+def first_difference(got: Outputs, want: Outputs, rtol: float) -> tuple[int, str] | None:
+    """The first bar where two computations over the same bars differ (``want`` on the full series), and how."""
+    what = _differences(got, want, rtol)
+    differing = np.flatnonzero(what >= 0)
+    if not differing.size:
         return None
-    i = int(np.argmax(differs))
-    if what[i] == 0:
-        return i, f"signal {int(reference_signals[i]):+d} on the full series, {int(signals[i]):+d} here"
-    label, got, want = pairs[int(what[i]) - 1]
-    return i, f"{label} {want[i]:.6g} on the full series, {got[i]:.6g} here"
+    i = int(differing[0])
+    if what[i] == _STOPS_ON_ONE_SIDE:
+        return i, "stops are set on one series and not on the other"
+    if what[i] == _SIGNAL:
+        return i, f"signal {int(want.signals[i]):+d} on the full series, {int(got.signals[i]):+d} here"
+    assert got.stops is not None and want.stops is not None  # a stop code needs stops on both sides
+    label, mine, theirs = (
+        ("take profit", got.stops.take_profit, want.stops.take_profit)
+        if what[i] == _TAKE_PROFIT
+        else ("stop loss", got.stops.stop_loss, want.stops.stop_loss)
+    )
+    return i, f"{label} {theirs[i]:.6g} on the full series, {mine[i]:.6g} here"
 
 
-def _signals_and_stops(
-    strategy: Strategy, candles: Candles, params: Mapping[str, object], doing: str
-) -> tuple[npt.NDArray[np.int8], StopDistances | None]:
-    return _run(doing, lambda: (strategy.signals(candles, params), strategy.stops(candles, params)))
+def last_difference(got: Outputs, want: Outputs, rtol: float) -> int | None:
+    """The last bar where two computations over the same bars differ."""
+    differing = np.flatnonzero(_differences(got, want, rtol) >= 0)
+    return int(differing[-1]) if differing.size else None
+
+
+def _outputs(strategy: Strategy, candles: Candles, params: Mapping[str, object], doing: str) -> Outputs:
+    return _run(doing, lambda: Outputs(strategy.signals(candles, params), strategy.stops(candles, params)))
 
 
 def check_look_ahead(
@@ -250,7 +278,7 @@ def check_look_ahead(
 ) -> CheckResult:
     n = len(candles)
     for k, params in enumerate(sets):
-        full, full_stops = _signals_and_stops(strategy, candles, params, "signals on the full series")
+        full = _outputs(strategy, candles, params, "signals on the full series")
         for cut in plan.cuts:
             last = int(cut * (n - 1))
             variants = (
@@ -258,12 +286,8 @@ def check_look_ahead(
                 (f"the series ends at #{last:,}", candles.slice(0, last + 1)),
             )
             for how, changed in variants:
-                got, got_stops = _signals_and_stops(strategy, changed, params, f"signals when {how}")
-                head_stops = None if full_stops is None else _head(full_stops, last + 1)
-                found = first_difference(
-                    got[: last + 1], None if got_stops is None else _head(got_stops, last + 1),
-                    full[: last + 1], head_stops, rtol=1e-9,
-                )  # fmt: skip
+                got = _outputs(strategy, changed, params, f"signals when {how}")
+                found = first_difference(got.bars(0, last + 1), full.bars(0, last + 1), rtol=1e-9)
                 if found is not None:
                     i, difference = found
                     return CheckResult(
@@ -273,10 +297,6 @@ def check_look_ahead(
     checked = len(sets) * len(plan.cuts) * 2
     how = f"{len(sets)} parameter sets × {len(plan.cuts)} cuts × future replaced or dropped"
     return CheckResult("look-ahead", "pass", f"{checked} cut series ({how}) equal the full series up to the cut")
-
-
-def _head(stops: StopDistances, length: int) -> StopDistances:
-    return StopDistances(take_profit=stops.take_profit[:length], stop_loss=stops.stop_loss[:length])
 
 
 # history dependence ----------------------------------------------------------------------------------------
@@ -294,24 +314,19 @@ def check_history(
     for params in sets:
         declared = int(strategy.memory_bars(params))
         declared_most = max(declared_most, declared)
-        full, full_stops = _signals_and_stops(strategy, candles, params, "signals on the full series")
+        full = _outputs(strategy, candles, params, "signals on the full series")
         for fraction in plan.later_starts:
             start = int(fraction * n)
             if start + declared >= n:
                 continue
             compared += 1
-            later = candles.slice(start, n)
-            got, got_stops = _signals_and_stops(strategy, later, params, f"signals starting at #{start:,}")
-            tail_stops = None if full_stops is None else _tail(full_stops, start)
-            last_differing = _last_difference(got, got_stops, full[start:], tail_stops, plan.stop_rtol)
+            got = _outputs(strategy, candles.slice(start, n), params, f"signals starting at #{start:,}")
+            want = full.bars(start)
+            last_differing = last_difference(got, want, plan.stop_rtol)
             if last_differing is None:
                 continue
             needed = max(needed, last_differing + 1)
-            found = first_difference(
-                got[declared:], None if got_stops is None else _tail(got_stops, declared),
-                full[start + declared :], None if tail_stops is None else _tail(tail_stops, declared),
-                rtol=plan.stop_rtol,
-            )  # fmt: skip
+            found = first_difference(got.bars(declared), want.bars(declared), rtol=plan.stop_rtol)
             if found is not None:
                 j, difference = found
                 return CheckResult(
@@ -335,26 +350,6 @@ def check_history(
     )  # fmt: skip
 
 
-def _tail(stops: StopDistances, start: int) -> StopDistances:
-    return StopDistances(take_profit=stops.take_profit[start:], stop_loss=stops.stop_loss[start:])
-
-
-def _last_difference(
-    signals: npt.NDArray[np.int8],
-    stops: StopDistances | None,
-    reference: npt.NDArray[np.int8],
-    reference_stops: StopDistances | None,
-    rtol: float,
-) -> int | None:
-    differs = signals != reference
-    if stops is not None and reference_stops is not None:
-        differs |= ~_same_floats(stops.take_profit, reference_stops.take_profit, rtol)
-        differs |= ~_same_floats(stops.stop_loss, reference_stops.stop_loss, rtol)
-    if not differs.any():
-        return None
-    return int(np.flatnonzero(differs)[-1])
-
-
 # speed ---------------------------------------------------------------------------------------------------
 
 
@@ -370,7 +365,7 @@ def calls_per_second(strategy: Strategy, candles: Candles, repeats: int) -> floa
     """Signal (and stop) calls per second with the default parameters, the best of ``repeats`` after one warm call
     (which compiles any numba kernel)."""
     params = strategy.space.validate()
-    _signals_and_stops(strategy, candles, params, "signals at full length")
+    _outputs(strategy, candles, params, "signals at full length")
     best = float("inf")
     for _ in range(repeats):
         began = time.perf_counter()
@@ -441,6 +436,7 @@ __all__ = [
     "SLOW_RATIO",
     "CheckPlan",
     "CheckResult",
+    "Outputs",
     "StrategyCheck",
     "StrategyCodeError",
     "calls_per_second",
@@ -450,6 +446,7 @@ __all__ = [
     "check_speed",
     "check_strategy",
     "first_difference",
+    "last_difference",
     "other_future",
     "parameter_sets",
     "speed_candles",

@@ -104,6 +104,7 @@ def widget_values(request: RunRequest) -> dict[str, Any]:
         "walk_forward": walk_forward.windows if walk_forward else 0,
         "anchored": walk_forward.anchored if walk_forward else False,
         "embargo_bars": walk_forward.embargo_bars if walk_forward else 0,
+        "skip_check": bool(request.skip_check),
         "dd_threshold": float(request.dd_threshold_pct), "max_trials": int(request.max_trials),
         "time_budget": int(request.time_budget_s) if float(request.time_budget_s).is_integer()
         else float(request.time_budget_s),
@@ -250,6 +251,8 @@ with st.form("launch"):
     names = strategy_names()
     toggles = st.columns(3)  # three to a row, so long names are not cut
     chosen = [name for i, name in enumerate(names) if toggles[i % 3].toggle(name, key=key(f"strategy_{name}"))]
+    st.toggle("Search my strategies even if they never passed `stratlab strategy check`", key=key("skip_check"),
+              help="The CLI's --skip-check: recorded in the run and its manifest.")  # fmt: skip
 
     st.subheader("Backtest")
     # No min/max on the number inputs: Streamlit would only outline a bad value in red and launch with another one;
@@ -331,6 +334,7 @@ if submitted:
             martingale_max_steps_range=range_texts["martingale_max_steps"], gates=values["gates"],
             cscv_blocks=int(values["cscv_blocks"]), walk_forward=int(values["walk_forward"]),
             anchored=bool(values["anchored"]), embargo_bars=int(values["embargo_bars"]),
+            skip_check=bool(values["skip_check"]),
         )  # fmt: skip
         run_dir = launch_run(request, data_root=data_root, runs_root=runs_root, workers=int(values["workers"]))
     except ValidationError as exc:
