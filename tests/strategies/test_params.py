@@ -382,7 +382,9 @@ def test_registry(monkeypatch: pytest.MonkeyPatch) -> None:
         summary = "another"
         space = ParamSpace(params=(DIRECTION,))
 
-    with pytest.raises(ValueError, match="strategy name 'toy' is taken by _Toy"):
+    with pytest.raises(
+        ConfigError, match=r"'toy' is defined twice: in .*test_params\.py \(_Toy\) and in .*\(.*_Other\)"
+    ):
         register(_Other)
 
 

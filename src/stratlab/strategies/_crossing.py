@@ -41,6 +41,18 @@ def cross_below(a: FloatArray, b: FloatArray, scale: float | None = None) -> Boo
     return cross_nb(_as_float(a), _as_float(b), _scale(scale), -1.0, TIE_TOLERANCE)
 
 
+def below_level(values: FloatArray, level: float, scale: float) -> BoolArray:
+    """True where ``values`` is below ``level`` by more than the tolerance: a value that is the level up to running-sum
+    residue (a %K of exactly 16 computed as 16.0000000000004 or 15.9999999999999, depending on where the series
+    started) is at the level, never on a side chosen by rounding."""
+    return np.asarray(values < level - TIE_TOLERANCE * scale)
+
+
+def above_level(values: FloatArray, level: float, scale: float) -> BoolArray:
+    """True where ``values`` is above ``level`` by more than the tolerance (see :func:`below_level`)."""
+    return np.asarray(values > level + TIE_TOLERANCE * scale)
+
+
 def _scale(scale: float | None) -> float:
     if scale is not None and not scale > 0:
         raise ValueError(f"scale must be positive, got {scale!r}")

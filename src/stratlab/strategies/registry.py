@@ -53,7 +53,10 @@ def register(cls: S) -> S:
     existing = _REGISTRY.get(cls.name)
     if existing is not None and type(existing) is not cls:
         first, second = _file_of(type(existing)), _file_of(cls)
-        if first != second:
+        reimported = first == second and type(existing).__qualname__ == cls.__qualname__
+        if not reimported:
+            if first == second:
+                first, second = f"{first} ({type(existing).__qualname__})", f"{second} ({cls.__qualname__})"
             raise StrategyNameClashError(f"strategy name {cls.name!r} is defined twice: in {first} and in {second}")
     _REGISTRY[cls.name] = cls()
     return cls

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from stratlab.data.candles import Candles
 from stratlab.indicators import stochastic as stochastic_oscillator
-from stratlab.strategies._crossing import cross_above, cross_below, to_events
+from stratlab.strategies._crossing import above_level, below_level, cross_above, cross_below, to_events
 from stratlab.strategies.base import DIRECTION, Constraint, Int8Array, IntParam, ParamSpace, Strategy, get_int
 from stratlab.strategies.registry import register
 
@@ -20,7 +20,7 @@ class StochasticCross(Strategy):
     ``k[i-1] <= d[i-1]`` and ``k[i] > d[i]`` (%K crosses above %D) and ``k[i] < oversold``; -1 when
     ``k[i-1] >= d[i-1]`` and ``k[i] < d[i]`` (%K crosses below %D) and ``k[i] > overbought``. %K and %D must be
     defined on bars i-1 and i. Differences within 1e-7 (1e-9 of the 0..100 scale) count as ties, so the rounding
-    residue of a %K and %D pinned at 100 is not a cross.
+    residue of a %K and %D pinned at 100 is not a cross, and a %K at a level up to rounding is on neither side.
     """
 
     name = "stochastic"
@@ -48,8 +48,8 @@ class StochasticCross(Strategy):
             d_period=get_int(params, "d_period"),
             smooth_k=get_int(params, "smooth_k"),
         )
-        long = cross_above(k, d, scale=100.0) & (k < get_int(params, "oversold"))
-        short = cross_below(k, d, scale=100.0) & (k > get_int(params, "overbought"))
+        long = cross_above(k, d, scale=100.0) & below_level(k, get_int(params, "oversold"), scale=100.0)
+        short = cross_below(k, d, scale=100.0) & above_level(k, get_int(params, "overbought"), scale=100.0)
         return to_events(long, short)
 
     def warmup(self, params: Mapping[str, object]) -> int:
