@@ -30,8 +30,8 @@ from tests.conftest import run_cli
 START, END = "2025-01-01", "2025-01-31"
 # The fields of a version-1 manifest, in the order the files have always had them.
 FIELDS = [
-    "schema_version", "kind", "created_at", "package_version", "run_id", "dataset", "strategy_source", "strategy", "trial", "params",
-    "backtest", "kpis", "selection", "verdict",
+    "schema_version", "kind", "created_at", "package_version", "run_id", "dataset", "strategy_source", "strategy",
+    "trial", "params", "backtest", "kpis", "selection", "verdict",
 ]  # fmt: skip
 DATASET_FIELDS = [
     "source", "symbol", "timeframe", "start", "end", "n_bars", "first_bar_ms", "last_bar_ms", "fingerprint", "parts",
