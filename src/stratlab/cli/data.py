@@ -12,7 +12,7 @@ from rich.table import Table
 from stratlab.cli import console
 from stratlab.data.dates import format_ms, format_ms_seconds
 from stratlab.data.inspect import inspect_series
-from stratlab.data.orderbook.store import OrderBookStore
+from stratlab.data.orderbook.store import BookSeriesKey, OrderBookStore
 from stratlab.data.store import MarketStore, SeriesKey
 from stratlab.data.timeframes import parse_timeframe
 
@@ -43,7 +43,7 @@ def list_command(data_root: DataRootOption = None) -> None:
     else:
         _print_candle_table(store, keys)
     if book_keys:
-        _print_order_book_table(books)
+        _print_order_book_table(books, book_keys)
 
 
 def _print_candle_table(store: MarketStore, keys: list[SeriesKey]) -> None:
@@ -76,12 +76,12 @@ def _print_candle_table(store: MarketStore, keys: list[SeriesKey]) -> None:
     console.stdout.print(table)
 
 
-def _print_order_book_table(books: OrderBookStore) -> None:
+def _print_order_book_table(books: OrderBookStore, keys: list[BookSeriesKey]) -> None:
     """Order-book series: one row each, with the UTC days and snapshots stored and any problem found."""
     table = Table(title=f"Order books in {books.root}")
     for column in ("source", "symbol", "kind", "first snapshot", "last snapshot", "days", "snapshots", "problems"):
         table.add_column(column, justify="right" if column in {"days", "snapshots", "problems"} else "left")
-    summaries = [books.summarize(key) for key in books.list_series()]
+    summaries = [books.summarize(key) for key in keys]
     for summary in summaries:
         key = summary.key
         table.add_row(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -74,7 +73,7 @@ def record_command(
         flush_every=flush_every,
         flush_interval_s=flush_seconds,
     )
-    store = OrderBookStore(data_root if data_root is not None else Path(settings.data_root))
+    store = OrderBookStore(data_root)
     remote = open_book_source(source, settings=settings, base_url=base_url)
     stream = None
     if feed == "auto":
