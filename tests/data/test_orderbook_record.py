@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from stratlab.atomic_io import TEMP_SUFFIX
@@ -373,6 +375,40 @@ def test_kill_9_loses_only_unflushed_snapshots_and_a_rerun_appends(
     assert after.problems == [] and after.snapshots > kept.snapshots
     assert not stored(store).duplicated(["timestamp_ms", "side", "level"]).any()
     assert not leftover.exists()
+
+
+@pytest.mark.parametrize(("damage", "rule"), [("truncated", "unreadable"), ("wrong_dtype", "wrong_dtype")])
+def test_a_damaged_day_file_is_listed_as_a_problem_and_a_rerun_stops_on_it_with_one_line(
+    data_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, damage: str, rule: str
+) -> None:
+    store = OrderBookStore(data_root)
+    with BookReplayServer(book_start_ms=MIDNIGHT, book_step_ms=1_000) as server:
+        first = record_args(server.url, data_root, "--feed", "poll", "--duration", "0.3s")
+        code, _, err = in_process(capsys, monkeypatch, *first)
+        assert code == 0, err
+        path = store.day_files(SOURCE, "BTC")[0].path
+        if damage == "truncated":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+            expected = f"error: {path}: unreadable or corrupt Parquet"
+        else:
+            frame = pd.read_parquet(path)
+            pq.write_table(pa.Table.from_pandas(frame.astype({"price": str}), preserve_index=False), path)
+            expected = f"error: {path}: column price has dtype"
+        damaged = path.read_bytes()
+        monkeypatch.setattr(console.stdout, "width", 300)
+        code, out, err = in_process(capsys, monkeypatch, "data", "list", "--data-root", str(data_root))
+        assert code == 0, err
+        row = next(line for line in out.splitlines() if "order book" in line)
+        assert row.replace("│", " ").split()[-1] == "1"  # one problem
+        assert f"problem {rule}: {path}: " in out
+        # Books of the same day again: the first flush meets the damaged file and stops without touching it.
+        server.book_start_ms = MIDNIGHT + 60_000
+        args = record_args(server.url, data_root, "--feed", "poll", "--duration", "0.3s", "--flush-every", "2")
+        code, _, err = in_process(capsys, monkeypatch, *args)
+    assert code == 1
+    assert err.startswith(expected), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert path.read_bytes() == damaged
 
 
 @pytest.mark.parametrize(
