@@ -200,6 +200,27 @@ def test_a_file_that_fails_to_import_is_reported_with_its_own_traceback(tmp_path
     assert "good_one" in strategy_names()  # the other file loaded
 
 
+def test_a_file_that_exits_at_import_is_a_failure_not_an_exit(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    write(folder, "good_one", strategy_file("good_one", GOOD))
+    exits = write(folder, "exits", "import sys\nsys.exit(3)\n")
+    [failure] = load_strategies_dir(folder)
+    assert failure.where == str(exits) and "SystemExit: 3" in failure.report()
+    assert f'File "{exits.resolve()}", line 2' in failure.report()
+    assert "good_one" in strategy_names()
+
+
+def test_a_declared_warm_up_or_memory_that_is_not_a_bar_count_breaks_the_contract(
+    tmp_path: Path, candles: Candles
+) -> None:
+    extra = "    def memory(self, params):\n        return 2.5 * get_int(params, 'period')\n"
+    write(tmp_path / "s", "half_bars", strategy_file("half_bars", GOOD, extra=extra))
+    load_strategies_dir(tmp_path / "s")
+    result = check_strategy(get_strategy("half_bars"), candles, [get_strategy("ma_cross")], PLAN)
+    assert [(r.check, r.status) for r in result.results] == [("contract", "fail")]
+    assert result.results[0].detail.startswith("memory() returned 50.0, not a whole number of bars >= 0")
+
+
 def test_a_name_clash_names_both_files(tmp_path: Path) -> None:
     folder = tmp_path / "s"
     write(folder, "a_file", strategy_file("twice", GOOD))

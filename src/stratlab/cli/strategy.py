@@ -21,6 +21,7 @@ from stratlab.strategies import (
     strategy_source,
     user_strategy_names,
 )
+from stratlab.strategies.base import check_name
 from stratlab.strategies.check import CheckPlan, CheckResult, StrategyCheck, check_strategy
 from stratlab.strategies.check_records import has_passed, save_check
 
@@ -28,7 +29,6 @@ Opt = typer.Option
 
 strategy_app = typer.Typer(help="Write, check and list strategies, the user's own beside the built-ins.")
 
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 _STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
 
@@ -46,8 +46,7 @@ def strategy_new(
     name: Annotated[str, typer.Argument(help="The strategy's name: lower snake_case, also its file's name.")],
 ) -> None:
     """Write a commented template (an EMA cross with a trend filter) to the strategies folder as NAME.py."""
-    if not name[:1].isalpha() or not name[:1].islower() or not set(name) <= _NAME_CHARS:
-        raise ConfigError(f"NAME: lower snake_case (letters, digits, _; a letter first), got {name!r}")
+    check_name(name, "NAME")  # the rule every strategy's name follows
     if name in strategy_names():
         where = strategy_source(name)
         raise ConfigError(f"NAME: {name!r} is taken by {where.file if where else 'a built-in strategy'}")

@@ -103,7 +103,6 @@ def _part(market: ManifestDataset, name: PartName) -> SplitPart:
 
 
 def run_job(job: Job, data_root: str) -> Outcome:
-    use_source(job.strategy, job.source, used_by="research")  # a worker imports a user's file once, checked
     backtester = WARM.backtester(job.market, data_root)
     outcome = Outcome(kpis={})
     for name in job.parts:
@@ -135,6 +134,9 @@ def train_plateau(backtester: PartBacktester, job: Job, part: SplitPart) -> dict
 
 def run_chunk(jobs: Sequence[Job], data_root: str) -> list[Outcome]:
     """Backtest every job of a chunk, in this process (kept warm for the next chunk)."""
+    # A user strategy's recorded file, imported (once per process) and checked unchanged once per chunk, not per job.
+    for strategy, source in {(job.strategy, job.source) for job in jobs}:
+        use_source(strategy, source, used_by="research")
     with indicator_cache(store=WARM.cache) as store:
         WARM.cache = store
         return [run_job(job, data_root) for job in jobs]

@@ -75,7 +75,7 @@ def _as_float(value: object) -> float | None:
     return float(value)
 
 
-def _check_name(name: object, what: str) -> None:
+def check_name(name: object, what: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{what}: name must be lower snake_case, got {name!r}")
 
@@ -99,7 +99,7 @@ class IntParam:
     description: str = ""
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "IntParam")
+        check_name(self.name, "IntParam")
         where = f"IntParam {self.name!r}"
         for attr in ("low", "high", "default", "step"):
             number = _exact_int(getattr(self, attr))
@@ -166,7 +166,7 @@ class FloatParam:
     description: str = ""
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "FloatParam")
+        check_name(self.name, "FloatParam")
         where = f"FloatParam {self.name!r}"
         for attr in ("low", "high", "default", "step"):
             value = getattr(self, attr)
@@ -245,7 +245,7 @@ class CategoricalParam:
     description: str = ""
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "CategoricalParam")
+        check_name(self.name, "CategoricalParam")
         where = f"CategoricalParam {self.name!r}"
         valid = isinstance(self.choices, Sequence) and not isinstance(self.choices, str)
         choices = tuple(self.choices) if valid else ()
@@ -645,6 +645,7 @@ __all__ = [
     "StopDistances",
     "Strategy",
     "apply_direction",
+    "check_name",
     "get_float",
     "get_int",
     "get_str",

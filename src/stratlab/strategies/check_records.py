@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from stratlab.atomic_io import write_text_atomic
-from stratlab.errors import ConfigError
+from stratlab.errors import ConfigError, DataError
 from stratlab.settings import get_settings
 from stratlab.strategies.check import StrategyCheck
 from stratlab.strategies.registry import strategy_source
@@ -44,8 +44,11 @@ def save_check(check: StrategyCheck, source: StrategySource, root: Path | None =
         "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "results": [{"check": r.check, "status": r.status, "detail": r.detail} for r in check.results],
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot record the check ({exc.strerror or exc})") from None
     return path
 
 

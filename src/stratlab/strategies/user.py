@@ -12,9 +12,7 @@ This module finds and imports; :mod:`stratlab.strategies.registry` decides names
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.metadata
-import importlib.util
 import inspect
 import sys
 import traceback
@@ -81,12 +79,16 @@ class LoadFailure:
         return f"{self.message}\n{self.traceback}".rstrip()
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes (what decides whether a strategy file is still the one that was checked)."""
+def _read_strategy_file(path: Path) -> bytes:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read the strategy file ({exc.strerror or exc})") from None
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (what decides whether a strategy file is still the one that was checked)."""
+    return hashlib.sha256(_read_strategy_file(path)).hexdigest()
 
 
 def _module_name(path: Path) -> str:
@@ -118,10 +120,9 @@ def _named_strategies(module: ModuleType) -> list[type[Strategy]]:
     ]
 
 
-def _strategies_of(module: ModuleType) -> list[type[Strategy]]:
-    """The concrete strategy classes a module defines; one that names itself but misses a method is an error (it
-    would otherwise be absent without a word)."""
-    classes = _named_strategies(module)
+def _complete(classes: list[type[Strategy]]) -> list[type[Strategy]]:
+    """``classes``, each implementing every method a strategy must; one that names itself but misses a method is an
+    error (it would otherwise be absent without a word, or fail when instantiated)."""
     for cls in classes:
         missing = sorted(getattr(cls, "__abstractmethods__", ()))
         if missing:
@@ -135,27 +136,26 @@ def _strategies_of(module: ModuleType) -> list[type[Strategy]]:
 def import_strategy_file(path: Path) -> tuple[list[type[Strategy]], str]:
     """Import one user file (again if it was imported before) and answer its strategy classes and its content hash.
 
-    Raises whatever the user's code raises; the caller reports it as theirs."""
+    Raises whatever the user's code raises; the caller reports it as theirs. The bytes hashed are the bytes run, so
+    the hash recorded for a strategy is always that of the code this process executes."""
     path = path.resolve()
-    sha256 = file_sha256(path)
+    content = _read_strategy_file(path)
     name = _module_name(path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"{path}: not an importable Python file")
-    module = importlib.util.module_from_spec(spec)
+    module = ModuleType(name)
+    module.__file__ = str(path)  # tracebacks and inspect.getsourcefile name the user's file
     # In sys.modules while it runs: dataclasses and pickling look their module up there.
     sys.modules.setdefault(MODULE_PREFIX, ModuleType(MODULE_PREFIX))
     previous = sys.modules.get(name)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(content, str(path), "exec"), module.__dict__)  # the user's own strategy file
     except BaseException:
         if previous is None:
             sys.modules.pop(name, None)
         else:
             sys.modules[name] = previous
         raise
-    return _strategies_of(module), sha256
+    return _complete(_named_strategies(module)), hashlib.sha256(content).hexdigest()
 
 
 def strategy_files(directory: Path) -> list[Path]:
@@ -173,9 +173,11 @@ def find_in_file(path: Path) -> tuple[list[FoundStrategy], LoadFailure | None]:
         classes, sha256 = import_strategy_file(resolved)
     except StrategyNameClashError:
         raise
-    except (DataError, IncompleteStrategyError) as exc:
+    except DataError as exc:  # it names the file already
+        return [], LoadFailure(str(path), str(exc), "")
+    except IncompleteStrategyError as exc:
         return [], LoadFailure(str(path), f"{path}: {exc}", "")
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a sys.exit() at import time is an error of the file, not an exit
         message = f"{path} did not import, so its strategies are not available; its error:"
         return [], LoadFailure(str(path), message, _user_traceback(exc, {str(resolved)}))
     source = StrategySource(file=str(resolved), sha256=sha256)
@@ -202,7 +204,11 @@ def find_in_entry_points() -> tuple[list[FoundStrategy], list[LoadFailure]]:
             text = "".join(traceback.format_exception(exc)).rstrip()
             failures.append(LoadFailure(where, f"{where} did not import; its error:", text))
             continue
-        classes = _strategies_of(obj) if isinstance(obj, ModuleType) else [obj]
+        try:
+            classes = _complete(_named_strategies(obj) if isinstance(obj, ModuleType) else [obj])
+        except IncompleteStrategyError as exc:
+            failures.append(LoadFailure(where, f"{where}: {exc}", ""))
+            continue
         for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, Strategy) and "name" in cls.__dict__):
                 failures.append(LoadFailure(where, f"{where}: {cls!r} is not a stratlab Strategy class", ""))
