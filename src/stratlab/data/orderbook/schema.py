@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from stratlab.data.dates import format_ms
+from stratlab.data.sources.http_retry import one_line
 from stratlab.data.validate import Problem, column_problems, first_row_problem
 from stratlab.errors import DataError, DownloadError
 
@@ -92,6 +94,26 @@ def book_problem(snapshot: BookSnapshot) -> str | None:
     if snapshot.levels > MAX_LEVELS:
         return f"{snapshot.levels} levels (at most {MAX_LEVELS})"
     return None
+
+
+def venue_side(
+    rows: Any, levels: int, read_level: Callable[[Any], tuple[Any, Any]], *, context: str, side: str, shape: str
+) -> tuple[FloatArray, FloatArray]:
+    """Prices and sizes of the first ``levels`` entries of one side of a venue's book, best first; ``read_level``
+    takes an entry's price and size out of it. A ``DownloadError`` when ``rows`` is not a list or an entry is not
+    ``shape`` (what the venue documents) with two numbers in it."""
+    if not isinstance(rows, list):
+        raise DownloadError(f"{context}: {side}s are not a list: {one_line(repr(rows))!r}")
+    kept = rows[:levels]
+    prices = np.empty(len(kept), dtype=np.float64)
+    sizes = np.empty(len(kept), dtype=np.float64)
+    for index, row in enumerate(kept):
+        try:
+            price, size = read_level(row)
+            prices[index], sizes[index] = float(price), float(size)
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise DownloadError(f"{context}: {side} level {index} is not {shape}: {one_line(repr(row))!r}") from None
+    return prices, sizes
 
 
 def storable_snapshot(snapshot: BookSnapshot, context: str) -> BookSnapshot:
@@ -272,4 +294,5 @@ __all__ = [
     "sort_book_frame",
     "storable_snapshot",
     "validate_book_frame",
+    "venue_side",
 ]

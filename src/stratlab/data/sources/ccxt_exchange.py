@@ -35,7 +35,7 @@ import pandas as pd
 
 from stratlab.data.candles import ohlcv_frame
 from stratlab.data.dates import format_ms, now_ms
-from stratlab.data.orderbook.schema import BookSnapshot, storable_snapshot
+from stratlab.data.orderbook.schema import BookSnapshot, storable_snapshot, venue_side
 from stratlab.data.sources.http_retry import (
     TransientError,
     is_retryable_status,
@@ -276,26 +276,19 @@ def ohlcv_rows_to_frame(rows: Any, *, context: str) -> pd.DataFrame:
     return ohlcv_frame(stamps, values)
 
 
-def _book_side(rows: Any, levels: int, context: str, side: str) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(rows, list):
-        raise DownloadError(f"{context}: {side}s are not a list: {one_line(repr(rows))!r}")
-    kept = rows[:levels]
-    prices = np.empty(len(kept), dtype=np.float64)
-    sizes = np.empty(len(kept), dtype=np.float64)
-    for index, row in enumerate(kept):
-        try:
-            prices[index], sizes[index] = float(row[0]), float(row[1])
-        except (TypeError, ValueError, IndexError, KeyError):
-            raise DownloadError(f"{context}: {side} {index} is not [price, amount]: {one_line(repr(row))!r}") from None
-    return prices, sizes
+_ROW = "[price, amount]"
+
+
+def _price_amount(row: Any) -> tuple[Any, Any]:
+    return row[0], row[1]
 
 
 def order_book_snapshot(book: Any, *, levels: int, received_ms: int, context: str) -> BookSnapshot:
     """ccxt's order-book structure -> a checked ``BookSnapshot`` (stamped ``received_ms`` when it has no time)."""
     if not isinstance(book, Mapping):
         raise DownloadError(f"{context}: expected an order book, got {one_line(repr(book))!r}")
-    bid_price, bid_size = _book_side(book.get("bids"), levels, context, "bid")
-    ask_price, ask_size = _book_side(book.get("asks"), levels, context, "ask")
+    bid_price, bid_size = venue_side(book.get("bids"), levels, _price_amount, context=context, side="bid", shape=_ROW)
+    ask_price, ask_size = venue_side(book.get("asks"), levels, _price_amount, context=context, side="ask", shape=_ROW)
     stamp = book.get("timestamp")
     snapshot = BookSnapshot(
         int(stamp) if isinstance(stamp, int | float) else received_ms, bid_price, bid_size, ask_price, ask_size

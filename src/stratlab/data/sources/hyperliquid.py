@@ -32,7 +32,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from stratlab.data.candles import ohlcv_frame
 from stratlab.data.dates import format_ms
-from stratlab.data.orderbook.schema import BookSnapshot, storable_snapshot
+from stratlab.data.orderbook.schema import BookSnapshot, storable_snapshot, venue_side
 from stratlab.data.sources.http_retry import TokenBucket, TransientError, one_line, send_once, unresolved_host_error
 from stratlab.data.timeframes import Timeframe
 from stratlab.errors import ConfigError, DownloadError
@@ -200,21 +200,11 @@ class HyperliquidSource:
         return parse_l2_book(answer, coin=symbol, levels=levels, context=f"{self.name}: {what}")
 
 
-def _side_levels(items: Any, levels: int, context: str, side: str) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(items, list):
-        raise DownloadError(f"{context}: {side}s are not a list: {one_line(json.dumps(items))!r}")
-    kept = items[:levels]
-    prices = np.empty(len(kept), dtype=np.float64)
-    sizes = np.empty(len(kept), dtype=np.float64)
-    for index, item in enumerate(kept):
-        try:
-            prices[index] = float(item["px"])
-            sizes[index] = float(item["sz"])
-        except (TypeError, KeyError, ValueError):
-            raise DownloadError(
-                f"{context}: {side} level {index} is not {{px, sz, n}}: {one_line(json.dumps(item))!r}"
-            ) from None
-    return prices, sizes
+_LEVEL = "{px, sz, n}"
+
+
+def _px_sz(level: Any) -> tuple[Any, Any]:
+    return level["px"], level["sz"]
 
 
 def parse_l2_book(answer: Any, *, coin: str, levels: int, context: str) -> BookSnapshot:
@@ -228,10 +218,10 @@ def parse_l2_book(answer: Any, *, coin: str, levels: int, context: str) -> BookS
         raise DownloadError(f"{context}: levels is not [bids, asks]: {one_line(json.dumps(sides))!r}")
     try:
         stamp = int(answer["time"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, which JSON parsing lets through
         raise DownloadError(f"{context}: time {answer['time']!r} is not epoch ms") from None
-    bid_price, bid_size = _side_levels(sides[0], levels, context, "bid")
-    ask_price, ask_size = _side_levels(sides[1], levels, context, "ask")
+    bid_price, bid_size = venue_side(sides[0], levels, _px_sz, context=context, side="bid", shape=_LEVEL)
+    ask_price, ask_size = venue_side(sides[1], levels, _px_sz, context=context, side="ask", shape=_LEVEL)
     return storable_snapshot(BookSnapshot(stamp, bid_price, bid_size, ask_price, ask_size), context)
 
 
