@@ -3,6 +3,7 @@ servers on 127.0.0.1, the real CLI as a process, kill -9 and Ctrl+C."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -31,9 +32,9 @@ from stratlab.data.orderbook.record import (
     record_order_book,
 )
 from stratlab.data.orderbook.store import BookSeriesKey, OrderBookStore
-from stratlab.data.sources.ccxt_exchange import CcxtSource
+from stratlab.data.sources.ccxt_exchange import CcxtSource, order_book_snapshot
 from stratlab.data.sources.http_retry import RetryPolicy
-from stratlab.data.sources.hyperliquid import HyperliquidBookStream, HyperliquidSource
+from stratlab.data.sources.hyperliquid import HyperliquidBookStream, HyperliquidSource, parse_l2_book
 from stratlab.errors import ConfigError, DownloadError
 from stratlab.settings import Settings, get_settings
 from tests.data.book_server import BookReplayServer, HyperliquidWsServer, book_levels
@@ -177,6 +178,64 @@ def test_plans_and_spans_are_checked() -> None:
         RecordPlan(levels=0, interval_s=1.0)
     with pytest.raises(ConfigError, match=r"--interval: expected at least 0\.01s"):
         RecordPlan(levels=5, interval_s=0.001)
+
+
+# damaged venue answers -------------------------------------------------------------------------------------------
+
+GOOD_LEVELS = [[{"px": "99", "sz": "1", "n": 1}], [{"px": "101", "sz": "2", "n": 1}]]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ([], r"expected \{coin, time, levels\}, got '\[\]'"),
+        ({"coin": "ETH", "time": 1, "levels": GOOD_LEVELS}, r"book of 'ETH', asked for 'BTC'"),
+        ({"coin": "BTC", "time": 1, "levels": GOOD_LEVELS[:1]}, r"levels is not \[bids, asks\]"),
+        ({"coin": "BTC", "time": "soon", "levels": GOOD_LEVELS}, r"time 'soon' is not epoch ms"),
+        ({"coin": "BTC", "time": float("inf"), "levels": GOOD_LEVELS}, r"time inf is not epoch ms"),
+        ({"coin": "BTC", "time": 1, "levels": [{"px": "99"}, GOOD_LEVELS[1]]}, r"bids are not a list"),
+        ({"coin": "BTC", "time": 1, "levels": [[{"px": "99"}], GOOD_LEVELS[1]]}, r"bid level 0 is not \{px, sz, n\}"),
+        ({"coin": "BTC", "time": 1, "levels": [GOOD_LEVELS[0], [{"px": "x", "sz": "1"}]]}, r"ask level 0 is not"),
+        ({"coin": "BTC", "time": 1, "levels": [GOOD_LEVELS[1], GOOD_LEVELS[0]]}, r"snapshot at 1 refused: crossed"),
+        ({"coin": "BTC", "time": 1, "levels": [[], GOOD_LEVELS[1]]}, r"snapshot at 1 refused: no bids"),
+    ],
+    ids=["not-a-book", "other-coin", "one-side", "time-text", "time-inf", "bids-not-list", "no-size", "bad-price",
+         "crossed", "no-bids"],
+)  # fmt: skip
+def test_a_damaged_l2book_answer_is_a_download_error_naming_what_is_wrong(answer: object, message: str) -> None:
+    with pytest.raises(DownloadError, match=rf"^ctx: {message}"):
+        parse_l2_book(answer, coin="BTC", levels=5, context="ctx")
+
+
+@pytest.mark.parametrize(
+    ("book", "message"),
+    [
+        (None, r"expected an order book, got 'None'"),
+        ({"bids": "none", "asks": []}, r"bids are not a list: \"'none'\""),
+        ({"bids": [[99.0]], "asks": [[101.0, 1.0]]}, r"bid level 0 is not \[price, amount\]: '\[99.0\]'"),
+        ({"bids": [[99.0, 1.0]], "asks": [[101.0, "lots"]]}, r"ask level 0 is not \[price, amount\]"),
+        ({"bids": [[99.0, -1.0]], "asks": [[101.0, 1.0]]}, r"snapshot at 7 refused: a bid price or size is not a"),
+    ],
+    ids=["not-a-book", "bids-not-list", "no-amount", "amount-text", "negative-amount"],
+)
+def test_a_damaged_ccxt_book_is_a_download_error_naming_what_is_wrong(book: object, message: str) -> None:
+    with pytest.raises(DownloadError, match=rf"^ctx: {message}"):
+        order_book_snapshot(book, levels=5, received_ms=7, context="ctx")
+    stamped = order_book_snapshot({"bids": [[99.0, 1.0]], "asks": [[101.0, 2.0]]}, levels=5, received_ms=7, context="")
+    assert stamped.timestamp_ms == 7  # no time in the book: the time it was received
+
+
+def test_a_damaged_book_during_a_recording_is_counted_and_the_recording_goes_on(
+    server: BookReplayServer, data_root: Path
+) -> None:
+    damaged = json.dumps({"coin": "BTC", "time": 1, "levels": [[{"px": "99"}], []]})
+    server.queue("l2Book", Scripted(), Scripted(200, damaged, {"Content-Type": "application/json"}))
+    store = OrderBookStore(data_root)
+    summary = record(hl(server), store, duration_s=0.4)
+    statuses = [r.status for r in server.requests_of("l2Book")]
+    assert summary.errors == 1 and summary.retries == 0  # a damaged answer is not retried
+    assert summary.received == len(statuses) - 1 >= 3
+    assert_stored_as_sent(store, server, levels=5)  # every book the server built, and not the damaged one
 
 
 # websocket -------------------------------------------------------------------------------------------------------
