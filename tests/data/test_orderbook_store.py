@@ -163,6 +163,18 @@ def test_a_bad_day_file_is_a_data_error_naming_the_file_and_the_row(data_root: P
     assert store.summarize(BookSeriesKey(SOURCE, SYMBOL)).problems[0].file == str(path)
 
 
+def test_a_bad_row_names_its_snapshot_to_the_second(data_root: Path) -> None:
+    store = OrderBookStore(data_root)
+    store.write_snapshots(SOURCE, SYMBOL, [simple(DAY)])
+    path = store.day_files(SOURCE, SYMBOL)[0].path
+    frame = snapshots_frame([simple(DAY + 7 * SECOND), simple(DAY + 8 * SECOND)])
+    frame.loc[5, "size"] = 0.0
+    write_book_parquet(frame, path)
+    named = rf"^{path}: row 5: timestamp_ms={DAY + 8 * SECOND} \(2025-03-10 00:00:08 UTC\) ask level 1: price and size"
+    with pytest.raises(DataError, match=named):
+        store.read_day(store.day_files(SOURCE, SYMBOL)[0])
+
+
 def test_a_snapshot_outside_its_files_day_is_named(data_root: Path) -> None:
     store = OrderBookStore(data_root)
     store.write_snapshots(SOURCE, SYMBOL, [simple(DAY)])

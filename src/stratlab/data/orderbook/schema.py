@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from stratlab.data.dates import format_ms
+from stratlab.data.dates import format_ms, format_ms_seconds
 from stratlab.data.sources.http_retry import one_line
 from stratlab.data.validate import Problem, column_problems, first_row_problem
 from stratlab.errors import DataError, DownloadError
@@ -178,7 +178,7 @@ class _Rows:
 
     def describe(self, row: int) -> str:
         side = {BID: "bid", ASK: "ask"}.get(int(self.side[row]), f"side {int(self.side[row])}")
-        when = f"timestamp_ms={int(self.ts[row])} ({format_ms(int(self.ts[row]))})"
+        when = f"timestamp_ms={int(self.ts[row])} ({format_ms_seconds(int(self.ts[row]))})"
         return f"{when} {side} level {int(self.level[row])}: "
 
     def worded(self, message: str) -> Callable[[int], str]:
