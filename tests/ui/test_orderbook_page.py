@@ -60,6 +60,27 @@ def test_a_recorded_order_book_is_listed_and_charted(monkeypatch: pytest.MonkeyP
     assert names == ["bids within 10 bps", "asks within 10 bps", "imbalance"]
 
 
+def test_a_damaged_day_is_a_warning_and_an_error_naming_its_file_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data_root = tmp_path / "market_data"
+    store = OrderBookStore(data_root)
+    store.write_snapshots("hyperliquid_perps", "BTC", [simple(DAY + i * 5_000) for i in range(10)])
+    store.write_snapshots("hyperliquid_perps", "BTC", [simple(DAY + 86_400_000 + 1_000)])
+    path = store.day_files("hyperliquid_perps", "BTC")[-1].path  # the newest day, the one charted first
+    path.write_bytes(path.read_bytes()[:100])
+    at = data_page(monkeypatch, data_root, tmp_path / "runs")
+    table = next(frame.value for frame in at.dataframe if "snapshots" in frame.value.columns)
+    assert table.to_dict("records")[0]["problems"] == 1 and table.to_dict("records")[0]["snapshots"] == 10
+    assert [w.value for w in at.warning if str(path) in w.value]
+    assert [e.value for e in at.error if e.value.startswith(f"hyperliquid_perps/BTC: {path}: unreadable")]
+    selectors = {s.label: s for s in at.selectbox}
+    selectors["Day (UTC)"].set_value(DAY).run()  # the undamaged day still charts
+    assert not at.exception, [e.value for e in at.exception]
+    chart = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert chart["layout"]["title"]["text"] == "hyperliquid_perps/BTC on 2025-03-10: 10 snapshots"
+
+
 def test_the_chart_is_labelled_in_utc_with_units_and_thousands_separators() -> None:
     frame = pd.DataFrame(
         {"time": pd.to_datetime([DAY, DAY + 5_000], unit="ms"), "depth_bid_quote": [1_234_567.0, 2e6],
