@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from stratlab.data import Candles, parse_timeframe
+from stratlab.data.orderbook.features import BarBookFeatures
 from stratlab.indicators import bollinger, donchian, indicator_cache, rsi, sma, stochastic, volume_zscore
+from stratlab.indicators.cache import memoized
 
 
 def read_only(n: int, seed: int = 0) -> np.ndarray:
@@ -101,3 +107,45 @@ def test_a_series_loaded_where_a_freed_one_lived_gets_its_own_values() -> None:
             close.flags.writeable = False
             assert sma(close, 5)[-1] == float(level), f"series {level} got another series' average"
             del close  # its memory is free for the next series, unless the cache still holds it
+
+
+def test_candles_are_keyed_by_every_field_book_included_and_parameters_by_their_content() -> None:
+    """A function of ``Candles`` may read any field (the order book too), and of a parameter mapping any value: two
+    calls share a result only when all of them are the same."""
+    calls: list[int] = []
+
+    @memoized
+    def last(candles: Candles, params: Mapping[str, object]) -> np.ndarray:
+        calls.append(1)
+        book = 0.0 if candles.book is None else float(candles.book.imbalance[-1])
+        return np.array([candles.close[-1] * float(params["scale"]) + book])  # type: ignore[arg-type]
+
+    n = 10
+    plain = Candles(
+        source="x", symbol="X", timeframe=parse_timeframe("5m"), timestamp_ms=np.arange(n, dtype=np.int64) * 300_000,
+        open=np.ones(n), high=np.ones(n), low=np.ones(n), close=np.full(n, 2.0), volume=np.ones(n),
+    )  # fmt: skip
+    arrays = {name: read_only(n) for name in ("spread_bps", "depth_quote", "weighted_mid_distance_bps", "snapshots")}
+    with_book = replace(
+        plain, book=BarBookFeatures(imbalance=np.full(n, 0.5), microprice_bps=read_only(n), coverage=1.0, **arrays)
+    )
+    assert with_book.book is not None
+    with indicator_cache():
+        assert last(plain, {"scale": 1.0})[0] == 2.0
+        assert last(plain, {"scale": 1.0}) is last(plain, dict({"scale": 1.0}))  # the same content: one entry
+        assert last(plain, {"scale": 3.0})[0] == 6.0
+        assert len(calls) == 2
+        # A writable book array may change: the call bypasses the cache (computed each time).
+        assert last(with_book, {"scale": 1.0})[0] == last(with_book, {"scale": 1.0})[0] == 2.5
+        assert len(calls) == 4
+        with_book.book.imbalance.flags.writeable = False
+        assert last(with_book, {"scale": 1.0})[0] == last(with_book, {"scale": 1.0})[0] == 2.5
+        assert len(calls) == 5
+        # The same arrays on another timeframe, or another slice of them, are other candles.
+        last(replace(plain, timeframe=parse_timeframe("1h")), {"scale": 1.0})
+        last(plain.slice(0, n - 1), {"scale": 1.0})
+        assert len(calls) == 7
+        # A mapping holding an array is not keyed by it (the array could leave the mapping and its memory be reused).
+        last(plain, {"scale": 1.0, "weights": read_only(3)})  # type: ignore[dict-item]
+        last(plain, {"scale": 1.0, "weights": read_only(3)})  # type: ignore[dict-item]
+        assert len(calls) == 9

@@ -4,23 +4,23 @@ An optimiser tries thousands of parameter sets, and most of them share indicator
 appears in many trials). Inside ``with indicator_cache():`` every decorated indicator remembers its results,
 keyed by its arguments; arrays are keyed by identity of their memory, which is only safe for arrays that cannot
 change, so only read-only arrays (as ``Candles`` holds) are cached and writable inputs bypass the cache; an entry keeps
-its input arrays alive, so their memory cannot be handed to another series while the key names it. Results
+its input arrays alive, so their memory cannot be handed to another series while the key names it. Frozen dataclasses
+(``Candles`` with its timeframe and order book) are keyed by all their fields, tuples by their items, mappings of
+scalars (parameters) by their content. Results
 come back read-only, so a caller cannot corrupt what the next trial reads. Outside the block nothing is cached.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
-
-from stratlab.data.candles import Candles
-from stratlab.data.timeframes import Timeframe
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,6 +60,7 @@ class _Store:
 
 _local = threading.local()
 _UNCACHEABLE = object()
+_SCALARS = (int, float, str, bool, type(None), np.integer, np.floating)
 
 
 def _active() -> _Store | None:
@@ -86,11 +87,32 @@ def _key_part(value: Any) -> Any:
         if value.flags.writeable:
             return _UNCACHEABLE  # may change under us
         return ("array", value.__array_interface__["data"][0], value.shape, value.strides, value.dtype.str)
-    if isinstance(value, int | float | str | bool | None):
-        return value
-    if isinstance(value, np.integer | np.floating):
-        return value.item()
+    if isinstance(value, _SCALARS):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, tuple):
+        return _parts("tuple", enumerate(value))
+    if isinstance(value, Mapping):
+        # Parameters: by content, as the call read them. Scalars only: an array could leave the mapping after the
+        # call, and its memory go to another array while the key names it.
+        if not all(isinstance(k, str) and isinstance(v, _SCALARS) for k, v in value.items()):
+            return _UNCACHEABLE
+        return _parts("mapping", sorted(value.items()))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and _frozen_dataclass(type(value)):
+        # Candles, their timeframe and book: by every field, so a function may read any of them.
+        fields = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+        return _parts(type(value).__qualname__, fields)
     return _UNCACHEABLE
+
+
+def _frozen_dataclass(cls: type) -> bool:
+    return bool(cls.__dataclass_params__.frozen)  # type: ignore[attr-defined]
+
+
+def _parts(kind: str, named: Iterable[tuple[object, Any]]) -> Any:
+    parts = tuple((name, _key_part(value)) for name, value in named)
+    if any(part is _UNCACHEABLE for _, part in parts):
+        return _UNCACHEABLE
+    return (kind, parts)
 
 
 def _freeze(result: Any) -> tuple[Any, int]:
@@ -120,42 +142,11 @@ def memoized(function: Callable[P, R]) -> Callable[P, R]:
         if cached is not None:
             return cast(R, cached)
         result, size = _freeze(function(*args, **kwargs))
-        inputs = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray))
+        inputs = tuple(a for a in (*args, *kwargs.values()) if not isinstance(a, _SCALARS))
         store.put(key, result, size, inputs)
         return cast(R, result)
 
     return wrapper
 
 
-def memoized_on_candles(function: Callable[Concatenate[Candles, P], R]) -> Callable[Concatenate[Candles, P], R]:
-    """``memoized`` for a function of ``Candles`` (and scalars): the cache keys arrays and scalars, not objects, so
-    the candles go in as their arrays and timeframe and come out as bare candles (no source, symbol, files or book:
-    the function must not need them)."""
-
-    def on_pieces(
-        timestamp_ms: Any, open_: Any, high: Any, low: Any, close: Any, volume: Any,
-        timeframe_name: str, timeframe_fixed_ms: int | None, timeframe_origin_ms: int,
-        *args: P.args, **kwargs: P.kwargs,
-    ) -> R:  # fmt: skip
-        candles = Candles(
-            source="", symbol="", timeframe=Timeframe(timeframe_name, timeframe_fixed_ms, timeframe_origin_ms),
-            timestamp_ms=timestamp_ms, open=open_, high=high, low=low, close=close, volume=volume,
-        )  # fmt: skip
-        return function(candles, *args, **kwargs)
-
-    # The cache key starts with the qualified name: each decorated function keeps its own entries.
-    on_pieces.__qualname__ = function.__qualname__
-    cached = memoized(on_pieces)
-
-    @functools.wraps(function)
-    def wrapper(candles: Candles, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        tf = candles.timeframe
-        return cached(
-            candles.timestamp_ms, candles.open, candles.high, candles.low, candles.close, candles.volume,
-            tf.name, tf.fixed_ms, tf.origin_ms, *args, **kwargs,
-        )  # fmt: skip
-
-    return wrapper
-
-
-__all__ = ["DEFAULT_BUDGET_BYTES", "indicator_cache", "memoized", "memoized_on_candles"]
+__all__ = ["DEFAULT_BUDGET_BYTES", "indicator_cache", "memoized"]

@@ -17,7 +17,7 @@ from stratlab.data.candles import Candles
 from stratlab.data.resample import resample
 from stratlab.data.timeframes import Timeframe, parse_timeframe
 from stratlab.errors import ConfigError
-from stratlab.indicators.cache import memoized, memoized_on_candles
+from stratlab.indicators.cache import memoized
 from stratlab.indicators.core import FloatArray
 
 IntArray = npt.NDArray[np.int64]
@@ -30,8 +30,7 @@ def higher_timeframe(base: Candles, timeframe: str | Timeframe) -> Candles:
     cached across calls too. A timeframe that ``base``'s bars do not nest into raises ``ConfigError``.
     """
     target = parse_timeframe(timeframe)
-    arrays = _resampled(base, target.name, target.fixed_ms, target.origin_ms)
-    timestamp_ms, open_, high, low, close, volume = arrays
+    timestamp_ms, open_, high, low, close, volume = _resampled(base, target)
     return Candles(
         source=base.source,
         symbol=base.symbol,
@@ -46,12 +45,12 @@ def higher_timeframe(base: Candles, timeframe: str | Timeframe) -> Candles:
     )
 
 
-@memoized_on_candles
+@memoized
 def _resampled(
-    candles: Candles, target_name: str, target_fixed_ms: int | None, target_origin_ms: int
+    candles: Candles, target: Timeframe
 ) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    # Arrays, not Candles, so that the cache can hold them (the target timeframe goes in as its pieces too).
-    out = resample(candles, Timeframe(target_name, target_fixed_ms, target_origin_ms))
+    # Arrays out, not Candles: the cache freezes the arrays and counts their bytes.
+    out = resample(candles, target)
     return out.timestamp_ms, out.open, out.high, out.low, out.close, out.volume
 
 
@@ -78,16 +77,7 @@ def align_to_base(base: Candles, higher: Candles, values: npt.ArrayLike) -> Floa
         raise ConfigError(f"values must be a 1-D array, got shape {array.shape}")
     if array.size != len(higher):
         raise ConfigError(f"values has {array.size} values, higher has {len(higher)} bars")
-    source = _alignment(
-        base.timestamp_ms,
-        fine.name,
-        fine.fixed_ms,
-        fine.origin_ms,
-        higher.timestamp_ms,
-        coarse.name,
-        coarse.fixed_ms,
-        coarse.origin_ms,
-    )
+    source = _alignment(base.timestamp_ms, fine, higher.timestamp_ms, coarse)
     out = np.full(len(base), np.nan)
     seen = source >= 0
     out[seen] = array[source[seen]]
@@ -97,19 +87,12 @@ def align_to_base(base: Candles, higher: Candles, values: npt.ArrayLike) -> Floa
 
 @memoized
 def _alignment(
-    base_ms: npt.NDArray[np.int64],
-    base_name: str,
-    base_fixed_ms: int | None,
-    base_origin_ms: int,
-    higher_ms: npt.NDArray[np.int64],
-    higher_name: str,
-    higher_fixed_ms: int | None,
-    higher_origin_ms: int,
+    base_ms: npt.NDArray[np.int64], base_tf: Timeframe, higher_ms: npt.NDArray[np.int64], higher_tf: Timeframe
 ) -> IntArray:
     """Per base bar, the index of the last higher bar closed by its close (-1 before the first): the part of an
     alignment that depends on the bar times only, shared by every indicator aligned on the same pair."""
-    base_close = Timeframe(base_name, base_fixed_ms, base_origin_ms).next_open(base_ms)
-    higher_close = Timeframe(higher_name, higher_fixed_ms, higher_origin_ms).next_open(higher_ms)
+    base_close = base_tf.next_open(base_ms)
+    higher_close = higher_tf.next_open(higher_ms)
     # Candles are sorted and unique, so the close times are increasing; "right" counts a higher bar that closes
     # exactly when the base bar closes as closed.
     return np.searchsorted(higher_close, base_close, side="right").astype(np.int64) - 1

@@ -62,7 +62,7 @@ from stratlab.indicators import (
     vwap_distance,
     wilder_memory,
 )
-from stratlab.indicators.cache import memoized_on_candles
+from stratlab.indicators.cache import memoized
 from stratlab.strategies._crossing import cross_above, cross_below, previous_bar, to_events
 from stratlab.strategies.base import (
     DIRECTION,
@@ -166,7 +166,7 @@ def _features(candles: Candles, params: Mapping[str, object]) -> _Features:
 _NO_INPUTS: tuple[None, None, None, None, None] = (None, None, None, None, None)
 
 
-@memoized_on_candles
+@memoized
 def _coarser_inputs(
     candles: Candles, ratio: int
 ) -> tuple[FloatArray | None, FloatArray | None, FloatArray | None, FloatArray | None, FloatArray | None]:
