@@ -4,6 +4,7 @@ filters, the structure exits, the order-book group, and its backtest defaults. T
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -23,10 +24,11 @@ from stratlab.indicators import (
     align_to_base,
     atr,
     higher_timeframe,
+    indicator_cache,
     regime,
     support_resistance,
 )
-from stratlab.strategies import get_strategy
+from stratlab.strategies import get_strategy, scalping
 from stratlab.strategies.scalping import REGIME_SETTINGS, _Features, coarser_timeframe, confidence
 
 SCALPING = get_strategy("scalping")
@@ -182,6 +184,44 @@ def test_the_book_filter_changes_entries_and_the_notes_say_whether_it_ran(candle
     # A slice keeps the book's bars with the candles'.
     tail = with_book.slice(half, n)
     assert tail.book is not None and tail.book.coverage == 1.0
+
+
+def test_in_a_search_a_trials_stops_reuse_its_signals_work_and_the_book_keeps_its_own_entries(
+    candles: Candles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = len(candles)
+    covered = np.arange(n) >= n // 2
+
+    def frozen(values: np.ndarray) -> np.ndarray:
+        values.flags.writeable = False
+        return values
+
+    book = BarBookFeatures(
+        spread_bps=frozen(np.where(covered, 1.0, NAN)), imbalance=frozen(np.where(covered, -0.9, NAN)),
+        microprice_bps=frozen(np.where(covered, -1.0, NAN)), depth_quote=frozen(np.where(covered, 1e6, NAN)),
+        weighted_mid_distance_bps=frozen(np.where(covered, 5.0, NAN)), snapshots=frozen(covered.astype(np.float64)),
+        coverage=0.5,
+    )  # fmt: skip
+    with_book = replace(candles, book=book)
+    params = {"w_book": 1.0, "min_confidence": 0.6, "stop_rule": "structure", "target_rule": "structure"}
+    fresh = [(SCALPING.signals(c, params), SCALPING.stops(c, params)) for c in (candles, with_book)]
+    computed: list[Candles] = []
+    features = scalping._features
+
+    def counted(c: Candles, p: Mapping[str, object]) -> object:
+        computed.append(c)
+        return features(c, p)
+
+    monkeypatch.setattr(scalping, "_features", counted)
+    with indicator_cache():
+        for c, (signals, stops) in zip((candles, with_book), fresh, strict=True):
+            np.testing.assert_array_equal(SCALPING.signals(c, params), signals)
+            cached = SCALPING.stops(c, params)
+            assert stops is not None and cached is not None
+            np.testing.assert_array_equal(cached.stop_loss, stops.stop_loss)
+            np.testing.assert_array_equal(cached.take_profit, stops.take_profit)
+    assert computed == [candles, with_book]  # once per trial: the stops reuse the signals' entries
+    assert not np.array_equal(fresh[0][0], fresh[1][0])  # the book changed the entries (and the cache kept both)
 
 
 @settings(max_examples=25, deadline=None)

@@ -273,14 +273,17 @@ def _setups(f: _Features, params: Mapping[str, object]) -> list[tuple[int, bool,
     return found
 
 
-def _entries(f: _Features, params: Mapping[str, object]) -> Int8Array:
+@memoized
+def _entries(candles: Candles, params: Mapping[str, object]) -> Int8Array:
     """Both sides' events: a setup's trigger, on a bar with an ATR, that the regime admits and whose confidence
-    reaches ``min_confidence``."""
+    reaches ``min_confidence``. Memoised in a search: a trial's signals and stops compute them once."""
+    f = _features(candles, params)
     threshold = get_float(params, "min_confidence")
+    ready = ~np.isnan(f.atr)
     long = np.zeros(f.close.shape, dtype=np.bool_)
     short = np.zeros(f.close.shape, dtype=np.bool_)
     for side, breakout, triggered in _setups(f, params):
-        bars = np.flatnonzero(triggered & ~np.isnan(f.atr))
+        bars = np.flatnonzero(triggered & ready)
         bars = bars[_regime_allows(f, breakout, bars)]
         taken = bars[confidence(f, params, side, breakout, bars) >= threshold]
         (long if side == LONG else short)[taken] = True
@@ -331,7 +334,7 @@ class Scalping(Strategy):
     backtest_defaults = MappingProxyType({"risk_pct": 0.5, "max_holding_bars": 48, "min_target_cost_multiple": 2.0})
 
     def events(self, candles: Candles, params: Mapping[str, object]) -> Int8Array:
-        return _entries(_features(candles, params), params)
+        return _entries(candles, params)
 
     def warmup(self, params: Mapping[str, object]) -> int:
         # The trading timeframe's own inputs. The coarser timeframes' inputs add more (their warm-up times the
@@ -364,25 +367,25 @@ class Scalping(Strategy):
 
     def stop_distances(self, candles: Candles, params: Mapping[str, object]) -> StopDistances:
         # The engine reads a distance on a signal bar only, so only those bars get one (NaN elsewhere).
-        f = _features(candles, params)
-        side = _entries(f, params)
+        side = _entries(candles, params)
         bars = np.flatnonzero(side)
         long = side[bars] == LONG
-        close = f.close[bars]
-        average_range = f.atr[bars]
+        high, low, close = candles.high, candles.low, candles.close
+        support, resistance = support_resistance(high, low, close, get_int(params, "swing_k"), LEVEL_MEMORY)
+        average_range = atr(high, low, close, ATR_PERIOD)[bars]
         average_range = np.where(average_range > 0.0, average_range, np.nan)
         stop = get_float(params, "stop_atr") * average_range
         target = get_float(params, "target_atr") * average_range
-        below = close - f.support[bars]  # how far the nearest support lies under the close
-        above = f.resistance[bars] - close
+        below = close[bars] - support[bars]  # how far the nearest support lies under the close
+        above = resistance[bars] - close[bars]
         if get_str(params, "stop_rule") == "structure":
             beyond = np.where(long, below, above)
             stop = np.where(np.isnan(beyond), stop, beyond + STRUCTURE_BUFFER_ATR * average_range)
         if get_str(params, "target_rule") == "structure":
             ahead = np.where(long, above, below)
             target = np.where(np.isnan(ahead), target, ahead)
-        take_profit = np.full(f.close.shape, np.nan)
-        stop_loss = np.full(f.close.shape, np.nan)
+        take_profit = np.full(close.shape, np.nan)
+        stop_loss = np.full(close.shape, np.nan)
         take_profit[bars] = _positive(target)
         stop_loss[bars] = _positive(stop)
         return StopDistances(take_profit=take_profit, stop_loss=stop_loss)
